@@ -1,6 +1,9 @@
 #include "avemotion/normalize.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <vector>
 #include <sstream>
 #include <stdexcept>
 
@@ -35,30 +38,6 @@ int64_t FindNonFiniteScalar(const float* x, int64_t n) {
 
 #ifdef AVEMOTION_X86
 // ---- AVX2 ---------------------------------------------------------------------------------------
-__attribute__((target("avx2,fma"))) bool RowAVX2(const float* x, float* out, int64_t dim,
-                                                  const float* mean, const float* inv) {
-  __m256 acc = _mm256_setzero_ps();
-  int64_t d = 0;
-  for (; d + 16 <= dim; d += 16) {
-    __m256 v0 = _mm256_loadu_ps(x + d);
-    __m256 v1 = _mm256_loadu_ps(x + d + 8);
-    acc = _mm256_add_ps(acc, _mm256_add_ps(_mm256_sub_ps(v0, v0), _mm256_sub_ps(v1, v1)));
-    _mm256_storeu_ps(out + d, _mm256_mul_ps(_mm256_sub_ps(v0, _mm256_loadu_ps(mean + d)),
-                                            _mm256_loadu_ps(inv + d)));
-    _mm256_storeu_ps(out + d + 8, _mm256_mul_ps(_mm256_sub_ps(v1, _mm256_loadu_ps(mean + d + 8)),
-                                                _mm256_loadu_ps(inv + d + 8)));
-  }
-  for (; d + 8 <= dim; d += 8) {
-    __m256 v = _mm256_loadu_ps(x + d);
-    acc = _mm256_add_ps(acc, _mm256_sub_ps(v, v));
-    _mm256_storeu_ps(out + d, _mm256_mul_ps(_mm256_sub_ps(v, _mm256_loadu_ps(mean + d)),
-                                            _mm256_loadu_ps(inv + d)));
-  }
-  bool ok = _mm256_movemask_ps(_mm256_cmp_ps(acc, acc, _CMP_UNORD_Q)) == 0;
-  if (d < dim) ok = RowScalar(x + d, out + d, dim - d, mean + d, inv + d) && ok;
-  return ok;
-}
-
 __attribute__((target("avx2,fma"))) int64_t FindNonFiniteAVX2(const float* x, int64_t n) {
   int64_t i = 0;
   for (; i + 32 <= n; i += 32) {
@@ -74,33 +53,6 @@ __attribute__((target("avx2,fma"))) int64_t FindNonFiniteAVX2(const float* x, in
   return tail < 0 ? -1 : i + tail;
 }
 
-// ---- AVX-512 ------------------------------------------------------------------------------------
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) bool RowAVX512(
-    const float* x, float* out, int64_t dim, const float* mean, const float* inv) {
-  __m512 acc = _mm512_setzero_ps();
-  int64_t d = 0;
-  for (; d + 32 <= dim; d += 32) {
-    __m512 v0 = _mm512_loadu_ps(x + d);
-    __m512 v1 = _mm512_loadu_ps(x + d + 16);
-    acc = _mm512_add_ps(acc, _mm512_add_ps(_mm512_sub_ps(v0, v0), _mm512_sub_ps(v1, v1)));
-    _mm512_storeu_ps(out + d, _mm512_mul_ps(_mm512_sub_ps(v0, _mm512_loadu_ps(mean + d)),
-                                            _mm512_loadu_ps(inv + d)));
-    _mm512_storeu_ps(out + d + 16, _mm512_mul_ps(_mm512_sub_ps(v1, _mm512_loadu_ps(mean + d + 16)),
-                                                 _mm512_loadu_ps(inv + d + 16)));
-  }
-  for (; d < dim; d += 16) {
-    const int64_t left = dim - d;
-    const __mmask16 m = left >= 16 ? static_cast<__mmask16>(0xFFFF)
-                                   : static_cast<__mmask16>((1u << left) - 1u);
-    __m512 v = _mm512_maskz_loadu_ps(m, x + d);
-    acc = _mm512_add_ps(acc, _mm512_sub_ps(v, v));
-    __m512 r = _mm512_mul_ps(_mm512_sub_ps(v, _mm512_maskz_loadu_ps(m, mean + d)),
-                             _mm512_maskz_loadu_ps(m, inv + d));
-    _mm512_mask_storeu_ps(out + d, m, r);
-  }
-  return _mm512_cmp_ps_mask(acc, acc, _CMP_UNORD_Q) == 0;
-}
-
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) int64_t FindNonFiniteAVX512(
     const float* x, int64_t n) {
   int64_t i = 0;
@@ -114,23 +66,122 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) int64_t FindNonFin
   int64_t tail = FindNonFiniteScalar(x + i, n - i);
   return tail < 0 ? -1 : i + tail;
 }
+
+// ---- flat kernels -------------------------------------------------------------------------------
+// The (n_rows, dim) buffer is processed as one flat run of floats. mean/inv are read from cyclic
+// extensions (ext[i] = v[i % dim] for i < dim + lanes), so a vector that crosses a row boundary (or
+// several, for dim < lanes) needs no tail handling. Large outputs use non-temporal stores once the
+// destination is aligned: the output does not fit in cache anyway, and streaming it skips the
+// read-for-ownership, which is what lets the kernel reach copy bandwidth.
+constexpr int64_t kCheckBlock = 4096;  // floats between NaN checks (then the row is located exactly)
+
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) int64_t FlatAVX512(
+    const float* x, float* out, int64_t total, int64_t dim, const float* mean_ext,
+    const float* inv_ext, bool check, bool stream) {
+  int64_t p = 0, d = 0;
+  __m512 acc = _mm512_setzero_ps();
+  // Prologue: masked vector up to the 64-byte boundary of out (only when streaming).
+  if (stream) {
+    const int64_t mis = (reinterpret_cast<uintptr_t>(out) & 63) / 4;
+    if (mis) {
+      const int64_t n = std::min<int64_t>(16 - mis, total);
+      const __mmask16 m = static_cast<__mmask16>((1u << n) - 1u);
+      __m512 v = _mm512_maskz_loadu_ps(m, x);
+      acc = _mm512_add_ps(acc, _mm512_sub_ps(v, v));
+      __m512 r = _mm512_mul_ps(_mm512_sub_ps(v, _mm512_maskz_loadu_ps(m, mean_ext)),
+                               _mm512_maskz_loadu_ps(m, inv_ext));
+      _mm512_mask_storeu_ps(out, m, r);
+      p = n;
+      d = n % dim;
+    }
+  }
+  int64_t next_check = p + kCheckBlock;
+  for (; p + 16 <= total; p += 16) {
+    __m512 v = _mm512_loadu_ps(x + p);
+    acc = _mm512_add_ps(acc, _mm512_sub_ps(v, v));
+    __m512 r = _mm512_mul_ps(_mm512_sub_ps(v, _mm512_loadu_ps(mean_ext + d)),
+                             _mm512_loadu_ps(inv_ext + d));
+    if (stream) {
+      _mm512_stream_ps(out + p, r);
+    } else {
+      _mm512_storeu_ps(out + p, r);
+    }
+    d += 16;
+    while (d >= dim) d -= dim;
+    if (check && p >= next_check) {
+      if (_mm512_cmp_ps_mask(acc, acc, _CMP_UNORD_Q) != 0) {
+        if (stream) _mm_sfence();
+        return FindNonFiniteScalar(x, p + 16);
+      }
+      next_check = p + kCheckBlock;
+    }
+  }
+  if (p < total) {
+    const __mmask16 m = static_cast<__mmask16>((1u << (total - p)) - 1u);
+    __m512 v = _mm512_maskz_loadu_ps(m, x + p);
+    acc = _mm512_add_ps(acc, _mm512_sub_ps(v, v));
+    __m512 r = _mm512_mul_ps(_mm512_sub_ps(v, _mm512_maskz_loadu_ps(m, mean_ext + d)),
+                             _mm512_maskz_loadu_ps(m, inv_ext + d));
+    _mm512_mask_storeu_ps(out + p, m, r);
+  }
+  if (stream) _mm_sfence();
+  if (check && _mm512_cmp_ps_mask(acc, acc, _CMP_UNORD_Q) != 0) return FindNonFiniteScalar(x, total);
+  return -1;
+}
+
+__attribute__((target("avx2,fma"))) int64_t FlatAVX2(const float* x, float* out, int64_t total,
+                                                     int64_t dim, const float* mean_ext,
+                                                     const float* inv_ext, bool check,
+                                                     bool stream) {
+  int64_t p = 0, d = 0;
+  __m256 acc = _mm256_setzero_ps();
+  if (stream) {
+    // Scalar prologue up to the 32-byte boundary of out.
+    while (p < total && (reinterpret_cast<uintptr_t>(out + p) & 31) != 0) {
+      const float v = x[p];
+      acc = _mm256_add_ps(acc, _mm256_set1_ps(v - v));
+      out[p] = (v - mean_ext[d]) * inv_ext[d];
+      ++p;
+      if (++d == dim) d = 0;
+    }
+  }
+  int64_t next_check = p + kCheckBlock;
+  for (; p + 8 <= total; p += 8) {
+    __m256 v = _mm256_loadu_ps(x + p);
+    acc = _mm256_add_ps(acc, _mm256_sub_ps(v, v));
+    __m256 r = _mm256_mul_ps(_mm256_sub_ps(v, _mm256_loadu_ps(mean_ext + d)),
+                             _mm256_loadu_ps(inv_ext + d));
+    if (stream) {
+      _mm256_stream_ps(out + p, r);
+    } else {
+      _mm256_storeu_ps(out + p, r);
+    }
+    d += 8;
+    while (d >= dim) d -= dim;
+    if (check && p >= next_check) {
+      if (_mm256_movemask_ps(_mm256_cmp_ps(acc, acc, _CMP_UNORD_Q)) != 0) {
+        if (stream) _mm_sfence();
+        return FindNonFiniteScalar(x, p + 8);
+      }
+      next_check = p + kCheckBlock;
+    }
+  }
+  for (; p < total; ++p) {
+    const float v = x[p];
+    acc = _mm256_add_ps(acc, _mm256_set1_ps(v - v));
+    out[p] = (v - mean_ext[d]) * inv_ext[d];
+    if (++d == dim) d = 0;
+  }
+  if (stream) _mm_sfence();
+  if (check && _mm256_movemask_ps(_mm256_cmp_ps(acc, acc, _CMP_UNORD_Q)) != 0) {
+    return FindNonFiniteScalar(x, total);
+  }
+  return -1;
+}
 #endif  // AVEMOTION_X86
 
-using RowFn = bool (*)(const float*, float*, int64_t, const float*, const float*);
-
-RowFn PickRow() {
-#ifdef AVEMOTION_X86
-  switch (ActiveSimdLevel()) {
-    case SimdLevel::kAVX512:
-      return RowAVX512;
-    case SimdLevel::kAVX2:
-      return RowAVX2;
-    default:
-      break;
-  }
-#endif
-  return RowScalar;
-}
+// Outputs at least this large are written with non-temporal stores (out of place only).
+constexpr int64_t kStreamBytes = int64_t{8} << 20;
 
 }  // namespace
 
@@ -157,9 +208,30 @@ int64_t NormalizeRows(const float* x, float* out, int64_t n_rows, int64_t dim, c
     if (bad >= 0) return bad / dim;
     check_finite = false;
   }
-  const RowFn row = PickRow();
+#ifdef AVEMOTION_X86
+  const SimdLevel level = ActiveSimdLevel();
+  if (level != SimdLevel::kScalar) {
+    const int64_t lanes = level == SimdLevel::kAVX512 ? 16 : 8;
+    const int64_t total = n_rows * dim;
+    // Cyclic extensions of mean/inv_std; reused across calls on the same thread.
+    thread_local std::vector<float> ext;
+    const int64_t ext_len = dim + lanes;
+    if (static_cast<int64_t>(ext.size()) < 2 * ext_len) ext.resize(2 * ext_len);
+    float* mean_ext = ext.data();
+    float* inv_ext = ext.data() + ext_len;
+    for (int64_t i = 0; i < ext_len; ++i) {
+      mean_ext[i] = mean[i % dim];
+      inv_ext[i] = inv_std[i % dim];
+    }
+    const bool stream = x != out && total * static_cast<int64_t>(sizeof(float)) >= kStreamBytes;
+    const int64_t bad = level == SimdLevel::kAVX512
+                            ? FlatAVX512(x, out, total, dim, mean_ext, inv_ext, check_finite, stream)
+                            : FlatAVX2(x, out, total, dim, mean_ext, inv_ext, check_finite, stream);
+    return bad < 0 ? -1 : bad / dim;
+  }
+#endif
   for (int64_t n = 0; n < n_rows; ++n) {
-    const bool ok = row(x + n * dim, out + n * dim, dim, mean, inv_std);
+    const bool ok = RowScalar(x + n * dim, out + n * dim, dim, mean, inv_std);
     if (check_finite && !ok) return n;
   }
   return -1;
