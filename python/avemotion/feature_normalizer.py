@@ -169,6 +169,7 @@ def _checkout_model_dir() -> Path | None:
 
 
 _CHECKOUT_DIR = _checkout_model_dir()
+_CHECKOUT_DIR_STR = os.fspath(_CHECKOUT_DIR) if _CHECKOUT_DIR is not None else ""
 
 
 def default_stats_dir() -> Path:
@@ -574,8 +575,17 @@ def load_normalization_stats(
 
 # ----------------------------------------------------------------------------- normalize
 
-# (name, directory, strict) -> (signature of the files, stats, prepared mean, prepared inv_std)
-_CacheEntry = tuple[tuple[Any, ...], NormalizationStats, np.ndarray, np.ndarray]
+
+@dataclass(frozen=True)
+class _CacheEntry:
+    pkl: str  # the pickle's path (stat-ed on every call)
+    sig: tuple[Any, ...]  # _signature() when loaded
+    stats: NormalizationStats
+    mean: np.ndarray  # prepared for the kernel
+    inv: np.ndarray
+
+
+# (name, directory string, strict argument) -> entry
 _cache: dict[tuple[str, str, bool], _CacheEntry] = {}
 _cache_lock = threading.Lock()
 
@@ -586,19 +596,40 @@ def clear_cache() -> None:
         _cache.clear()
 
 
+def _stat_sig(path: str) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
 def _signature(directory: str, name: str) -> tuple[Any, ...]:
     """What identifies the files on disk: (mtime_ns, size, inode) of the pickle, else of the legacy pair."""
-    out: list[Any] = []
-    for fname in (f"{name}_normalization_stats.pkl", f"{name}_mean.npy", f"{name}_std.npy"):
-        try:
-            st = os.stat(os.path.join(directory, fname))
-        except OSError:
-            out.append(None)
-            continue
-        out.append((st.st_mtime_ns, st.st_size, st.st_ino))
-        if len(out) == 1:  # the pickle exists: the legacy files do not matter
-            break
-    return tuple(out)
+    pkl = _stat_sig(os.path.join(directory, f"{name}_normalization_stats.pkl"))
+    if pkl is not None:  # the pickle exists: the legacy files do not matter
+        return (pkl,)
+    return (
+        None,
+        _stat_sig(os.path.join(directory, f"{name}_mean.npy")),
+        _stat_sig(os.path.join(directory, f"{name}_std.npy")),
+    )
+
+
+def _dir_key(stats_dir: str | os.PathLike[str] | None) -> str:
+    """``_resolve_dir`` as a string, cheaply (the per-call path of ``normalize_features``)."""
+    if stats_dir is None:
+        env = os.environ.get(ENV_MODEL_DIR)
+        if env:
+            return os.path.expanduser(env)
+        if _CHECKOUT_DIR is not None:
+            return _CHECKOUT_DIR_STR
+        return os.path.join(os.getcwd(), DEFAULT_SUBDIR)
+    if isinstance(stats_dir, (str, os.PathLike)):
+        d = os.fspath(stats_dir)
+        if isinstance(d, str):
+            return os.path.expanduser(d) if d.startswith("~") else d
+    raise TypeError(f"stats_dir: expected a path or None, got {type(stats_dir).__name__}")
 
 
 def _prepared(stats: NormalizationStats) -> tuple[np.ndarray, np.ndarray]:
@@ -637,7 +668,7 @@ def _apply(
             f"features: last dimension is {x.shape[-1]} (shape {x.shape}) but the {stats.name} "
             f"statistics have dimension {stats.dim} ({stats.source}: {where})"
         )
-    rows = x.reshape(-1, stats.dim) if x.ndim != 2 else x
+    rows = x if x.ndim == 2 else x.reshape(-1, stats.dim)
     out = np.empty(rows.shape, dtype=np.float32)
     bad = _core.normalize(rows, mean, inv, out, True)
     if bad >= 0:
@@ -648,7 +679,7 @@ def _apply(
         raise ValueError(
             f"features: expected finite values, got {row[col]} at {where}dim {col} (input not modified)"
         )
-    return out.reshape(x.shape)
+    return out if x.ndim == 2 else out.reshape(x.shape)
 
 
 def normalize_features(
@@ -667,18 +698,25 @@ def normalize_features(
     """
     if not isinstance(name, str):
         _check_name(name)
-    directory = os.fspath(_resolve_dir(stats_dir))
-    key = (name, directory, bool(strict) or _strict_from_env())
-    # taken before loading: a file changed during the load is re-read on the next call
-    sig = _signature(directory, name)
+    directory = _dir_key(stats_dir)
+    key = (name, directory, bool(strict))
     entry = _cache.get(key)
-    if entry is None or entry[0] != sig:
-        stats = load_normalization_stats(name, directory, strict=key[2])
-        mean, inv = _prepared(stats)
-        entry = (sig, stats, mean, inv)
-        with _cache_lock:
-            _cache[key] = entry
-    return _apply(features, entry[1], entry[2], entry[3])
+    if entry is not None:
+        sig = _stat_sig(entry.pkl)
+        if sig is not None and entry.sig == (sig,):  # fast path: the same pickle file
+            return _apply(features, entry.stats, entry.mean, entry.inv)
+        fresh = entry.sig == _signature(directory, name)
+        if fresh and not (entry.stats.source == "fallback" and _strict_from_env()):
+            return _apply(features, entry.stats, entry.mean, entry.inv)
+    # taken before loading: a file changed during the load is re-read on the next call
+    sig_all = _signature(directory, name)
+    stats = load_normalization_stats(name, directory, strict=bool(strict))
+    mean, inv = _prepared(stats)
+    pkl = os.path.join(directory, f"{name}_normalization_stats.pkl")
+    entry = _CacheEntry(pkl, sig_all, stats, mean, inv)
+    with _cache_lock:
+        _cache[key] = entry
+    return _apply(features, entry.stats, entry.mean, entry.inv)
 
 
 # ----------------------------------------------------------------------------- compute

@@ -38,7 +38,9 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:  # typ
     p = sub.add_parser(
         "stats",
         help="compute training-split normalization statistics from extracted features",
-        description=__doc__.split("\n\n")[0] if __doc__ else None,
+        description="Compute per-dimension mean/std of extracted audio (89-d) or video (512-d) "
+        "features over one manifest split (default train; masked video steps excluded) and write "
+        "{modality}_normalization_stats.pkl atomically. Exit 3 when some clips failed.",
     )
     p.add_argument("modality", choices=MODALITIES, help="which feature statistics to compute")
     p.add_argument(
