@@ -114,7 +114,7 @@ class FallbackStatsWarning(UserWarning):
     """No statistics file was found; the documented estimates are used instead."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class NormalizationStats:
     """Per-dimension statistics of one modality.
 
@@ -221,12 +221,10 @@ _SAFE_GLOBALS: frozenset[tuple[str, str]] = frozenset(
         ("builtins", "set"),
         ("builtins", "frozenset"),
         ("builtins", "complex"),
-        ("builtins", "bytearray"),
         ("collections", "OrderedDict"),
         ("__builtin__", "set"),
         ("__builtin__", "frozenset"),
         ("__builtin__", "complex"),
-        ("__builtin__", "bytearray"),
     ]
 )
 
@@ -469,7 +467,9 @@ def _from_pickle(name: str, path: Path) -> NormalizationStats:
     mean = _vector("mean", obj["mean"], path)
     std = _vector("std", obj["std"], path)
     dim = obj.get("dim")
-    if dim is not None and int(dim) != mean.shape[0]:
+    if dim is not None and (
+        isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or int(dim) != mean.shape[0]
+    ):
         raise StatsFileError(f"{path}: 'dim' says {dim} but mean has {mean.shape[0]} values")
     extra = obj.get("extra")
     created = obj.get("created")

@@ -223,3 +223,15 @@ def test_seed_wrapper_scripts(
         runpy.run_path(str(script), run_name="__main__")
     assert info.value.code == 0
     assert fn.load_normalization_stats(modality, extraction["out"]).source == "pickle"  # type: ignore[arg-type]
+
+
+def test_clip_without_modality_counts_as_empty(extraction: dict[str, object]) -> None:
+    features = extraction["features"]
+    assert isinstance(features, Path)
+    with np.load(features / "tr1.npz") as z:
+        d = dict(z)
+    d["audio"] = np.zeros((0,), np.float32)  # a writer that stores an empty modality as (0,)
+    np.savez(features / "tr1.npz", **d)
+    assert main(_args(extraction, "audio")) == 0
+    st = fn.load_normalization_stats("audio", extraction["out"])  # type: ignore[arg-type]
+    assert st.count == 11 and st.extra["clips_empty"] == 1 and st.extra["clips_used"] == 3

@@ -140,6 +140,9 @@ def _load_clip(path: Path, modality: str, dim: int) -> tuple[Any, Any]:
         raise
     except Exception as exc:  # zip errors, truncated file
         raise ValueError(f"{path}: unreadable ({exc.__class__.__name__}: {exc})") from exc
+    if x.size == 0:  # a clip without this modality (some writers store shape (0,))
+        x = np.zeros((0, dim), np.float32)
+        mask = None if mask is None else np.zeros(0, bool)
     if x.ndim != 2 or x.shape[1] != dim:
         raise ValueError(f"{path}: {modality} has shape {x.shape}, expected (T, {dim})")
     if mask is not None:
