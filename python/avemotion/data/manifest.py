@@ -592,3 +592,62 @@ def save_class_weights(report: BalanceReport, path: str | os.PathLike[str]) -> P
 
 def row_fields() -> list[str]:
     return [f.name for f in fields(ManifestRow)]
+
+
+# --------------------------------------------------------------------------------------------
+# Unify
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class UnifyResult:
+    """What :func:`unify` wrote and what it skipped."""
+
+    out: Path
+    summary: ManifestSummary
+    inputs: list[Path]
+    missing: list[Path]
+
+
+def unify(
+    inputs: Sequence[str | os.PathLike[str]],
+    out: str | os.PathLike[str],
+    *,
+    kind: str = "laughter",
+    resplit: bool = False,
+    seed: int = 0,
+    proportions: Sequence[float] = DEFAULT_PROPORTIONS,
+) -> UnifyResult:
+    """Concatenate per-corpus manifests into one, validated and written atomically.
+
+    Missing inputs are skipped (listed in the result; at least one must exist). Every input is
+    validated on read; the union must have unique clip ids, no group in two splits (with
+    ``resplit`` every group is re-assigned by :func:`assign_split` first) and no negative
+    overlapping a positive on the same media; each violation raises :class:`ManifestError` and the
+    output is left untouched. Summary JSON is written beside ``out``.
+    """
+    present = [Path(p) for p in inputs if Path(p).is_file()]
+    missing = [Path(p) for p in inputs if not Path(p).is_file()]
+    if not present:
+        raise ManifestError(f"unify: none of the input manifests exist: {', '.join(map(str, inputs))}")
+    for m in missing:
+        log.warning("unify: %s not found, skipped", m)
+    rows: list[ManifestRow] = []
+    for p in present:
+        rows.extend(iter_manifest(p, kind=kind))
+    if resplit:
+        assigner = SplitAssigner(seed, proportions)
+        rows = [ManifestRow(**{**asdict(r), "split": assigner(r.group)}) for r in rows]
+    leaks = check_leakage(rows)
+    if leaks:
+        sample = ", ".join(f"{g} in {sorted(s)}" for g, s in list(leaks.items())[:5])
+        raise ManifestError(f"unify: {len(leaks)} group(s) span several splits (use resplit): {sample}")
+    overlaps = find_overlaps(rows)
+    if overlaps:
+        n, p = overlaps[0]
+        raise ManifestError(
+            f"unify: {len(overlaps)} negative(s) overlap a positive, e.g. {n.clip_id} [{n.start}, {n.end}) "
+            f"and {p.clip_id} [{p.start}, {p.end}) on {n.media_path}"
+        )
+    summary = write_manifest(out, rows, kind=kind)
+    return UnifyResult(Path(out), summary, present, missing)
