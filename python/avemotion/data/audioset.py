@@ -1,0 +1,328 @@
+"""AudioSet laughter: weak segment labels from the segment CSVs, optional strong (timed) labels.
+
+Files read (AudioSet's own release, https://research.google.com/audioset/download.html)::
+
+    balanced_train_segments.csv, unbalanced_train_segments.csv, eval_segments.csv
+        # Segments csv created Sun Mar  5 10:54:31 2017
+        # num_ytids=22160, num_segs=22160, num_unique_labels=527, num_positive_labels=52882
+        # YTID, start_seconds, end_seconds, positive_labels
+        --PJHxphWEs, 30.000, 40.000, "/m/09x0r,/t/dd00088"
+      Comment lines start with '#'; each row is one 10 s (or shorter) YouTube segment and the
+      MIDs of the classes present somewhere in it (weak labels).
+    ontology.json
+      A JSON list of {"id", "name", "description", "child_ids", ...}; Laughter is "/m/01j3sz" and its
+      descendants (Baby laughter, Giggle, Snicker, Belly laugh, Chuckle/chortle) are read from it.
+
+Strong labels (optional) in the format of Gillick et al. (Interspeech 2021, github
+jrgillick/laughter-detection, data/audioset/annotations/)::
+
+    clean_laughter_annotations.csv
+      FileID,Start,End,Start.1,End.1,...,Start.4,End.4,audio_path,audio_length,window_start,window_length
+      FileID is the YouTube id; up to five laughter [Start, End) pairs in seconds from the start of
+      the downloaded clip audio; the annotated region is [window_start, window_start+window_length).
+    clean_distractor_annotations.csv
+      Same columns: clips judged to contain no laughter in the window (negatives).
+
+Rows produced (``label_kind``): weak positives/negatives are ``clip`` rows covering the whole cut
+segment (media ``clips/{ytid}_{start_ms}.wav``, as ``datasets/scripts/fetch_audioset_laughter.sh``
+names them; start 0, end the segment length); strong laughs are ``event`` rows, the gaps between them
+(minus ``guard_s`` each side, at least ``min_negative_s`` long) ``no_laughter`` events of the same clip;
+distractor windows ``no_laughter`` ``clip`` rows. Strong/distractor annotations supersede the weak row
+of the same YouTube id. Weak negatives are segments with no laughter class, subsampled
+deterministically to ``negatives_per_positive`` times the positives, never from a segment that
+overlaps a laughter segment of the same video. Group: the YouTube id.
+
+Memory: the segment CSVs are streamed twice (count, then emit); what is kept grows with the number
+of laughter segments only, never with the CSV size.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from avemotion.data._common import ProcessResult, finish, keep_fraction
+from avemotion.data.manifest import ManifestRow, SplitAssigner, subtract_intervals
+
+log = logging.getLogger(__name__)
+
+CORPUS = "audioset"
+LAUGHTER_MID = "/m/01j3sz"
+SEGMENT_CSVS = ("balanced_train_segments.csv", "unbalanced_train_segments.csv", "eval_segments.csv")
+STRONG_CSV = "clean_laughter_annotations.csv"
+DISTRACTOR_CSV = "clean_distractor_annotations.csv"
+_YTID = re.compile(r"^[A-Za-z0-9_-]{11}$")
+
+
+def load_ontology(path: str | os.PathLike[str]) -> dict[str, dict]:
+    """``{mid: node}`` from AudioSet's ``ontology.json``."""
+    p = Path(path)
+    try:
+        nodes = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"AudioSet ontology not found: {p}") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{p}:{exc.lineno}: not valid JSON ({exc.msg})") from exc
+    if not isinstance(nodes, list) or not all(isinstance(n, dict) and "id" in n for n in nodes):
+        raise ValueError(f"{p}: expected a JSON list of objects with 'id', 'name', 'child_ids'")
+    return {n["id"]: n for n in nodes}
+
+
+def descendants(ontology: dict[str, dict], root: str = LAUGHTER_MID) -> dict[str, str]:
+    """``{mid: name}`` for ``root`` and every class below it (cycle-safe)."""
+    if root not in ontology:
+        raise KeyError(f"class {root!r} not in the ontology ({len(ontology)} classes)")
+    out: dict[str, str] = {}
+    stack = [root]
+    while stack:
+        mid = stack.pop()
+        if mid in out or mid not in ontology:
+            continue
+        out[mid] = ontology[mid].get("name", mid)
+        stack.extend(ontology[mid].get("child_ids", []))
+    return out
+
+
+@dataclass
+class Segment:
+    line: int
+    ytid: str
+    start: float
+    end: float
+    labels: list[str]
+
+
+def iter_segments(path: Path, result: ProcessResult) -> Iterator[Segment]:
+    """Stream one segment CSV; malformed rows go to ``result.error`` with file and line."""
+    with path.open(encoding="utf-8", newline="") as f:
+        for lineno, raw in enumerate(f, 1):
+            if not raw.strip() or raw.startswith("#"):
+                continue
+            cells = next(csv.reader([raw], skipinitialspace=True))
+            if len(cells) != 4:
+                result.error(path, lineno, f"expected 4 fields (YTID, start, end, labels), got {len(cells)}")
+                continue
+            ytid = cells[0].strip()
+            try:
+                start, end = float(cells[1]), float(cells[2])
+            except ValueError:
+                result.error(path, lineno, f"start/end not numbers: {cells[1]!r}, {cells[2]!r}")
+                continue
+            if not _YTID.match(ytid) or not (0 <= start < end):
+                result.error(path, lineno, f"bad YTID {ytid!r} or times start={start} end={end}")
+                continue
+            yield Segment(lineno, ytid, start, end, [x.strip() for x in cells[3].split(",") if x.strip()])
+
+
+@dataclass
+class StrongClip:
+    ytid: str
+    line: int
+    laughs: list[tuple[float, float]]
+    window: tuple[float, float]
+    audio_name: str
+    source: str
+
+
+def read_gillick(path: str | os.PathLike[str], result: ProcessResult, *, expect_laughs: bool) -> list[StrongClip]:
+    """Read a Gillick et al. annotation CSV (see the module docstring).
+
+    Bad rows (mangled ids such as Excel's ``#NAME?``, zero-length or out-of-window intervals,
+    duplicate ids) are reported with file and line; a bad interval drops only itself, a laughter
+    clip left with no interval is dropped.
+    """
+    p = Path(path)
+    clips: list[StrongClip] = []
+    seen: set[str] = set()
+    with p.open(encoding="utf-8", newline="") as f:
+        reader = csv.DictReader(f)
+        header = reader.fieldnames or []
+        need = {"FileID", "window_start", "window_length"}
+        if not need <= set(header):
+            raise ValueError(f"{p}:1: missing columns {sorted(need - set(header))}; header is {header}")
+        pairs = [(h, "End" + h[5:]) for h in header if re.fullmatch(r"Start(\.\d+)?", h)]
+        for rec in reader:
+            line = reader.line_num
+            ytid = (rec.get("FileID") or "").strip()
+            if not _YTID.match(ytid):
+                result.error(p, line, f"FileID {ytid!r} is not an 11-character YouTube id")
+                continue
+            if ytid in seen:
+                result.error(p, line, f"duplicate FileID {ytid!r} (first occurrence kept)")
+                continue
+            try:
+                ws = float(rec["window_start"])
+                we = ws + float(rec["window_length"])
+            except (TypeError, ValueError):
+                result.error(p, line, f"window_start/window_length not numbers: {rec['window_start']!r}, {rec['window_length']!r}")
+                continue
+            if not we > ws >= 0:
+                result.error(p, line, f"empty annotation window [{ws}, {we})")
+                continue
+            laughs: list[tuple[float, float]] = []
+            for s_col, e_col in pairs:
+                s, e = (rec.get(s_col) or "").strip(), (rec.get(e_col) or "").strip()
+                if not s and not e:
+                    continue
+                try:
+                    a, b = float(s), float(e)
+                except ValueError:
+                    result.error(p, line, f"{s_col}/{e_col} not numbers: {s!r}, {e!r}")
+                    continue
+                if not (ws - 1e-6 <= a < b <= we + 1e-6):
+                    result.error(p, line, f"{s_col}/{e_col} interval [{a}, {b}) empty or outside window [{ws}, {we})")
+                    continue
+                laughs.append((max(a, ws), min(b, we)))
+            if expect_laughs and not laughs:
+                result.error(p, line, f"no usable laughter interval for {ytid}; clip skipped")
+                continue
+            if not expect_laughs and laughs:
+                result.error(p, line, f"distractor {ytid} has laughter intervals; clip skipped")
+                continue
+            audio_name = Path((rec.get("audio_path") or "").strip()).name or f"yt_{ytid}.mp3"
+            seen.add(ytid)
+            clips.append(StrongClip(ytid, line, sorted(laughs), (ws, we), audio_name, p.name))
+    return clips
+
+
+def _media_name(ytid: str, start: float) -> str:
+    return f"{ytid}_{int(round(start * 1000))}.wav"
+
+
+def _overlaps(intervals: list[tuple[float, float]], a: float, b: float) -> bool:
+    return any(s < b and a < e for s, e in intervals)
+
+
+def process(
+    root: str | os.PathLike[str] | None = None,
+    *,
+    segments: Sequence[str | os.PathLike[str]] | None = None,
+    ontology: str | os.PathLike[str] | None = None,
+    strong: str | os.PathLike[str] | None = None,
+    distractors: str | os.PathLike[str] | None = None,
+    out: str | os.PathLike[str] | None = None,
+    seed: int = 0,
+    proportions: Sequence[float] = (0.8, 0.1, 0.1),
+    negatives_per_positive: float = 1.0,
+    media_dir: str = "clips",
+    min_negative_s: float = 0.5,
+    guard_s: float = 0.25,
+) -> ProcessResult:
+    """Build AudioSet laughter rows.
+
+    ``root`` (optional) supplies defaults: ``root/ontology.json``, the segment CSVs present among
+    :data:`SEGMENT_CSVS`, and the Gillick CSVs when present; explicit arguments win. Media paths are
+    ``{root}/{media_dir}/...``. With ``out`` the rows are streamed to that manifest (atomic) and not
+    kept in memory. Raises FileNotFoundError/ValueError for a missing/invalid ontology or no input.
+    """
+    if negatives_per_positive < 0:
+        raise ValueError(f"negatives_per_positive must be >= 0, got {negatives_per_positive}")
+    split = SplitAssigner(seed, proportions)
+    base = Path(root) if root is not None else None
+    if base is not None and not base.is_dir():
+        raise FileNotFoundError(f"audioset: root {base} is not a directory")
+    if ontology is None:
+        if base is None:
+            raise ValueError("audioset: give root or ontology (path to ontology.json)")
+        ontology = base / "ontology.json"
+    if segments is None:
+        segments = [base / n for n in SEGMENT_CSVS if (base / n).is_file()] if base else []
+    if base is not None and strong is None and (base / STRONG_CSV).is_file():
+        strong = base / STRONG_CSV
+    if base is not None and distractors is None and (base / DISTRACTOR_CSV).is_file():
+        distractors = base / DISTRACTOR_CSV
+    seg_paths = [Path(s) for s in segments]
+    for s in seg_paths:
+        if not s.is_file():
+            raise FileNotFoundError(f"audioset: segment CSV not found: {s}")
+    if not seg_paths and strong is None and distractors is None:
+        raise FileNotFoundError(f"audioset: no segment CSVs ({', '.join(SEGMENT_CSVS)}) or strong annotations under {base}")
+
+    laugh = descendants(load_ontology(ontology))
+    media_root = (base / media_dir) if base is not None else Path(media_dir)
+    result = ProcessResult(CORPUS)
+    result.stats.update(laughter_classes=len(laugh))
+
+    strong_clips = read_gillick(strong, result, expect_laughs=True) if strong else []
+    distractor_clips = read_gillick(distractors, result, expect_laughs=False) if distractors else []
+    strong_ids = {c.ytid for c in strong_clips}
+    distractor_ids = {c.ytid for c in distractor_clips} - strong_ids
+    handled = strong_ids | distractor_ids
+
+    # Pass 1: count, and remember laughter segments (per video) and strong clips' segment starts.
+    pos_by_ytid: dict[str, list[tuple[float, float]]] = {}
+    seg_start: dict[str, float] = {}
+    n_pos = n_neg = 0
+    for path in seg_paths:
+        for seg in iter_segments(path, result):
+            if seg.ytid in handled:
+                seg_start.setdefault(seg.ytid, seg.start)
+            if any(mid in laugh for mid in seg.labels):
+                pos_by_ytid.setdefault(seg.ytid, []).append((seg.start, seg.end))
+                n_pos += 1
+            else:
+                n_neg += 1
+    frac = min(1.0, negatives_per_positive * n_pos / n_neg) if n_neg else 0.0
+    result.stats.update(segments_positive=n_pos, segments_negative=n_neg, negative_keep_fraction=frac)
+
+    def rows() -> Iterator[ManifestRow]:
+        emitted: set[str] = set()
+        dropped_overlap = 0
+        for path in seg_paths:
+            for seg in iter_segments(path, _Quiet()):
+                if seg.ytid in handled:
+                    continue
+                clip_id = f"{CORPUS}:{seg.ytid}_{int(round(seg.start * 1000))}"
+                if clip_id in emitted:
+                    continue
+                hits = [laugh[m] for m in seg.labels if m in laugh]
+                group = f"{CORPUS}:{seg.ytid}"
+                media = str(media_root / _media_name(seg.ytid, seg.start))
+                if hits:
+                    label, detail = "laughter", "|".join(hits)
+                else:
+                    if seg.ytid in pos_by_ytid and _overlaps(pos_by_ytid[seg.ytid], seg.start, seg.end):
+                        dropped_overlap += 1
+                        continue
+                    if not keep_fraction(clip_id, seed, frac):
+                        continue
+                    label, detail = "no_laughter", "labels=" + " ".join(seg.labels)
+                emitted.add(clip_id)
+                yield ManifestRow(clip_id, CORPUS, media, 0.0, seg.end - seg.start, label, "clip",
+                                  f"{path.name}:{seg.line} yt_start={seg.start:g} {detail}", group, split(group))
+        result.stats["negatives_dropped_overlap"] = dropped_overlap
+        for clip in strong_clips + [c for c in distractor_clips if c.ytid in distractor_ids]:
+            group = f"{CORPUS}:{clip.ytid}"
+            name = _media_name(clip.ytid, seg_start[clip.ytid]) if clip.ytid in seg_start else clip.audio_name
+            media = str(media_root / name)
+            src = f"{clip.source}:{clip.line}"
+            if not clip.laughs:
+                ws, we = clip.window
+                yield ManifestRow(f"{CORPUS}:{clip.ytid}:distractor", CORPUS, media, ws, we, "no_laughter",
+                                  "clip", f"{src} distractor", group, split(group))
+                continue
+            for i, (a, b) in enumerate(clip.laughs):
+                yield ManifestRow(f"{CORPUS}:{clip.ytid}:laugh{i}", CORPUS, media, a, b, "laughter", "event",
+                                  f"{src} strong label", group, split(group))
+            gaps = subtract_intervals(clip.window, clip.laughs, guard=guard_s, min_len=min_negative_s)
+            for i, (a, b) in enumerate(gaps):
+                yield ManifestRow(f"{CORPUS}:{clip.ytid}:gap{i}", CORPUS, media, a, b, "no_laughter", "event",
+                                  f"{src} strong label gap", group, split(group))
+
+    return finish(result, rows(), out, "laughter")
+
+
+class _Quiet(ProcessResult):
+    """Second pass: its errors were already reported by the first."""
+
+    def __init__(self) -> None:
+        super().__init__(CORPUS)
+
+    def error(self, source: object, line: int | None, message: str) -> None:  # type: ignore[override]
+        pass

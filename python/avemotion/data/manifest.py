@@ -1,0 +1,653 @@
+"""Manifest schema, validation, atomic writing, splits, leakage/overlap checks and balance reports.
+
+A manifest is a CSV with a header and these columns, in order (``docs/contracts.md``)::
+
+    clip_id, corpus, media_path, start, end, label, label_kind, source_detail, group, split
+
+- ``clip_id``: unique within the manifest (processors prefix the corpus: ``ami:ES2002a.A.laugh3``).
+- ``start``/``end``: seconds (float) within ``media_path``; ``0 <= start < end``, both finite.
+- ``label``: laughter manifests use ``laughter`` / ``no_laughter``; emotion manifests use
+  ``anger, disgust, fear, happy, neutral, sad`` (the model's class order). A manifest never mixes them.
+- ``label_kind``: ``event`` (a timed event inside longer media), ``clip`` (the whole clip/segment
+  carries the label) or ``proxy`` (a humor proxy such as sarcasm or high valence).
+- ``group``: the grouping key (speaker, video, meeting, talk, show, film), namespaced by corpus.
+- ``split``: ``train``, ``val`` or ``test``, from :func:`assign_split` (hash of group and seed), so a
+  group never spans two splits.
+
+Reading and writing validate every row; a bad row is reported as ``file:line: message``. Writing goes
+to a temporary file in the target directory that replaces the target only when complete
+(``os.replace``), so an interrupted run never leaves a half-written manifest.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import logging
+import math
+import os
+import tempfile
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, TextIO
+
+log = logging.getLogger(__name__)
+
+COLUMNS: tuple[str, ...] = (
+    "clip_id",
+    "corpus",
+    "media_path",
+    "start",
+    "end",
+    "label",
+    "label_kind",
+    "source_detail",
+    "group",
+    "split",
+)
+LAUGHTER_LABELS: tuple[str, ...] = ("laughter", "no_laughter")
+EMOTION_LABELS: tuple[str, ...] = ("anger", "disgust", "fear", "happy", "neutral", "sad")
+LABEL_KINDS: tuple[str, ...] = ("event", "clip", "proxy")
+SPLITS: tuple[str, ...] = ("train", "val", "test")
+CORPORA: tuple[str, ...] = ("audioset", "ami", "tedlium", "mustard", "liris_accede", "cremad")
+
+#: Default split proportions (train, val, test).
+DEFAULT_PROPORTIONS: tuple[float, float, float] = (0.8, 0.1, 0.1)
+
+
+class ManifestError(ValueError):
+    """A malformed manifest file or row; the message names the file and line."""
+
+
+@dataclass(frozen=True)
+class ManifestRow:
+    """One manifest row (see the module docstring for each field's meaning)."""
+
+    clip_id: str
+    corpus: str
+    media_path: str
+    start: float
+    end: float
+    label: str
+    label_kind: str
+    source_detail: str
+    group: str
+    split: str
+
+    def problems(self, labels: Sequence[str] | None = None) -> list[str]:
+        """Every way this row breaks the schema (empty when valid)."""
+        out: list[str] = []
+        for name in ("clip_id", "corpus", "media_path", "group"):
+            if not getattr(self, name):
+                out.append(f"{name} is empty")
+        if any(c in self.clip_id for c in "\n\r"):
+            out.append("clip_id contains a line break")
+        if not (isinstance(self.start, float) and math.isfinite(self.start) and self.start >= 0):
+            out.append(f"start must be a finite number >= 0, got {self.start!r}")
+        if not (isinstance(self.end, float) and math.isfinite(self.end)):
+            out.append(f"end must be a finite number, got {self.end!r}")
+        elif isinstance(self.start, float) and not self.end > self.start:
+            out.append(f"end must be > start, got start={self.start} end={self.end}")
+        allowed = tuple(labels) if labels is not None else LAUGHTER_LABELS + EMOTION_LABELS
+        if self.label not in allowed:
+            out.append(f"label must be one of {', '.join(allowed)}; got {self.label!r}")
+        if self.label_kind not in LABEL_KINDS:
+            out.append(f"label_kind must be one of {', '.join(LABEL_KINDS)}; got {self.label_kind!r}")
+        if self.split not in SPLITS:
+            out.append(f"split must be one of {', '.join(SPLITS)}; got {self.split!r}")
+        return out
+
+    def to_csv(self) -> list[str]:
+        return [
+            self.clip_id,
+            self.corpus,
+            self.media_path,
+            _fmt_time(self.start),
+            _fmt_time(self.end),
+            self.label,
+            self.label_kind,
+            self.source_detail,
+            self.group,
+            self.split,
+        ]
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+
+def _fmt_time(t: float) -> str:
+    # Millisecond precision is plenty for every corpus here and keeps files diff-friendly.
+    return f"{t:.3f}".rstrip("0").rstrip(".") if math.isfinite(t) else str(t)
+
+
+def labels_for(kind: str) -> tuple[str, ...]:
+    """The label set of a manifest kind: ``"laughter"`` or ``"emotion"``."""
+    if kind == "laughter":
+        return LAUGHTER_LABELS
+    if kind == "emotion":
+        return EMOTION_LABELS
+    raise ValueError(f"kind must be 'laughter' or 'emotion', got {kind!r}")
+
+
+def _kind_of_label(label: str) -> str | None:
+    if label in LAUGHTER_LABELS:
+        return "laughter"
+    if label in EMOTION_LABELS:
+        return "emotion"
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# Splits
+# --------------------------------------------------------------------------------------------
+
+
+def check_proportions(proportions: Sequence[float]) -> tuple[float, float, float]:
+    """Validate (train, val, test) proportions: three numbers >= 0 summing to 1 (within 1e-6)."""
+    p = tuple(float(x) for x in proportions)
+    if len(p) != 3 or any(not math.isfinite(x) or x < 0 for x in p) or abs(sum(p) - 1.0) > 1e-6:
+        raise ValueError(
+            f"proportions must be three numbers >= 0 (train, val, test) summing to 1, got {list(proportions)}"
+        )
+    return p  # type: ignore[return-value]
+
+
+def group_fraction(group: str, seed: int = 0) -> float:
+    """A uniform number in [0, 1) from SHA-1 of ``"{seed}:{group}"``: stable across runs/platforms."""
+    digest = hashlib.sha1(f"{seed}:{group}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2.0**64
+
+
+def assign_split(
+    group: str, seed: int = 0, proportions: Sequence[float] = DEFAULT_PROPORTIONS
+) -> str:
+    """The split of ``group``: ``train`` if its hash fraction < p_train, ``val`` if < p_train + p_val,
+    else ``test``. Deterministic; every row of a group gets the same split."""
+    p_train, p_val, _ = check_proportions(proportions)
+    u = group_fraction(group, seed)
+    if u < p_train:
+        return "train"
+    if u < p_train + p_val:
+        return "val"
+    return "test"
+
+
+class SplitAssigner:
+    """:func:`assign_split` with a per-group cache (groups repeat across many rows)."""
+
+    def __init__(self, seed: int = 0, proportions: Sequence[float] = DEFAULT_PROPORTIONS) -> None:
+        self.seed = int(seed)
+        self.proportions = check_proportions(proportions)
+        self._cache: dict[str, str] = {}
+
+    def __call__(self, group: str) -> str:
+        s = self._cache.get(group)
+        if s is None:
+            s = assign_split(group, self.seed, self.proportions)
+            self._cache[group] = s
+        return s
+
+
+# --------------------------------------------------------------------------------------------
+# Checks
+# --------------------------------------------------------------------------------------------
+
+
+def check_leakage(rows: Iterable[ManifestRow]) -> dict[str, set[str]]:
+    """Groups found in more than one split, as ``{group: {splits}}`` (empty = no leakage)."""
+    seen: dict[str, set[str]] = defaultdict(set)
+    for r in rows:
+        seen[r.group].add(r.split)
+    return {g: s for g, s in seen.items() if len(s) > 1}
+
+
+def find_overlaps(rows: Iterable[ManifestRow]) -> list[tuple[ManifestRow, ManifestRow]]:
+    """Pairs (negative, positive) on the same media whose time spans overlap.
+
+    Positives are ``laughter`` rows, negatives ``no_laughter`` rows; spans are half-open [start, end).
+    Emotion rows are ignored. Sort-and-sweep per media file: O(n log n).
+    """
+    by_media: dict[str, list[ManifestRow]] = defaultdict(list)
+    for r in rows:
+        if r.label in LAUGHTER_LABELS:
+            by_media[r.media_path].append(r)
+    out: list[tuple[ManifestRow, ManifestRow]] = []
+    for items in by_media.values():
+        pos = sorted((r for r in items if r.label == "laughter"), key=lambda r: r.start)
+        if not pos:
+            continue
+        starts = [p.start for p in pos]
+        import bisect
+
+        for n in items:
+            if n.label != "no_laughter":
+                continue
+            # positives starting before n.end; any of them ending after n.start overlaps
+            hi = bisect.bisect_left(starts, n.end)
+            for p in pos[:hi]:
+                if p.end > n.start:
+                    out.append((n, p))
+    return out
+
+
+def subtract_intervals(
+    span: tuple[float, float],
+    blocked: Sequence[tuple[float, float]],
+    *,
+    guard: float = 0.0,
+    min_len: float = 0.0,
+    max_len: float | None = None,
+) -> list[tuple[float, float]]:
+    """Parts of ``span`` outside every ``blocked`` interval widened by ``guard`` seconds each side,
+    cut into pieces of at most ``max_len`` and dropping pieces shorter than ``min_len``.
+
+    Used to draw negatives that never overlap a positive. Intervals are half-open [start, end).
+    """
+    lo, hi = span
+    cuts = sorted((max(lo, a - guard), min(hi, b + guard)) for a, b in blocked if b + guard > lo and a - guard < hi)
+    free: list[tuple[float, float]] = []
+    cur = lo
+    for a, b in cuts:
+        if a > cur:
+            free.append((cur, a))
+        cur = max(cur, b)
+    if cur < hi:
+        free.append((cur, hi))
+    out: list[tuple[float, float]] = []
+    for a, b in free:
+        if max_len is not None and max_len > 0:
+            t = a
+            while b - t >= max(min_len, 1e-9):
+                e = min(b, t + max_len)
+                if e - t >= min_len:
+                    out.append((t, e))
+                t = e
+        elif b - a >= min_len and b > a:
+            out.append((a, b))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Writing
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ManifestSummary:
+    """Row counts per (corpus, label, split) and seconds per (corpus, label)."""
+
+    counts: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
+    seconds: dict[str, dict[str, float]] = field(default_factory=dict)
+    n_rows: int = 0
+    n_groups: int = 0
+
+    @classmethod
+    def of(cls, rows: Iterable[ManifestRow]) -> ManifestSummary:
+        acc = _SummaryAcc()
+        for r in rows:
+            acc.add(r)
+        return acc.result()
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def table(self) -> list[tuple[str, str, int, int, int, int, float]]:
+        """Rows of (corpus, label, train, val, test, total, hours)."""
+        out = []
+        for corpus in sorted(self.counts):
+            for label in sorted(self.counts[corpus]):
+                c = self.counts[corpus][label]
+                tr, va, te = (c.get(s, 0) for s in SPLITS)
+                out.append((corpus, label, tr, va, te, tr + va + te, self.seconds[corpus][label] / 3600))
+        return out
+
+    def render(self, title: str = "manifest summary") -> Any:
+        """A ``rich.table.Table`` of :meth:`table` (rich imported here, only when rendering)."""
+        from rich.table import Table
+
+        t = Table(title=title)
+        for col in ("corpus", "label", "train", "val", "test", "total", "hours"):
+            t.add_column(col, justify="left" if col in ("corpus", "label") else "right")
+        for corpus, label, tr, va, te, tot, h in self.table():
+            t.add_row(corpus, label, str(tr), str(va), str(te), str(tot), f"{h:.2f}")
+        t.caption = f"{self.n_rows} rows, {self.n_groups} groups"
+        return t
+
+
+class _SummaryAcc:
+    def __init__(self) -> None:
+        self.counts: dict[str, dict[str, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
+        self.seconds: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+        self.groups: set[str] = set()
+        self.n = 0
+
+    def add(self, r: ManifestRow) -> None:
+        self.counts[r.corpus][r.label][r.split] += 1
+        self.seconds[r.corpus][r.label] += r.end - r.start
+        self.groups.add(r.group)
+        self.n += 1
+
+    def result(self) -> ManifestSummary:
+        return ManifestSummary(
+            counts={c: {lab: dict(v) for lab, v in d.items()} for c, d in self.counts.items()},
+            seconds={c: dict(d) for c, d in self.seconds.items()},
+            n_rows=self.n,
+            n_groups=len(self.groups),
+        )
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
+    """Write ``text`` to ``path`` via a temporary file in the same directory and ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+class ManifestWriter:
+    """Streaming, validating, atomic manifest writer.
+
+    ``with ManifestWriter(path) as w: w.write(row)``. Every row is validated (schema, label set of
+    ``kind`` (inferred from the first row when None), unique ``clip_id``, a group never in two
+    splits); a bad row raises :class:`ManifestError` naming the output file and the row's line, and
+    the target file is left untouched. Memory: the set of clip ids and groups, not the rows.
+    On success the file replaces ``path`` atomically and :attr:`summary` holds the counts.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], kind: str | None = None) -> None:
+        self.path = Path(path)
+        self.kind = kind
+        self._labels = labels_for(kind) if kind else None
+        self._ids: set[str] = set()
+        self._group_split: dict[str, str] = {}
+        self._acc = _SummaryAcc()
+        self._fh: TextIO | None = None
+        self._tmp: str | None = None
+        self._writer: Any = None
+        self.summary: ManifestSummary | None = None
+
+    def __enter__(self) -> ManifestWriter:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        self._fh = os.fdopen(fd, "w", encoding="utf-8", newline="")
+        self._writer = csv.writer(self._fh, lineterminator="\n")
+        self._writer.writerow(COLUMNS)
+        return self
+
+    def write(self, row: ManifestRow) -> None:
+        if self._writer is None:
+            raise RuntimeError("ManifestWriter.write called outside 'with'")
+        line = self._acc.n + 2
+        where = f"{self.path}:{line} (clip_id {row.clip_id!r})"
+        if self._labels is None:
+            k = _kind_of_label(row.label)
+            if k is not None:
+                self.kind, self._labels = k, labels_for(k)
+        problems = row.problems(self._labels)
+        if row.clip_id in self._ids:
+            problems.append("duplicate clip_id")
+        prev = self._group_split.get(row.group)
+        if prev is not None and prev != row.split:
+            problems.append(f"group {row.group!r} already in split {prev!r} (leakage), got {row.split!r}")
+        if problems:
+            raise ManifestError(f"{where}: " + "; ".join(problems))
+        self._ids.add(row.clip_id)
+        self._group_split[row.group] = row.split
+        self._writer.writerow(row.to_csv())
+        self._acc.add(row)
+
+    def write_all(self, rows: Iterable[ManifestRow]) -> None:
+        for r in rows:
+            self.write(r)
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        assert self._fh is not None and self._tmp is not None
+        try:
+            if exc_type is None:
+                self._fh.flush()
+                os.fsync(self._fh.fileno())
+            self._fh.close()
+            if exc_type is None:
+                os.replace(self._tmp, self.path)
+                self.summary = self._acc.result()
+        finally:
+            if os.path.exists(self._tmp):
+                os.unlink(self._tmp)
+
+
+def write_manifest(
+    path: str | os.PathLike[str],
+    rows: Iterable[ManifestRow],
+    *,
+    kind: str | None = None,
+    summary_json: str | os.PathLike[str] | None | bool = True,
+) -> ManifestSummary:
+    """Validate and write ``rows`` atomically; save the summary JSON beside it
+    (``<name>.summary.json``, or the path given; ``False`` for none). Returns the summary."""
+    with ManifestWriter(path, kind) as w:
+        w.write_all(rows)
+    assert w.summary is not None
+    if summary_json:
+        sp = summary_path(path) if summary_json is True else Path(summary_json)
+        atomic_write_text(sp, json.dumps(w.summary.to_json(), indent=2, sort_keys=True) + "\n")
+    return w.summary
+
+
+def summary_path(manifest: str | os.PathLike[str]) -> Path:
+    p = Path(manifest)
+    return p.with_name(p.stem + ".summary.json")
+
+
+# --------------------------------------------------------------------------------------------
+# Reading
+# --------------------------------------------------------------------------------------------
+
+
+def iter_manifest(
+    path: str | os.PathLike[str], *, kind: str | None = None, errors: list[str] | None = None
+) -> Iterator[ManifestRow]:
+    """Stream rows of a manifest, validating each.
+
+    With ``errors=None`` the first bad row raises :class:`ManifestError` (``file:line: problem``);
+    with a list, bad rows are appended to it as such messages and skipped.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ManifestError(f"manifest not found: {path}")
+    labels = labels_for(kind) if kind else None
+
+    def bad(line: int, msg: str) -> None:
+        text = f"{path}:{line}: {msg}"
+        if errors is None:
+            raise ManifestError(text)
+        errors.append(text)
+
+    ids: set[str] = set()
+    with path.open(encoding="utf-8", newline="") as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if header is None:
+            raise ManifestError(f"{path}:1: empty file, expected header {','.join(COLUMNS)}")
+        if tuple(h.strip() for h in header) != COLUMNS:
+            raise ManifestError(f"{path}:1: header must be {','.join(COLUMNS)}; got {','.join(header)}")
+        for cells in reader:
+            line = reader.line_num
+            if not cells:
+                continue
+            if len(cells) != len(COLUMNS):
+                bad(line, f"expected {len(COLUMNS)} columns, got {len(cells)}")
+                continue
+            d = dict(zip(COLUMNS, cells))
+            try:
+                start, end = float(d["start"]), float(d["end"] or "nan")
+            except ValueError:
+                bad(line, f"start/end must be numbers, got start={d['start']!r} end={d['end']!r}")
+                continue
+            row = ManifestRow(**{**d, "start": start, "end": end})  # type: ignore[arg-type]
+            if labels is None and (k := _kind_of_label(row.label)) is not None:
+                labels = labels_for(k)
+            problems = row.problems(labels)
+            if row.clip_id in ids:
+                problems.append(f"duplicate clip_id {row.clip_id!r}")
+            if problems:
+                bad(line, "; ".join(problems))
+                continue
+            ids.add(row.clip_id)
+            yield row
+
+
+def read_manifest(path: str | os.PathLike[str], *, kind: str | None = None) -> list[ManifestRow]:
+    """All rows of a manifest (validated; raises :class:`ManifestError` on the first bad row)."""
+    return list(iter_manifest(path, kind=kind))
+
+
+# --------------------------------------------------------------------------------------------
+# Balance
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class BalanceReport:
+    """Class distribution of a manifest and sklearn-style 'balanced' class weights.
+
+    ``weights[c] = n_samples / (n_classes * count[c])`` over the classes present (the formula of
+    ``sklearn.utils.class_weight.compute_class_weight('balanced')``).
+    """
+
+    labels: list[str]
+    counts: dict[str, int]
+    percent: dict[str, float]
+    weights: dict[str, float]
+    n_samples: int
+    split: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def render(self, title: str = "class balance") -> Any:
+        from rich.table import Table
+
+        t = Table(title=title + (f" (split {self.split})" if self.split else ""))
+        for col in ("label", "count", "percent", "weight"):
+            t.add_column(col, justify="left" if col == "label" else "right")
+        for lab in self.labels:
+            t.add_row(lab, str(self.counts[lab]), f"{self.percent[lab]:.2f}%", f"{self.weights[lab]:.4f}")
+        t.caption = f"{self.n_samples} rows"
+        return t
+
+
+def balance_report(
+    rows: Iterable[ManifestRow], *, split: str | None = None, labels: Sequence[str] | None = None
+) -> BalanceReport:
+    """Count labels (optionally of one split) and compute 'balanced' class weights.
+
+    Label order: ``labels`` if given, else the contract order of the manifest's label set, restricted
+    to labels present. A class with zero rows gets no weight (it cannot be weighted).
+    """
+    if split is not None and split not in SPLITS:
+        raise ValueError(f"split must be one of {', '.join(SPLITS)} or None, got {split!r}")
+    counts: Counter[str] = Counter()
+    for r in rows:
+        if split is None or r.split == split:
+            counts[r.label] += 1
+    n = sum(counts.values())
+    if n == 0:
+        raise ValueError("balance report: no rows" + (f" in split {split!r}" if split else ""))
+    if labels is None:
+        order = [lab for lab in LAUGHTER_LABELS + EMOTION_LABELS if counts[lab]]
+        order += sorted(set(counts) - set(order))
+    else:
+        order = list(labels)
+    present = [lab for lab in order if counts[lab] > 0]
+    k = len(present)
+    return BalanceReport(
+        labels=order,
+        counts={lab: counts[lab] for lab in order},
+        percent={lab: 100.0 * counts[lab] / n for lab in order},
+        weights={lab: n / (k * counts[lab]) for lab in present},
+        n_samples=n,
+        split=split,
+    )
+
+
+def save_class_weights(report: BalanceReport, path: str | os.PathLike[str]) -> Path:
+    """Save ``{"class_weights": ..., "labels": ..., "counts": ..., ...}`` as JSON, atomically."""
+    data = {"method": "balanced: n_samples / (n_classes * count)", **report.to_json()}
+    data["class_weights"] = data.pop("weights")
+    return atomic_write_text(path, json.dumps(data, indent=2) + "\n")
+
+
+def row_fields() -> list[str]:
+    return [f.name for f in fields(ManifestRow)]
+
+
+# --------------------------------------------------------------------------------------------
+# Unify
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class UnifyResult:
+    """What :func:`unify` wrote and what it skipped."""
+
+    out: Path
+    summary: ManifestSummary
+    inputs: list[Path]
+    missing: list[Path]
+
+
+def unify(
+    inputs: Sequence[str | os.PathLike[str]],
+    out: str | os.PathLike[str],
+    *,
+    kind: str = "laughter",
+    resplit: bool = False,
+    seed: int = 0,
+    proportions: Sequence[float] = DEFAULT_PROPORTIONS,
+) -> UnifyResult:
+    """Concatenate per-corpus manifests into one, validated and written atomically.
+
+    Missing inputs are skipped (listed in the result; at least one must exist). Every input is
+    validated on read; the union must have unique clip ids, no group in two splits (with
+    ``resplit`` every group is re-assigned by :func:`assign_split` first) and no negative
+    overlapping a positive on the same media; each violation raises :class:`ManifestError` and the
+    output is left untouched. Summary JSON is written beside ``out``.
+    """
+    present = [Path(p) for p in inputs if Path(p).is_file()]
+    missing = [Path(p) for p in inputs if not Path(p).is_file()]
+    if not present:
+        raise ManifestError(f"unify: none of the input manifests exist: {', '.join(map(str, inputs))}")
+    for m in missing:
+        log.warning("unify: %s not found, skipped", m)
+    rows: list[ManifestRow] = []
+    for p in present:
+        rows.extend(iter_manifest(p, kind=kind))
+    if resplit:
+        assigner = SplitAssigner(seed, proportions)
+        rows = [ManifestRow(**{**asdict(r), "split": assigner(r.group)}) for r in rows]
+    leaks = check_leakage(rows)
+    if leaks:
+        sample = ", ".join(f"{g} in {sorted(s)}" for g, s in list(leaks.items())[:5])
+        raise ManifestError(f"unify: {len(leaks)} group(s) span several splits (use resplit): {sample}")
+    overlaps = find_overlaps(rows)
+    if overlaps:
+        n, p = overlaps[0]
+        raise ManifestError(
+            f"unify: {len(overlaps)} negative(s) overlap a positive, e.g. {n.clip_id} [{n.start}, {n.end}) "
+            f"and {p.clip_id} [{p.start}, {p.end}) on {n.media_path}"
+        )
+    summary = write_manifest(out, rows, kind=kind)
+    return UnifyResult(Path(out), summary, present, missing)

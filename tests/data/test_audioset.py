@@ -1,0 +1,142 @@
+"""AudioSet: ontology descendants, streamed segment CSVs, Gillick strong labels (real files)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from avemotion.data import audioset
+from avemotion.data.manifest import check_leakage, find_overlaps, read_manifest
+
+LAUGH_CHILDREN = {"Baby laughter", "Giggle", "Snicker", "Belly laugh", "Chuckle, chortle"}
+
+
+def test_laughter_descendants_from_real_ontology(shared_data: Path) -> None:
+    onto = audioset.load_ontology(shared_data / "audioset" / "ontology.json")
+    assert len(onto) == 632
+    d = audioset.descendants(onto)
+    assert d[audioset.LAUGHTER_MID] == "Laughter"
+    assert set(d.values()) == {"Laughter"} | LAUGH_CHILDREN
+
+
+def test_descendants_follow_the_tree_not_a_list() -> None:
+    onto = {"/r": {"id": "/r", "name": "R", "child_ids": ["/a"]}, "/a": {"id": "/a", "name": "A", "child_ids": ["/b", "/r"]},
+            "/b": {"id": "/b", "name": "B", "child_ids": []}, "/x": {"id": "/x", "name": "X", "child_ids": []}}
+    assert audioset.descendants(onto, "/r") == {"/r": "R", "/a": "A", "/b": "B"}  # cycle-safe
+    with pytest.raises(KeyError, match="/nope"):
+        audioset.descendants(onto, "/nope")
+
+
+def _segments(path: Path, rows: list[tuple[str, float, float, str]], bad: list[str] = ()) -> Path:
+    lines = ["# Segments csv created Sun Mar  5 10:54:31 2017",
+             "# num_ytids=5, num_segs=5, num_unique_labels=527, num_positive_labels=9",
+             "# YTID, start_seconds, end_seconds, positive_labels"]
+    lines += [f'{y}, {s:.3f}, {e:.3f}, "{labels}"' for y, s, e, labels in rows]
+    lines += list(bad)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture
+def weak_root(tmp_path: Path, shared_data: Path) -> Path:
+    shutil.copy(shared_data / "audioset" / "ontology.json", tmp_path / "ontology.json")
+    rows = [
+        ("AAAAAAAAAAA", 30.0, 40.0, "/m/09x0r,/m/01j3sz"),      # speech + laughter
+        ("BBBBBBBBBBB", 0.0, 10.0, "/m/07r660_"),             # giggle (a descendant)
+        ("CCCCCCCCCCC", 10.0, 20.0, "/m/09x0r"),              # speech only
+        ("DDDDDDDDDDD", 0.0, 10.0, "/m/04rlf"),               # music only
+        ("AAAAAAAAAAA", 35.0, 45.0, "/m/09x0r"),              # overlaps A's laughter segment
+        ("AAAAAAAAAAA", 100.0, 110.0, "/m/09x0r"),            # same video, no overlap
+    ]
+    _segments(tmp_path / "balanced_train_segments.csv", rows,
+              bad=["EEEEEEEEEEE, 5.0", 'FFFFFFFFFFF, x, 10.0, "/m/09x0r"', 'not-an-id, 0.0, 10.0, "/m/09x0r"'])
+    return tmp_path
+
+
+def test_weak_labels_positives_negatives_and_errors(weak_root: Path) -> None:
+    res = audioset.process(weak_root, negatives_per_positive=10.0)
+    by_id = {r.clip_id: r for r in res.rows}
+    assert by_id["audioset:AAAAAAAAAAA_30000"].label == "laughter"
+    assert "Laughter" in by_id["audioset:AAAAAAAAAAA_30000"].source_detail
+    assert by_id["audioset:BBBBBBBBBBB_0"].label == "laughter"
+    assert "Giggle" in by_id["audioset:BBBBBBBBBBB_0"].source_detail
+    assert {r.clip_id for r in res.rows if r.label == "no_laughter"} == {
+        "audioset:CCCCCCCCCCC_10000", "audioset:DDDDDDDDDDD_0", "audioset:AAAAAAAAAAA_100000"}
+    assert res.stats["negatives_dropped_overlap"] == 1  # A at 35-45 overlaps A's laughter at 30-40
+    assert all(r.label_kind == "clip" and r.start == 0.0 and r.end == 10.0 for r in res.rows)
+    assert by_id["audioset:CCCCCCCCCCC_10000"].media_path.endswith("clips/CCCCCCCCCCC_10000.wav")
+    lines = sorted(e.line for e in res.errors)
+    assert lines == [10, 11, 12] and res.n_errors == 3
+    assert all(e.source.endswith("balanced_train_segments.csv") for e in res.errors)
+    assert check_leakage(res.rows) == {}
+
+
+def test_negative_subsampling_is_deterministic_and_bounded(tmp_path: Path, shared_data: Path) -> None:
+    rows = [(f"P{i:010d}", 0.0, 10.0, "/m/01j3sz") for i in range(20)]
+    rows += [(f"N{i:010d}", 0.0, 10.0, "/m/09x0r") for i in range(2000)]
+    seg = _segments(tmp_path / "eval_segments.csv", rows)
+    onto = shared_data / "audioset" / "ontology.json"
+    a = audioset.process(segments=[seg], ontology=onto, negatives_per_positive=2.0, seed=7)
+    b = audioset.process(segments=[seg], ontology=onto, negatives_per_positive=2.0, seed=7)
+    assert a.rows == b.rows
+    n_neg = sum(r.label == "no_laughter" for r in a.rows)
+    assert 20 <= n_neg <= 70  # ~40 expected (binomial, 2000 x 0.02)
+    c = audioset.process(segments=[seg], ontology=onto, negatives_per_positive=2.0, seed=8)
+    assert {r.clip_id for r in c.rows} != {r.clip_id for r in a.rows}
+
+
+def test_strong_labels_from_real_gillick_files(shared_data: Path, tmp_path: Path) -> None:
+    root = shared_data / "audioset"
+    out = tmp_path / "audioset.csv"
+    res = audioset.process(root, out=out)
+    rows = read_manifest(out)
+    with (root / "clean_laughter_annotations.csv").open() as f:
+        recs = list(csv.DictReader(f))
+    valid = [r for r in recs if audioset._YTID.match(r["FileID"])]
+    n_intervals = sum(1 for r in valid for k in ("", ".1", ".2", ".3", ".4")
+                      if r[f"Start{k}"] and float(r[f"End{k}"]) > float(r[f"Start{k}"]))
+    pos = [r for r in rows if r.label == "laughter"]
+    assert len(pos) == n_intervals and all(r.label_kind == "event" for r in pos)
+    # Excel-mangled ids ('#NAME?') and empty intervals are reported with their line, not used
+    name_errors = [e for e in res.errors if "#NAME?" in e.message]
+    assert len(name_errors) == sum(r["FileID"] == "#NAME?" for r in recs) == 10
+    first_bad = next(i for i, r in enumerate(recs, 2) if r["FileID"] == "#NAME?")
+    assert name_errors[0].line == first_bad
+    # the 1,000 distractors are whole-window negatives
+    distr = [r for r in rows if r.clip_id.endswith(":distractor")]
+    assert len(distr) == 1000 and all(r.label == "no_laughter" and r.label_kind == "clip" for r in distr)
+    # gaps between laughs are negatives that never overlap a laugh (with the guard)
+    gaps = [r for r in rows if ":gap" in r.clip_id]
+    assert gaps and all(g.duration >= 0.5 for g in gaps)
+    assert find_overlaps(rows) == []
+    assert check_leakage(rows) == {}
+    assert {r.split for r in rows} == {"train", "val", "test"}
+    assert json.loads(out.with_name("audioset.summary.json").read_text())["n_rows"] == len(rows)
+
+
+def test_strong_rows_take_the_segment_media_name_when_known(shared_data: Path, tmp_path: Path) -> None:
+    root = shared_data / "audioset"
+    seg = _segments(tmp_path / "s.csv", [("ZoFZ1SEqVY0", 30.0, 40.0, "/m/01j3sz"), ("CCCCCCCCCCC", 0.0, 10.0, "/m/09x0r")])
+    res = audioset.process(segments=[seg], ontology=root / "ontology.json", strong=root / "clean_laughter_annotations.csv")
+    z = [r for r in res.rows if r.group == "audioset:ZoFZ1SEqVY0"]
+    assert z and all(r.label_kind == "event" for r in z)  # strong supersedes the weak row
+    assert all(r.media_path.endswith("ZoFZ1SEqVY0_30000.wav") for r in z)
+
+
+def test_missing_inputs_are_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="no segment CSVs"):
+        audioset.process(tmp_path)
+    seg = _segments(tmp_path / "eval_segments.csv", [("CCCCCCCCCCC", 0.0, 10.0, "/m/09x0r")])
+    with pytest.raises(FileNotFoundError, match="ontology not found"):
+        audioset.process(tmp_path)
+    (tmp_path / "ontology.json").write_text("{not json")
+    with pytest.raises(ValueError, match="ontology.json:1: not valid JSON"):
+        audioset.process(tmp_path, segments=[seg])
+    with pytest.raises(FileNotFoundError, match="segment CSV not found"):
+        audioset.process(tmp_path, segments=[tmp_path / "nope.csv"])
+    with pytest.raises(ValueError, match="negatives_per_positive"):
+        audioset.process(tmp_path, negatives_per_positive=-1)
