@@ -1,0 +1,191 @@
+"""Decoding media files with PyAV (FFmpeg): audio as 16 kHz mono float32, video frames sampled at a rate.
+
+Times are seconds relative to the requested ``start`` (the clip start), taken from the streams'
+presentation timestamps (pts). Errors a batch job should report per clip raise :class:`MediaError`,
+whose ``kind`` says what went wrong (``unreadable``, ``no_audio``, ``no_video``, ``empty``,
+``bad_sample_rate``, ``bad_range``).
+
+Audio: the first audio stream is decoded, mixed down to mono and resampled to 16 kHz float32 by
+FFmpeg's resampler (``av.AudioResampler("flt", "mono", 16000)``, libswresample). Samples are placed on
+the clip's time axis by the pts of the first decoded frame; a gap before it (e.g. a stream starting
+late) is filled with zeros so that sample ``i`` is at ``i / 16000`` s after ``start``. Streams sampled
+below ``MIN_SAMPLE_RATE`` (8 kHz) are rejected: eGeMAPS needs the band up to 4 kHz.
+
+Video: the first video stream is decoded and frames are sampled at ``fps``: a frame is kept when its
+pts reaches the next sampling instant ``k / fps`` (so a 25 fps stream at 5 fps keeps every 5th
+frame); its timestamp is its own pts. Frames are RGB uint8 (H, W, 3).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16000
+MIN_SAMPLE_RATE = 8000
+
+
+class MediaError(Exception):
+    """A media file that cannot give what was asked (``kind`` names the reason, ``path`` the file)."""
+
+    def __init__(self, path: str | os.PathLike[str], kind: str, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = str(path)
+        self.kind = kind
+
+
+@dataclasses.dataclass
+class DecodedAudio:
+    """``samples`` float32 (n,) 16 kHz mono from ``start``; ``source_rate``/``source_channels`` of the file."""
+
+    samples: np.ndarray
+    source_rate: int
+    source_channels: int
+
+    @property
+    def duration(self) -> float:
+        return self.samples.size / SAMPLE_RATE
+
+
+@dataclasses.dataclass
+class MediaInfo:
+    """What a file holds: durations in seconds (``None`` when unknown), stream presence and rates."""
+
+    path: str
+    has_audio: bool
+    has_video: bool
+    duration: float | None
+    audio_rate: int | None
+    video_fps: float | None
+
+
+def _open(path: str | os.PathLike[str]) -> Any:
+    import av
+
+    p = Path(path)
+    if not p.is_file():
+        raise MediaError(path, "unreadable", "file not found")
+    if p.stat().st_size == 0:
+        raise MediaError(path, "empty", "file is empty (0 bytes)")
+    try:
+        return av.open(str(p))
+    except Exception as exc:  # av.error.InvalidDataError and friends
+        raise MediaError(path, "unreadable", f"cannot open media ({type(exc).__name__}: {exc})") from exc
+
+
+def _check_range(path: str | os.PathLike[str], start: float, end: float | None) -> None:
+    if not np.isfinite(start) or start < 0:
+        raise MediaError(path, "bad_range", f"start must be >= 0 seconds, got {start}")
+    if end is not None and not end > start:
+        raise MediaError(path, "bad_range", f"end must be > start ({start}), got {end}")
+
+
+def probe(path: str | os.PathLike[str]) -> MediaInfo:
+    """Stream presence, duration and rates of a media file (raises :class:`MediaError`)."""
+    with _open(path) as container:
+        a = container.streams.audio[0] if container.streams.audio else None
+        v = container.streams.video[0] if container.streams.video else None
+        duration = container.duration / 1_000_000 if container.duration else None
+        fps = float(v.average_rate) if v is not None and v.average_rate else None
+        return MediaInfo(str(path), a is not None, v is not None, duration, a.rate if a is not None else None, fps)
+
+
+def decode_audio(path: str | os.PathLike[str], *, start: float = 0.0, end: float | None = None) -> DecodedAudio:
+    """Decode the first audio stream between ``start`` and ``end`` (seconds; ``None`` = to the end).
+
+    Raises :class:`MediaError` (``no_audio``, ``unreadable``, ``bad_sample_rate``, ``bad_range``).
+    A stream whose decoded audio is shorter than ``end`` just ends early (no padding at the end).
+    """
+    import av
+
+    _check_range(path, start, end)
+    with _open(path) as container:
+        if not container.streams.audio:
+            raise MediaError(path, "no_audio", "no audio stream")
+        stream = container.streams.audio[0]
+        rate = int(stream.rate or 0)
+        if rate < MIN_SAMPLE_RATE:
+            raise MediaError(path, "bad_sample_rate", f"audio sample rate {rate} Hz is below {MIN_SAMPLE_RATE} Hz")
+        channels = int(stream.channels or 0)
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+        if start > 0:
+            container.seek(int(start * 1_000_000), any_frame=False)  # to the keyframe at or before start
+        chunks: list[np.ndarray] = []
+        first_t: float | None = None
+        try:
+            for frame in container.decode(stream):
+                if first_t is None and frame.pts is not None:
+                    first_t = float(frame.pts * frame.time_base)
+                if end is not None and frame.pts is not None and float(frame.pts * frame.time_base) >= end:
+                    break
+                for out in resampler.resample(frame):
+                    chunks.append(out.to_ndarray().reshape(-1))
+            for out in resampler.resample(None):
+                chunks.append(out.to_ndarray().reshape(-1))
+        except av.error.FFmpegError as exc:
+            if not chunks:
+                raise MediaError(path, "unreadable", f"cannot decode audio ({exc})") from exc
+            logger.warning("%s: audio decoding stopped early: %s", path, exc)
+    x = np.concatenate(chunks).astype(np.float32, copy=False) if chunks else np.zeros(0, np.float32)
+    if first_t is None:
+        first_t = 0.0
+    offset = int(round((first_t - start) * SAMPLE_RATE))
+    if offset > 0:
+        x = np.concatenate([np.zeros(offset, np.float32), x])
+    elif offset < 0:
+        x = x[-offset:]
+    if end is not None:
+        x = x[: int(round((end - start) * SAMPLE_RATE))]
+    return DecodedAudio(np.ascontiguousarray(x), rate, channels)
+
+
+def iter_video_frames(
+    path: str | os.PathLike[str], *, fps: float = 5.0, start: float = 0.0, end: float | None = None
+) -> Iterator[tuple[float, np.ndarray]]:
+    """Yield ``(t, rgb)`` for frames sampled at ``fps`` between ``start`` and ``end``.
+
+    ``t`` is the frame's pts in seconds relative to ``start``; ``rgb`` uint8 (H, W, 3).
+    Raises :class:`MediaError` (``no_video``, ``unreadable``, ``bad_range``).
+    """
+    import av
+
+    if not fps > 0:
+        raise ValueError(f"fps must be > 0, got {fps}")
+    _check_range(path, start, end)
+    with _open(path) as container:
+        if not container.streams.video:
+            raise MediaError(path, "no_video", "no video stream")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        if start > 0:
+            container.seek(int(start * 1_000_000), any_frame=False)
+        k = 0
+        eps = 1e-6
+        n = 0
+        try:
+            for frame in container.decode(stream):
+                if frame.pts is None:
+                    continue
+                t = float(frame.pts * frame.time_base) - start
+                if t < -eps:
+                    continue
+                if end is not None and t >= end - start - eps:
+                    break
+                if t + eps >= k / fps:
+                    while (k + 1) / fps <= t + eps:
+                        k += 1
+                    k += 1
+                    n += 1
+                    yield t, frame.to_ndarray(format="rgb24")
+        except av.error.FFmpegError as exc:
+            if n == 0:
+                raise MediaError(path, "unreadable", f"cannot decode video ({exc})") from exc
+            logger.warning("%s: video decoding stopped early: %s", path, exc)
