@@ -211,7 +211,7 @@ class PySession:
         self._in_names = [n for n, _ in self.inputs]
 
     def run(self, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
-        return list(self._s.run(None, dict(zip(self._in_names, arrays))))
+        return list(self._s.run(None, dict(zip(self._in_names, arrays, strict=True))))
 
 
 def create_session(
@@ -285,7 +285,7 @@ class Prediction:
     def as_dict(self) -> dict[str, Any]:
         return {"time": self.time, "emotion": self.emotion, "laugh_prob": self.laugh_prob,
                 "laughing": self.laughing,
-                "probabilities": {k: float(v) for k, v in zip(self.labels, self.probabilities)}}
+                "probabilities": {k: float(v) for k, v in zip(self.labels, self.probabilities, strict=True)}}
 
 
 _MODALITY = ("audio", "video")
@@ -396,9 +396,9 @@ class Predictor:
         lengths = lengths or (None, None)
         single: bool | None = None
         prepared = {}
-        for i, m in enumerate(_MODALITY):
-            if features[i] is not None and single is None:
-                single = np.ndim(features[i]) == 2
+        for f in features:
+            if f is not None and single is None:
+                single = np.ndim(f) == 2
         for i, m in enumerate(_MODALITY):
             prepared[m] = self._prepare(m, features[i], masks[i], lengths[i], single)
         ba, bv = prepared["audio"][0].shape[0], prepared["video"][0].shape[0]
