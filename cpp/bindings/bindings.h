@@ -7,5 +7,6 @@ namespace avemotion::bindings {
 
 void BindNormalize(pybind11::module_& m);
 void BindRunningStats(pybind11::module_& m);
+void BindOrt(pybind11::module_& m);
 
 }  // namespace avemotion::bindings

@@ -54,4 +54,5 @@ PYBIND11_MODULE(_core, m) {
 
   avemotion::bindings::BindNormalize(m);
   avemotion::bindings::BindRunningStats(m);
+  avemotion::bindings::BindOrt(m);
 }

@@ -1,0 +1,491 @@
+"""Run the two-head model: ``load_model(path) -> Predictor``.
+
+::
+
+    model = avemotion.load_model("models/dynamic_padding_no_leakage")
+    emotion_probs, laugh_prob = model.predict([audio_features, video_features])
+    pred = model.predict_window(window)      # Prediction(emotion, probabilities, laugh_prob, laughing)
+
+Backends (``backend=``)
+    ``"c"``       ONNX Runtime's C API from the C++ core (``avemotion._core.OrtModel``): the library
+                  ``libonnxruntime.so.1.*`` of the installed ``onnxruntime``/``onnxruntime-gpu``
+                  package is loaded at run time; inputs are passed without a copy, outputs are
+                  preallocated for the largest batch seen, the GIL is released during ``Run()``.
+                  Available when the C headers were found at build time (``scripts/fetch_ort_headers.sh``).
+    ``"python"``  onnxruntime's Python ``InferenceSession``; identical outputs.
+    ``"auto"``    (default) ``"c"`` when available, else ``"python"``.
+
+Execution providers (``providers=``)
+    ``"auto"`` picks CUDA when the installed package offers ``CUDAExecutionProvider`` (onnxruntime-gpu)
+    and a session can be created on it, else the CPU, and logs which. ``"cuda"`` when CUDA cannot be
+    used falls back to the CPU with a warning, or raises ``RuntimeError`` in strict mode
+    (``strict=True`` or ``AVEMOTION_STRICT=1``). ``"cpu"`` always uses the CPU.
+
+Threads: ``intra_op_threads`` / ``inter_op_threads`` (0 = ONNX Runtime's default).
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import numpy as np
+
+from avemotion.bundle import Bundle, check_model_io, read_bundle
+from avemotion.core import normalize
+
+log = logging.getLogger(__name__)
+
+Backend = Literal["auto", "c", "python"]
+DEFAULT_MODEL_DIR = "models/dynamic_padding_no_leakage"
+_CUDA = "CUDAExecutionProvider"
+_CPU = "CPUExecutionProvider"
+
+
+def _env_strict() -> bool:
+    return os.environ.get("AVEMOTION_STRICT", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+# --------------------------------------------------------------------------- library / backend
+
+
+def ort_library_path() -> Path:
+    """Path of ``libonnxruntime.so.1.*`` inside the installed onnxruntime (or -gpu) package."""
+    import onnxruntime
+
+    capi = Path(onnxruntime.__file__).parent / "capi"
+    found = sorted(glob.glob(str(capi / "libonnxruntime.so.1*")))
+    if not found:
+        raise RuntimeError(
+            f"onnxruntime {onnxruntime.__version__}: no libonnxruntime.so.1.* in {capi}; "
+            "reinstall onnxruntime (or use backend='python')"
+        )
+    return Path(found[-1])
+
+
+def _c_backend_error() -> str | None:
+    """None when the C backend can run here, else why not."""
+    from avemotion import _core
+
+    if not getattr(_core, "HAVE_ORT", False):
+        return "built without ONNX Runtime headers (run scripts/fetch_ort_headers.sh and rebuild)"
+    try:
+        _core.ort_library_version(str(ort_library_path()))
+    except Exception as exc:
+        return str(exc)
+    return None
+
+
+def available_backend() -> str:
+    """``"c"`` when the C API backend works here, else ``"python"`` (what ``backend="auto"`` uses)."""
+    return "c" if _c_backend_error() is None else "python"
+
+
+def backend_info() -> dict[str, Any]:
+    """Backend, ORT versions (Python package, C library, header API), available providers."""
+    import onnxruntime
+
+    from avemotion import _core
+
+    info: dict[str, Any] = {
+        "backend": available_backend(),
+        "onnxruntime": onnxruntime.__version__,
+        "providers": list(onnxruntime.get_available_providers()),
+        "headers_api_version": _core.ort_headers_api_version() if getattr(_core, "HAVE_ORT", False) else None,
+        "c_backend_error": _c_backend_error(),
+    }
+    if info["c_backend_error"] is None:
+        info["library"] = str(ort_library_path())
+        info["library_version"] = _core.ort_library_version(info["library"])
+    return info
+
+
+def select_provider(requested: str, available: Sequence[str], *, strict: bool = False) -> tuple[str, str | None]:
+    """Decide the execution provider: returns ``("cpu" | "cuda", warning or None)``.
+
+    ``requested``: ``"auto"``, ``"cpu"``, ``"cuda"`` (ONNX Runtime's names
+    ``"CPUExecutionProvider"``/``"CUDAExecutionProvider"`` are accepted too); ``available``: the
+    package's providers (``onnxruntime.get_available_providers()``). ``"cuda"`` without CUDA: CPU
+    plus a warning text, or ``RuntimeError`` when ``strict``.
+    """
+    aliases = {"auto": "auto", "cpu": "cpu", "cuda": "cuda", _CPU.lower(): "cpu", _CUDA.lower(): "cuda"}
+    key = aliases.get(str(requested).lower()) if isinstance(requested, str) else None
+    if key is None:
+        raise ValueError(f"providers: expected 'auto', 'cpu' or 'cuda', got {requested!r}")
+    has_cuda = _CUDA in available
+    if key == "auto":
+        return ("cuda" if has_cuda else "cpu"), None
+    if key == "cpu":
+        return "cpu", None
+    if has_cuda:
+        return "cuda", None
+    why = f"CUDA execution provider requested but not available (providers: {list(available)}; install onnxruntime-gpu)"
+    if strict:
+        raise RuntimeError(f"providers: {why}; strict mode forbids falling back to the CPU")
+    return "cpu", why + "; using the CPU"
+
+
+class Session(Protocol):
+    """What the Predictor needs from a backend."""
+
+    backend: str
+    provider: str
+    inputs: list[tuple[str, tuple[Any, ...]]]
+    outputs: list[tuple[str, tuple[Any, ...]]]
+
+    def run(self, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Arrays in ``inputs`` order (C-contiguous float32); outputs in ``outputs`` order."""
+        ...
+
+
+class CSession:
+    """ONNX Runtime through the C API in ``avemotion._core``."""
+
+    backend = "c"
+
+    def __init__(self, model_path: Path, *, provider: str, strict: bool, intra_op_threads: int,
+                 inter_op_threads: int, device_id: int = 0) -> None:
+        from avemotion import _core
+
+        self._m = _core.OrtModel(str(ort_library_path()), str(model_path), provider=provider,
+                                 device_id=device_id, intra_op_threads=intra_op_threads,
+                                 inter_op_threads=inter_op_threads, strict=strict)
+        self.provider: str = self._m.provider
+        self.fallback_reason: str = self._m.fallback_reason
+        self.inputs = [(n, tuple(s)) for n, s in self._m.inputs]
+        self.outputs = [(n, tuple(s)) for n, s in self._m.outputs]
+
+    def run(self, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
+        return list(self._m.run(list(arrays)))
+
+    @property
+    def max_batch_seen(self) -> int:
+        return int(self._m.max_batch_seen)
+
+
+class PySession:
+    """onnxruntime's Python ``InferenceSession`` (the fallback backend and the benchmark baseline)."""
+
+    backend = "python"
+
+    def __init__(self, model_path: Path, *, provider: str, strict: bool, intra_op_threads: int,
+                 inter_op_threads: int, device_id: int = 0) -> None:
+        import onnxruntime as ort
+
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = intra_op_threads
+        so.inter_op_num_threads = inter_op_threads
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        so.log_severity_level = 3
+        provs: list[Any] = [_CPU]
+        if provider == "cuda":
+            provs = [(_CUDA, {"device_id": device_id}), _CPU]
+        self.fallback_reason = ""
+        try:
+            self._s = ort.InferenceSession(str(model_path), sess_options=so, providers=provs)
+        except Exception as exc:
+            if provider != "cuda":
+                raise RuntimeError(f"model_path: cannot create an ONNX Runtime session for {model_path}: {exc}") from exc
+            if strict:
+                raise RuntimeError(f"providers: 'cuda' requested in strict mode but unavailable: {exc}") from exc
+            self.fallback_reason = f"CUDA execution provider unavailable, using the CPU: {exc}"
+            self._s = ort.InferenceSession(str(model_path), sess_options=so, providers=[_CPU])
+        used = self._s.get_providers()
+        self.provider = "cuda" if _CUDA in used else "cpu"
+        if provider == "cuda" and self.provider != "cuda" and not self.fallback_reason:
+            if strict:
+                raise RuntimeError("providers: 'cuda' requested in strict mode but the session runs on " + ", ".join(used))
+            self.fallback_reason = f"CUDA execution provider could not be loaded, the session uses {used}"
+
+        def shape(s: Sequence[Any]) -> tuple[Any, ...]:
+            return tuple(d if isinstance(d, int) and d >= 0 else None for d in s)
+
+        self.inputs = [(i.name, shape(i.shape)) for i in self._s.get_inputs()]
+        self.outputs = [(o.name, shape(o.shape)) for o in self._s.get_outputs()]
+        self._in_names = [n for n, _ in self.inputs]
+
+    def run(self, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
+        return list(self._s.run(None, dict(zip(self._in_names, arrays))))
+
+
+def create_session(
+    model_path: str | os.PathLike[str],
+    *,
+    backend: Backend = "auto",
+    providers: str = "auto",
+    strict: bool | None = None,
+    intra_op_threads: int = 0,
+    inter_op_threads: int = 0,
+    device_id: int = 0,
+) -> Session:
+    """Create a session on ``model_path`` with the chosen backend and provider (module docstring)."""
+    import onnxruntime
+
+    strict = _env_strict() if strict is None else bool(strict)
+    for name, v in (("intra_op_threads", intra_op_threads), ("inter_op_threads", inter_op_threads),
+                    ("device_id", device_id)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+            raise ValueError(f"{name}: expected an int >= 0, got {v!r}")
+    if backend not in ("auto", "c", "python"):
+        raise ValueError(f"backend: expected 'auto', 'c' or 'python', got {backend!r}")
+    mp = Path(model_path)
+    if not mp.is_file():
+        raise FileNotFoundError(f"model_path: no such file: {mp}")
+    chosen = backend
+    if backend in ("auto", "c"):
+        why = _c_backend_error()
+        if why is not None:
+            if backend == "c":
+                raise RuntimeError(f"backend: 'c' requested but the C API backend is unavailable: {why}")
+            log.info("C API backend unavailable (%s); using onnxruntime's Python binding", why)
+            chosen = "python"
+        else:
+            chosen = "c"
+    requested = providers
+    provider, warn = select_provider(providers, onnxruntime.get_available_providers(), strict=strict)
+    if warn:
+        warnings.warn(warn, RuntimeWarning, stacklevel=3)
+        log.warning("%s", warn)
+    cls = CSession if chosen == "c" else PySession
+    # "auto" tries CUDA when listed but never fails on it: the fallback is silent there (logged).
+    sess_strict = strict and str(requested).lower() != "auto"
+    sess: Session = cls(mp, provider=provider, strict=sess_strict, intra_op_threads=int(intra_op_threads),
+                        inter_op_threads=int(inter_op_threads), device_id=int(device_id))
+    reason = getattr(sess, "fallback_reason", "")
+    if reason:
+        if str(requested).lower() == "auto":
+            log.info("%s", reason)
+        else:
+            warnings.warn(reason, RuntimeWarning, stacklevel=3)
+            log.warning("%s", reason)
+    log.info("ONNX Runtime session for %s: backend %s, provider %s", mp, sess.backend, sess.provider)
+    return sess
+
+
+# --------------------------------------------------------------------------- predictor
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One window's result. ``probabilities`` (n_classes,) float32 in ``labels`` order."""
+
+    emotion: str
+    probabilities: np.ndarray
+    laugh_prob: float
+    laughing: bool
+    labels: tuple[str, ...] = ()
+    time: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"time": self.time, "emotion": self.emotion, "laugh_prob": self.laugh_prob,
+                "laughing": self.laughing,
+                "probabilities": {k: float(v) for k, v in zip(self.labels, self.probabilities)}}
+
+
+_MODALITY = ("audio", "video")
+
+
+class Predictor:
+    """Normalizes features with the bundle's statistics and runs the two-head model.
+
+    Create with ``load_model``. Attributes: ``labels``, ``laughter_threshold``, ``dims``,
+    ``window_s``, ``hop_s``, ``backend`` (``"c"``/``"python"``), ``provider`` (``"cpu"``/``"cuda"``),
+    ``bundle``.
+    """
+
+    def __init__(self, bundle: Bundle, session: Session) -> None:
+        check_model_io(bundle, session.inputs, session.outputs)
+        self.bundle = bundle
+        self._session = session
+        self.labels: tuple[str, ...] = bundle.labels
+        self.laughter_threshold: float = bundle.laughter_threshold
+        self.dims: dict[str, int] = dict(bundle.dims)
+        self.window_s, self.hop_s = bundle.window_s, bundle.hop_s
+        names = [n for n, _ in session.inputs]
+        role_of = {v: k for k, v in bundle.inputs.items()}
+        self._order = [role_of[n] for n in names]  # role for each session input position
+        out_names = [n for n, _ in session.outputs]
+        self._emo_idx = out_names.index(bundle.outputs["emotion"])
+        self._laugh_idx = out_names.index(bundle.outputs["laughter"])
+        self._stats = {m: bundle.stats(m) for m in _MODALITY}
+
+    @property
+    def backend(self) -> str:
+        return self._session.backend
+
+    @property
+    def provider(self) -> str:
+        return self._session.provider
+
+    def __repr__(self) -> str:
+        return f"Predictor({self.bundle.path}, backend={self.backend!r}, provider={self.provider!r})"
+
+    # -- input preparation
+
+    def _prepare(self, m: str, x: Any, mask: Any, length: Any, single: bool | None) -> tuple[np.ndarray, np.ndarray, bool]:
+        """Return (normalized (B, T, D) float32 with masked steps zeroed, float mask (B, T), single)."""
+        dim = self.dims[m]
+        arg = f"features[{_MODALITY.index(m)}] ({m})"
+        if x is None:
+            xa = np.zeros((0, dim), np.float32)
+        else:
+            try:
+                xa = np.asarray(x)
+            except Exception as exc:
+                raise TypeError(f"{arg}: expected an array (T, {dim}) or (B, T, {dim}): {exc}") from exc
+            if xa.dtype == object or not (np.issubdtype(xa.dtype, np.floating) or np.issubdtype(xa.dtype, np.integer)):
+                raise TypeError(f"{arg}: expected a real numeric array, got dtype {xa.dtype}")
+        if xa.ndim not in (2, 3) or xa.shape[-1] != dim:
+            raise ValueError(f"{arg}: expected shape (T, {dim}) or (B, T, {dim}), got {xa.shape}")
+        this_single = xa.ndim == 2
+        if single is not None and x is not None and this_single != single:
+            raise ValueError(f"{arg}: expected the same layout as features[0] ((T, D) vs (B, T, D)), got {xa.shape}")
+        if xa.ndim == 2:
+            xa = xa[None]
+        b, t = xa.shape[:2]
+        if mask is not None and length is not None:
+            raise ValueError(f"masks[{_MODALITY.index(m)}] and lengths[{_MODALITY.index(m)}]: give one, not both")
+        if mask is not None:
+            ma = np.asarray(mask)
+            if ma.dtype != np.bool_:
+                raise TypeError(f"masks[{_MODALITY.index(m)}] ({m}): expected a bool array (True = real step), got dtype {ma.dtype}")
+            if ma.ndim == 1:
+                ma = ma[None]
+            if ma.shape != (b, t):
+                raise ValueError(f"masks[{_MODALITY.index(m)}] ({m}): expected shape {(b, t) if b > 1 or not this_single else (t,)}, got {np.shape(mask)}")
+        elif length is not None:
+            la = np.atleast_1d(np.asarray(length))
+            if not np.issubdtype(la.dtype, np.integer) or la.shape != (b,) or np.any(la < 0) or np.any(la > t):
+                raise ValueError(f"lengths[{_MODALITY.index(m)}] ({m}): expected {b} int(s) in [0, {t}], got {length!r}")
+            ma = np.arange(t)[None, :] < la[:, None]
+        else:
+            ma = np.ones((b, t), np.bool_)
+        if t == 0:  # no steps: one all-masked step keeps every backend and model happy
+            xa = np.zeros((b, 1, dim), np.float32)
+            ma = np.zeros((b, 1), np.bool_)
+            t = 1
+        xf = np.array(xa, dtype=np.float32, order="C", copy=True)
+        flat = xf.reshape(-1, dim)
+        keep = ma.reshape(-1)
+        if not keep.all():
+            flat[~keep] = 0.0  # garbage (even NaN) in masked steps never reaches the model
+        mean, std = self._stats[m]
+        try:
+            normalize(flat, mean, std, out=flat)
+        except ValueError as exc:
+            raise ValueError(f"{arg}: {exc}") from None
+        if not keep.all():
+            flat[~keep] = 0.0
+        return xf, ma.astype(np.float32), this_single
+
+    def _run(self, features: Sequence[Any], masks: Sequence[Any] | None, lengths: Sequence[Any] | None) -> tuple[np.ndarray, np.ndarray, bool]:
+        if isinstance(features, np.ndarray) or not isinstance(features, (list, tuple)) or len(features) != 2:
+            raise TypeError("features: expected [audio_features, video_features] (a list of two arrays or None)")
+        for what, v in (("masks", masks), ("lengths", lengths)):
+            if v is not None and (not isinstance(v, (list, tuple)) or len(v) != 2):
+                raise TypeError(f"{what}: expected [audio_{what[:-1]}, video_{what[:-1]}] (a list of two, entries may be None)")
+        if features[0] is None and features[1] is None:
+            raise ValueError("features: both modalities are None; give at least one")
+        masks = masks or (None, None)
+        lengths = lengths or (None, None)
+        single: bool | None = None
+        prepared = {}
+        for i, m in enumerate(_MODALITY):
+            if features[i] is not None and single is None:
+                single = np.ndim(features[i]) == 2
+        for i, m in enumerate(_MODALITY):
+            prepared[m] = self._prepare(m, features[i], masks[i], lengths[i], single)
+        ba, bv = prepared["audio"][0].shape[0], prepared["video"][0].shape[0]
+        if features[0] is None or features[1] is None:  # the absent modality takes the other's batch
+            present = "audio" if features[0] is not None else "video"
+            absent = "video" if present == "audio" else "audio"
+            b = prepared[present][0].shape[0]
+            x, mk, s = prepared[absent]
+            prepared[absent] = (np.zeros((b,) + x.shape[1:], np.float32), np.zeros((b, x.shape[1]), np.float32), s)
+        elif ba != bv:
+            raise ValueError(f"features: audio and video batch sizes differ: {ba} vs {bv}")
+        arrays = {"audio": prepared["audio"][0], "audio_mask": prepared["audio"][1],
+                  "video": prepared["video"][0], "video_mask": prepared["video"][1]}
+        outs = self._session.run([arrays[r] for r in self._order])
+        return outs[self._emo_idx], outs[self._laugh_idx], bool(single)
+
+    # -- public API
+
+    def predict(
+        self,
+        features: Sequence[Any],
+        masks: Sequence[Any] | None = None,
+        lengths: Sequence[Any] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``emotion_probs, laugh_prob = predict([audio, video])``.
+
+        ``audio`` (T, 89) or (B, T, 89), ``video`` (T, 512) or (B, T, 512): raw features (normalized
+        here with the bundle's statistics); Ta and Tv independent; either may be None or have zero
+        steps (that modality is then fully masked). ``masks``: ``[audio_mask, video_mask]``, bool,
+        True = real step, shape (T,) / (B, T); or ``lengths``: ``[audio_lengths, video_lengths]``
+        (int or (B,) ints, the first n steps are real); per modality give one or neither (all real).
+        Masked steps may hold anything, NaN included: they never reach the model.
+        Returns float32 ``emotion_probs`` (B, n_classes) and ``laugh_prob`` (B, 1) for batches (as
+        Keras' ``model.predict``), (n_classes,) and (1,) for a single sequence.
+        Raises TypeError/ValueError naming the bad argument (also for NaN/Inf in real steps).
+        """
+        emo, laugh, single = self._run(features, masks, lengths)
+        if single:
+            return emo[0], laugh[0]
+        return emo, laugh
+
+    def predict_window(self, window: Any) -> Prediction:
+        """Predict one analysis window: an object with ``audio`` (Ta, 89), ``audio_mask`` (Ta,) bool,
+        ``video`` (Tv, 512), ``video_mask`` (Tv,) bool (the streaming synchronizer's window; masks may
+        be None); its end time is taken from ``t``/``end``/``time`` when it has one."""
+        missing = [a for a in ("audio", "audio_mask", "video", "video_mask") if not hasattr(window, a)]
+        if missing:
+            raise TypeError(f"window: expected attributes audio, audio_mask, video, video_mask; {type(window).__name__} lacks {missing}")
+        emo, laugh, _ = self._run(
+            [window.audio, window.video],
+            [None if window.audio_mask is None else np.asarray(window.audio_mask, bool).reshape(-1),
+             None if window.video_mask is None else np.asarray(window.video_mask, bool).reshape(-1)],
+            None,
+        )
+        probs = emo[0].astype(np.float32, copy=False)
+        lp = float(laugh[0].reshape(-1)[0])
+        t = None
+        for attr in ("t", "end", "time"):
+            v = getattr(window, attr, None)
+            if isinstance(v, (int, float, np.floating, np.integer)) and not isinstance(v, bool):
+                t = float(v)
+                break
+        return Prediction(emotion=self.labels[int(np.argmax(probs))], probabilities=probs, laugh_prob=lp,
+                          laughing=lp >= self.laughter_threshold, labels=self.labels, time=t)
+
+
+def load_model(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    backend: Backend = "auto",
+    providers: str = "auto",
+    strict: bool | None = None,
+    intra_op_threads: int = 0,
+    inter_op_threads: int = 0,
+    device_id: int = 0,
+    verify: bool = True,
+) -> Predictor:
+    """Read and verify the bundle at ``path`` (default ``$AVEMOTION_MODEL_DIR`` or
+    ``models/dynamic_padding_no_leakage``), create the session once, return a ``Predictor``.
+
+    ``verify`` checks every file's sha256 (a few ms per MB). ``strict`` (default ``AVEMOTION_STRICT``)
+    makes a CUDA fallback an error. Raises ``avemotion.bundle.BundleError`` for bad bundles.
+    """
+    if path is None:
+        path = os.environ.get("AVEMOTION_MODEL_DIR") or DEFAULT_MODEL_DIR
+    bundle = read_bundle(path, verify=verify)
+    sess = create_session(bundle.model_path, backend=backend, providers=providers, strict=strict,
+                          intra_op_threads=intra_op_threads, inter_op_threads=inter_op_threads,
+                          device_id=device_id)
+    return Predictor(bundle, sess)
