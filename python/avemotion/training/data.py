@@ -27,7 +27,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -240,26 +240,60 @@ class ModalityStats:
 def compute_train_stats(examples: Sequence[Example], cfg: TrainConfig) -> dict[str, ModalityStats]:
     """Audio and video statistics over the real steps of **train-split** examples only.
 
-    Raises ValueError when there are no training examples. Uses
-    ``avemotion.feature_normalizer.compute_normalization_stats`` (see ``normalizer_compat``).
+    Streams the clip files through ``avemotion.feature_normalizer.compute_normalization_stats`` (one
+    pass, C++ Welford/Chan) with each sequence's split label, so a non-train sequence would be
+    refused there too; no-face video steps are masked out. Raises ValueError when there are no
+    training examples. A modality with no real training step gets the normalizer's fallback
+    statistics (audio mean 0 / std 0.5, video mean 0 / std 1) and a warning.
     """
-    from avemotion.training.normalizer_compat import compute_stats
+    from avemotion import RunningStats
+    from avemotion.feature_normalizer import compute_normalization_stats
 
     train = [ex for ex in examples if ex.split == "train"]
     if not train:
         raise ValueError("no training examples: normalization statistics need split == 'train' rows")
-    a_list, v_list, vm_list = [], [], []
-    for ex in train:
-        clip = read_clip(ex.path, cfg.features.audio_dim, cfg.features.video_dim)
-        a_list.append(clip.audio)
-        v_list.append(clip.video)
-        vm_list.append(clip.video_mask)
-    audio = np.concatenate(a_list) if a_list else np.zeros((0, cfg.features.audio_dim), np.float32)
-    video = np.concatenate(v_list) if v_list else np.zeros((0, cfg.features.video_dim), np.float32)
-    vmask = np.concatenate(vm_list) if vm_list else np.zeros((0,), bool)
-    out = {"audio": compute_stats(audio, np.ones(len(audio), bool), "audio"),
-           "video": compute_stats(video, vmask, "video")}
-    return {k: ModalityStats(*v) for k, v in out.items()}
+    dims = {"audio": cfg.features.audio_dim, "video": cfg.features.video_dim}
+    out: dict[str, ModalityStats] = {}
+    for name in ("audio", "video"):
+        pending: deque[np.ndarray] = deque()
+
+        def feats(name: str = name, pending: deque[np.ndarray] = pending) -> Iterator[np.ndarray]:
+            for ex in train:  # one file read per clip and modality; nothing is held in memory
+                clip = read_clip(ex.path, dims["audio"], dims["video"])
+                x, m = (clip.audio, np.ones(len(clip.audio), bool)) if name == "audio" else \
+                    (clip.video, clip.video_mask)
+                pending.append(m)
+                yield x
+
+        def masks(pending: deque[np.ndarray] = pending) -> Iterator[np.ndarray]:
+            while pending:  # the normalizer takes sequence i's mask right after sequence i
+                yield pending.popleft()
+
+        running = RunningStats(dims[name])
+        try:
+            st = compute_normalization_stats(feats(), masks(), [ex.split for ex in train], running=running,
+                                             name=name if dims[name] == (89 if name == "audio" else 512) else None)
+        except ValueError:
+            if running.count:  # a real error, not "no real steps"
+                raise
+            st = None
+        if st is None:
+            log.warning("no real %s steps in the training split: using fallback statistics", name)
+            out[name] = ModalityStats(np.zeros(dims[name], np.float32),
+                                      np.full(dims[name], 0.5 if name == "audio" else 1.0, np.float32), 0)
+        else:
+            out[name] = ModalityStats(np.asarray(st.mean, np.float32), np.asarray(st.std, np.float32),
+                                      int(st.count or 0))
+    return out
+
+
+def save_train_stats(stats: dict[str, ModalityStats], stats_dir: str | Path) -> dict[str, Path]:
+    """Write ``{audio,video}_normalization_stats.pkl`` into ``stats_dir`` (feature_normalizer format)."""
+    from avemotion.feature_normalizer import save_normalization_stats
+
+    return {name: Path(save_normalization_stats(st.mean, st.std, name=name, stats_dir=stats_dir, count=st.count,
+                                                extra={"split": "train", "computed_by": "avemotion.training"}))
+            for name, st in stats.items()}
 
 
 def load_class_weights(path: str | Path) -> np.ndarray:

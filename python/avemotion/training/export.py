@@ -8,18 +8,16 @@ different shapes, including padded samples, a sample with no real video steps an
 audio steps; a max abs difference above ``tolerance`` raises :class:`ExportError` (the file is not
 left in place). The file is written atomically.
 
-:func:`write_model_bundle` is the single place that writes bundles: it calls
-``avemotion.bundle.write_bundle`` (docs/contracts.md) when that module exists, and otherwise a minimal
-compatible writer here (same files, same ``bundle.json`` keys as documented in contracts.md).
+:func:`export_run` turns a finished run directory into a model bundle (``avemotion.bundle.write_bundle``:
+``model.onnx``, both stats pickles, ``bundle.json`` with the training provenance, the resolved
+configuration, the run's summary metrics and the export check).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
-import shutil
 import tempfile
 import time
 from dataclasses import dataclass
@@ -136,56 +134,22 @@ def bundle_settings(cfg: TrainConfig) -> dict[str, Any]:
     """The bundle.json settings this model was trained for (labels, dims, windows, names, threshold)."""
     fc = cfg.features
     return {
-        "labels": {"emotion": list(EMOTION_LABELS), "laughter": "laughter"},
-        "dims": {"audio": fc.audio_dim, "video": fc.video_dim},
+        "labels": list(EMOTION_LABELS),
         "features": {"audio_window_s": fc.audio_window_s, "audio_hop_s": fc.audio_hop_s,
                      "video_fps": fc.video_fps},
         "window_s": fc.window_s,
         "hop_s": fc.hop_s,
         "laughter_threshold": cfg.training.laughter_threshold,
-        "inputs": list(INPUT_NAMES),
-        "outputs": list(OUTPUT_NAMES),
+        "inputs": {n: n for n in INPUT_NAMES},
+        "outputs": {n: n for n in OUTPUT_NAMES},
     }
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _minimal_write_bundle(out_dir: Path, *, onnx_path: Path, stats_dir: Path,
-                          training: dict[str, Any] | None, settings: dict[str, Any] | None) -> Path:
-    """Stand-in for ``avemotion.bundle.write_bundle`` (same signature and files; bundle.json last)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    files = {"model.onnx": onnx_path}
-    for name in ("audio", "video"):
-        files[f"{name}_normalization_stats.pkl"] = stats_dir / f"{name}_normalization_stats.pkl"
-    for dest, src in files.items():
-        if not src.is_file():
-            raise FileNotFoundError(f"bundle: {dest} source not found: {src}")
-        if src.resolve() != (out_dir / dest).resolve():
-            _atomic_bytes(out_dir / dest, src.read_bytes())
-    doc = {"format": "avemotion-bundle", "format_version": 1, **(settings or {}),
-           "files": {dest: {"sha256": _sha256(out_dir / dest), "bytes": (out_dir / dest).stat().st_size}
-                     for dest in sorted(files)},
-           "training": training or {}}
-    path = out_dir / "bundle.json"
-    _atomic_bytes(path, (json.dumps(doc, indent=2, sort_keys=False) + "\n").encode("utf-8"))
-    return path
 
 
 def write_model_bundle(out_dir: str | Path, *, onnx_path: str | Path, stats_dir: str | Path,
                        training: dict[str, Any] | None = None, settings: dict[str, Any] | None = None) -> Path:
-    """Write a bundle directory; returns the path of its ``bundle.json``."""
-    try:
-        from avemotion.bundle import write_bundle
-    except ImportError:
-        log.warning("avemotion.bundle not available: writing the bundle with training's minimal writer")
-        return _minimal_write_bundle(Path(out_dir), onnx_path=Path(onnx_path), stats_dir=Path(stats_dir),
-                                     training=training, settings=settings)
+    """Write a bundle directory with ``avemotion.bundle.write_bundle``; returns the bundle path."""
+    from avemotion.bundle import write_bundle
+
     return Path(write_bundle(out_dir, onnx_path=onnx_path, stats_dir=stats_dir, training=training,
                              settings=settings))
 
@@ -193,7 +157,7 @@ def write_model_bundle(out_dir: str | Path, *, onnx_path: str | Path, stats_dir:
 def export_run(run_dir: str | Path, out_dir: str | Path, *, training_extra: dict[str, Any] | None = None
                ) -> tuple[ExportResult, Path]:
     """Export a finished run directory (``config.resolved.json``, ``model.weights.h5``, ``stats/``) to a
-    bundle in ``out_dir``; returns the export result and the bundle.json path."""
+    bundle in ``out_dir``; returns the export result and the bundle directory."""
     from avemotion.training.config import config_from_dict
     from avemotion.training.model import build_model
 
@@ -207,6 +171,14 @@ def export_run(run_dir: str | Path, out_dir: str | Path, *, training_extra: dict
     model = build_model(cfg)
     model.load_weights(str(run / "model.weights.h5"))
     result = export_onnx(model, cfg, run / "model.onnx")
+    bundle_dir = write_model_bundle(out_dir, onnx_path=result.onnx_path, stats_dir=run / "stats",
+                                     training=_provenance(run, resolved, cfg, result, training_extra),
+                                     settings=bundle_settings(cfg))
+    return result, bundle_dir
+
+
+def _provenance(run: Path, resolved: dict[str, Any], cfg: TrainConfig, result: ExportResult,
+                extra: dict[str, Any] | None) -> dict[str, Any]:
     training = dict(resolved.get("provenance", {}))
     metrics_path = run / "metrics.json"
     if metrics_path.is_file():
@@ -214,7 +186,5 @@ def export_run(run_dir: str | Path, out_dir: str | Path, *, training_extra: dict
     training["config"] = config_to_dict(cfg)
     training["export"] = {"opset": result.opset, "max_abs_diff_vs_keras": result.max_abs_diff,
                           "batches_checked": result.batches_checked}
-    training.update(training_extra or {})
-    bundle_json = write_model_bundle(out_dir, onnx_path=result.onnx_path, stats_dir=run / "stats",
-                                     training=training, settings=bundle_settings(cfg))
-    return result, bundle_json
+    training.update(extra or {})
+    return training

@@ -45,6 +45,7 @@ from avemotion.training.data import (
     load_class_weights,
     load_examples,
     make_dataset,
+    save_train_stats,
     split_examples,
 )
 from avemotion.training.metrics import (
@@ -68,7 +69,7 @@ class TrainResult:
     history: list[dict[str, float]]
     metrics: dict[str, Any]
     export: Any = None
-    bundle_json: Path | None = None
+    bundle_dir: Path | None = None
     splits: dict[str, int] = field(default_factory=dict)
 
 
@@ -117,14 +118,20 @@ def _save_weights_atomic(model: Any, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def predict_split(model: Any, ds: Any) -> dict[str, np.ndarray]:
-    """Run ``model`` over a batched dataset; returns stacked probabilities and labels."""
+def inference_fn(model: Any, ds: Any) -> Any:
+    """One traced ``model(x, training=False)`` for every batch shape of ``ds``'s element spec."""
     import tensorflow as tf
 
     @tf.function(input_signature=[ds.element_spec[0]])
     def fwd(x: Any) -> Any:
         return model(x, training=False)
 
+    return fwd
+
+
+def predict_split(fwd: Any, ds: Any) -> dict[str, np.ndarray]:
+    """Run ``fwd`` (see :func:`inference_fn`) over a batched dataset; returns stacked probabilities and
+    labels."""
     em, la, ye, yl = [], [], [], []
     for x, y in ds:
         out = fwd(x)
@@ -169,7 +176,6 @@ def train(cfg: TrainConfig, run_dir: str | Path, *, strategy: str = "default", p
 
     from avemotion.training.losses import combine, loss_parts
     from avemotion.training.model import build_model
-    from avemotion.training.normalizer_compat import save_stats
 
     cfg.validate()
     run = Path(run_dir)
@@ -189,8 +195,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, *, strategy: str = "default", p
         log.warning("no validation examples: early stopping watches the training split")
 
     stats = compute_train_stats(examples, cfg)
-    for name, st in stats.items():
-        save_stats(st.mean, st.std, name, run / "stats", count=st.count)
+    save_train_stats(stats, run / "stats")
     class_weights = load_class_weights(cfg.data.balance_report) if cfg.data.balance_report else None
 
     prov = {
@@ -224,6 +229,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, *, strategy: str = "default", p
         train_ds = train_ds.take(cfg.training.max_steps_per_epoch)
     eval_ds = {s: make_dataset(v, stats, cfg, training=False) for s, v in splits.items() if v}
     dist_ds = strat.experimental_distribute_dataset(train_ds)
+    fwd = inference_fn(model, next(iter(eval_ds.values())))
     cw = tf.constant(class_weights) if class_weights is not None else None
     w_laugh = float(cfg.training.laughter_loss_weight)
     sum_op = tf.distribute.ReduceOp.SUM
@@ -285,7 +291,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, *, strategy: str = "default", p
             with tb_train.as_default(step=global_step):
                 _tb_scalar("step/loss", vals[0], global_step)
         train_stats = dict(zip(("loss", "emotion_loss", "laughter_loss"), (sums / max(n_steps, 1)).tolist()))
-        sel = evaluate_split(predict_split(model, eval_ds[select_split]), cfg, class_weights)
+        sel = evaluate_split(predict_split(fwd, eval_ds[select_split]), cfg, class_weights)
         rec = {"epoch": epoch + 1, **{f"train_{k}": v for k, v in train_stats.items()},
                "val_loss": sel["loss"], "val_emotion_loss": sel["emotion_loss"],
                "val_laughter_loss": sel["laughter_loss"],
@@ -331,7 +337,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, *, strategy: str = "default", p
     plots.mkdir(exist_ok=True)
     split_metrics: dict[str, Any] = {}
     for s, ds in eval_ds.items():
-        pred = predict_split(model, ds)
+        pred = predict_split(fwd, ds)
         split_metrics[s] = evaluate_split(pred, cfg, class_weights)
         if s == "train":
             continue
@@ -357,6 +363,5 @@ def train(cfg: TrainConfig, run_dir: str | Path, *, strategy: str = "default", p
     if export or bundle_out is not None:
         from avemotion.training.export import export_run
 
-        result.export, bundle_json = export_run(run, bundle_out if bundle_out is not None else run / "bundle")
-        result.bundle_json = bundle_json
+        result.export, result.bundle_dir = export_run(run, bundle_out if bundle_out is not None else run / "bundle")
     return result
