@@ -1,0 +1,393 @@
+"""Training data: manifests + per-clip feature files → examples → a padded, masked tf.data pipeline.
+
+Steps (see :func:`avemotion.training.train.train`):
+
+1. :func:`load_examples` reads the emotion and laughter manifests (docs/contracts.md) and joins them
+   with the feature directory's ``index.csv``; a clip listed in both manifests carries both labels, a
+   clip in one manifest has the other head's label missing (``emotion = -1`` / ``laughter = -1``).
+   Rows whose features are missing or failed extraction are skipped and counted (``LoadReport``).
+2. :func:`check_group_leakage` fails the run (:class:`LeakageError`) when a group — keyed by
+   ``(corpus, group)`` — or a clip appears in two splits.
+3. :func:`compute_train_stats` computes the audio/video normalization statistics from the **training
+   split only** (real steps only: masked / no-face steps never enter the statistics).
+4. :func:`make_dataset` builds the tf.data pipeline: clips are read lazily (optionally kept in memory),
+   cropped to ``max_*_steps`` (random offset when training, from the start otherwise; video steps
+   follow the audio crop's time span), normalized with the training statistics inside the pipeline,
+   and batched with per-batch padding to the longest member (training batches are bucketed by audio
+   length). Each element is ``(inputs, labels)``: inputs ``audio`` (B, Ta, 89) float32, ``audio_mask``
+   (B, Ta) float32, ``video`` (B, Tv, 512), ``video_mask`` (B, Tv); labels ``emotion`` (B,) int32
+   (-1 = none) and ``laughter`` (B,) float32 (-1 = none). A clip without audio or video steps gets one
+   masked zero step, so tensors never have a zero-length time axis.
+
+TensorFlow is imported only inside :func:`make_dataset`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from collections import defaultdict, deque
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from avemotion.training.config import EMOTION_LABELS, TrainConfig
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "val", "test")
+
+
+class LeakageError(ValueError):
+    """A group (speaker, video, meeting, ...) or clip appears in more than one split."""
+
+
+@dataclass
+class Example:
+    """One clip: its feature file and its labels (-1 where the head has no label)."""
+
+    clip_id: str
+    path: Path
+    split: str
+    groups: list[tuple[str, str]] = field(default_factory=list)  # (corpus, group) per manifest row
+    emotion: int = -1
+    laughter: float = -1.0
+
+
+@dataclass
+class LoadReport:
+    n_rows: int = 0
+    n_examples: int = 0
+    skipped: dict[str, str] = field(default_factory=dict)  # clip_id -> reason
+
+
+@dataclass
+class ClipArrays:
+    audio: np.ndarray       # (Ta, Da) float32
+    audio_times: np.ndarray  # (Ta,) float64
+    video: np.ndarray       # (Tv, Dv) float32
+    video_times: np.ndarray  # (Tv,) float64
+    video_mask: np.ndarray  # (Tv,) bool
+
+
+MANIFEST_REQUIRED = ("clip_id", "corpus", "label", "group", "split")
+
+
+def _read_index(features_dir: Path) -> dict[str, tuple[str, str, str]]:
+    """clip_id -> (status, path, error) from index.csv, or {} when there is none."""
+    index = features_dir / "index.csv"
+    if not index.is_file():
+        return {}
+    out: dict[str, tuple[str, str, str]] = {}
+    with index.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        missing = {"clip_id", "status", "path"} - set(reader.fieldnames or [])
+        if missing:
+            raise ValueError(f"{index}: expected columns clip_id,status,path,..., missing {sorted(missing)}")
+        for row in reader:
+            out[row["clip_id"]] = (row["status"], row["path"], row.get("error") or "")
+    return out
+
+
+def _read_manifest(path: Path, kind: str) -> list[dict[str, str]]:
+    if not path.is_file():
+        raise FileNotFoundError(f"{kind} manifest not found: {path}")
+    with path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        missing = set(MANIFEST_REQUIRED) - set(reader.fieldnames or [])
+        if missing:
+            raise ValueError(f"{path}: expected manifest columns {list(MANIFEST_REQUIRED)}, "
+                             f"missing {sorted(missing)}")
+        rows = list(reader)
+    allowed = set(EMOTION_LABELS) if kind == "emotion" else {"laughter", "no_laughter"}
+    for n, row in enumerate(rows, start=2):
+        if row["label"] not in allowed:
+            raise ValueError(f"{path} line {n}: label expected one of {sorted(allowed)}, got {row['label']!r}")
+        if row["split"] not in SPLITS:
+            raise ValueError(f"{path} line {n}: split expected one of {list(SPLITS)}, got {row['split']!r}")
+        if not row["group"]:
+            raise ValueError(f"{path} line {n}: group expected non-empty, got ''")
+    return rows
+
+
+def load_examples(cfg: TrainConfig) -> tuple[list[Example], LoadReport]:
+    """Join the configured manifests with the feature directory (see the module docstring)."""
+    feat_dir = Path(cfg.data.features_dir)
+    if not feat_dir.is_dir():
+        raise FileNotFoundError(f"data.features_dir not found: {feat_dir}")
+    index = _read_index(feat_dir)
+    report = LoadReport()
+    by_clip: dict[str, Example] = {}
+    split_of_clip: dict[str, set[str]] = defaultdict(set)
+    for kind, manifest in (("emotion", cfg.data.emotion_manifest), ("laughter", cfg.data.laughter_manifest)):
+        if not manifest:
+            continue
+        for row in _read_manifest(Path(manifest), kind):
+            report.n_rows += 1
+            cid = row["clip_id"]
+            if cid in index:
+                status, rel, err = index[cid]
+                if status != "ok":
+                    report.skipped[cid] = f"feature extraction status {status!r}: {err}"
+                    continue
+                path = Path(rel) if Path(rel).is_absolute() else feat_dir / rel
+            else:
+                path = feat_dir / f"{cid}.npz"
+            if not path.is_file():
+                report.skipped[cid] = f"feature file not found: {path}"
+                continue
+            ex = by_clip.get(cid)
+            if ex is None:
+                ex = by_clip[cid] = Example(cid, path, row["split"])
+            split_of_clip[cid].add(row["split"])
+            ex.groups.append((row["corpus"], row["group"]))
+            if kind == "emotion":
+                ex.emotion = EMOTION_LABELS.index(row["label"])
+            else:
+                ex.laughter = 1.0 if row["label"] == "laughter" else 0.0
+    bad_clips = {c: sorted(s) for c, s in split_of_clip.items() if len(s) > 1}
+    if bad_clips:
+        raise LeakageError(f"clips listed in two splits by the manifests: {dict(list(bad_clips.items())[:10])}")
+    for cid, why in list(report.skipped.items())[:20]:
+        log.warning("skipping clip %s: %s", cid, why)
+    if len(report.skipped) > 20:
+        log.warning("... and %d more skipped clips", len(report.skipped) - 20)
+    examples = sorted(by_clip.values(), key=lambda e: e.clip_id)
+    report.n_examples = len(examples)
+    if not examples:
+        raise ValueError(f"no usable clips: {report.n_rows} manifest rows, {len(report.skipped)} skipped "
+                         f"(features_dir={feat_dir})")
+    return examples, report
+
+
+def check_group_leakage(examples: Sequence[Example]) -> None:
+    """Raise :class:`LeakageError` if a ``(corpus, group)`` has examples in more than one split."""
+    splits: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for ex in examples:
+        for g in ex.groups:
+            splits[g].add(ex.split)
+    bad = {f"{c}:{g}": sorted(s) for (c, g), s in splits.items() if len(s) > 1}
+    if bad:
+        shown = dict(sorted(bad.items())[:10])
+        raise LeakageError(f"{len(bad)} group(s) appear in more than one split (data leakage): {shown}; "
+                           "assign splits by group (docs/contracts.md)")
+
+
+def split_examples(examples: Sequence[Example]) -> dict[str, list[Example]]:
+    out: dict[str, list[Example]] = {s: [] for s in SPLITS}
+    for ex in examples:
+        out[ex.split].append(ex)
+    return out
+
+
+def read_clip(path: Path, audio_dim: int, video_dim: int) -> ClipArrays:
+    """Read one per-clip .npz (docs/contracts.md), validating keys, shapes and finiteness."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            audio = np.asarray(z["audio"], dtype=np.float32)
+            video = np.asarray(z["video"], dtype=np.float32)
+            a_t = np.asarray(z["audio_times"], dtype=np.float64) if "audio_times" in z else \
+                np.arange(1, len(audio) + 1, dtype=np.float64) * 0.1
+            v_t = np.asarray(z["video_times"], dtype=np.float64) if "video_times" in z else \
+                np.arange(len(video), dtype=np.float64) * 0.2
+            vm = np.asarray(z["video_mask"], dtype=bool) if "video_mask" in z else np.ones(len(video), bool)
+    except KeyError as exc:
+        raise ValueError(f"{path}: missing key {exc} (expected audio, video, video_mask, *_times)") from exc
+    audio = audio.reshape(0, audio_dim) if audio.size == 0 else audio
+    video = video.reshape(0, video_dim) if video.size == 0 else video
+    if audio.ndim != 2 or audio.shape[1] != audio_dim:
+        raise ValueError(f"{path}: audio expected shape (T, {audio_dim}), got {audio.shape}")
+    if video.ndim != 2 or video.shape[1] != video_dim:
+        raise ValueError(f"{path}: video expected shape (T, {video_dim}), got {video.shape}")
+    if vm.shape != (len(video),) or v_t.shape != (len(video),) or a_t.shape != (len(audio),):
+        raise ValueError(f"{path}: times/mask lengths do not match the feature arrays "
+                         f"(audio {audio.shape}, audio_times {a_t.shape}, video {video.shape}, "
+                         f"video_times {v_t.shape}, video_mask {vm.shape})")
+    if not np.isfinite(audio).all():
+        raise ValueError(f"{path}: audio contains NaN/Inf")
+    if not np.isfinite(video[vm]).all():
+        raise ValueError(f"{path}: video contains NaN/Inf in face-present steps")
+    return ClipArrays(audio, a_t, video, v_t, vm)
+
+
+def crop_clip(clip: ClipArrays, max_a: int, max_v: int, rng: np.random.Generator | None) -> ClipArrays:
+    """Crop to at most ``max_a`` audio steps (random offset with ``rng``, else from the start); the video
+    keeps the steps inside the kept audio span, at most ``max_v``. 0 = no limit."""
+    audio, a_t, video, v_t, vm = clip.audio, clip.audio_times, clip.video, clip.video_times, clip.video_mask
+    if max_a and len(audio) > max_a:
+        start = int(rng.integers(0, len(audio) - max_a + 1)) if rng is not None else 0
+        audio, a_t = audio[start:start + max_a], a_t[start:start + max_a]
+        if len(video):
+            hop = float(np.median(np.diff(clip.audio_times))) if len(clip.audio_times) > 1 else 0.0
+            keep = (v_t > a_t[0] - hop) & (v_t <= a_t[-1])
+            video, v_t, vm = video[keep], v_t[keep], vm[keep]
+    if max_v and len(video) > max_v:
+        video, v_t, vm = video[:max_v], v_t[:max_v], vm[:max_v]
+    return ClipArrays(audio, a_t, video, v_t, vm)
+
+
+@dataclass
+class ModalityStats:
+    mean: np.ndarray  # (D,) float32
+    std: np.ndarray   # (D,) float32
+    count: int
+
+
+def compute_train_stats(examples: Sequence[Example], cfg: TrainConfig) -> dict[str, ModalityStats]:
+    """Audio and video statistics over the real steps of **train-split** examples only.
+
+    Streams the clip files through ``avemotion.feature_normalizer.compute_normalization_stats`` (one
+    pass, C++ Welford/Chan) with each sequence's split label, so a non-train sequence would be
+    refused there too; no-face video steps are masked out. Raises ValueError when there are no
+    training examples. A modality with no real training step gets the normalizer's fallback
+    statistics (audio mean 0 / std 0.5, video mean 0 / std 1) and a warning.
+    """
+    from avemotion import RunningStats
+    from avemotion.feature_normalizer import compute_normalization_stats
+
+    train = [ex for ex in examples if ex.split == "train"]
+    if not train:
+        raise ValueError("no training examples: normalization statistics need split == 'train' rows")
+    dims = {"audio": cfg.features.audio_dim, "video": cfg.features.video_dim}
+    out: dict[str, ModalityStats] = {}
+    for name in ("audio", "video"):
+        pending: deque[np.ndarray] = deque()
+
+        def feats(name: str = name, pending: deque[np.ndarray] = pending) -> Iterator[np.ndarray]:
+            for ex in train:  # one file read per clip and modality; nothing is held in memory
+                clip = read_clip(ex.path, dims["audio"], dims["video"])
+                x, m = (clip.audio, np.ones(len(clip.audio), bool)) if name == "audio" else \
+                    (clip.video, clip.video_mask)
+                pending.append(m)
+                yield x
+
+        def masks(pending: deque[np.ndarray] = pending) -> Iterator[np.ndarray]:
+            while pending:  # the normalizer takes sequence i's mask right after sequence i
+                yield pending.popleft()
+
+        running = RunningStats(dims[name])
+        try:
+            st = compute_normalization_stats(feats(), masks(), [ex.split for ex in train], running=running,
+                                             name=name if dims[name] == (89 if name == "audio" else 512) else None)
+        except ValueError:
+            if running.count:  # a real error, not "no real steps"
+                raise
+            st = None
+        if st is None:
+            log.warning("no real %s steps in the training split: using fallback statistics", name)
+            out[name] = ModalityStats(np.zeros(dims[name], np.float32),
+                                      np.full(dims[name], 0.5 if name == "audio" else 1.0, np.float32), 0)
+        else:
+            out[name] = ModalityStats(np.asarray(st.mean, np.float32), np.asarray(st.std, np.float32),
+                                      int(st.count or 0))
+    return out
+
+
+def save_train_stats(stats: dict[str, ModalityStats], stats_dir: str | Path) -> dict[str, Path]:
+    """Write ``{audio,video}_normalization_stats.pkl`` into ``stats_dir`` (feature_normalizer format)."""
+    from avemotion.feature_normalizer import save_normalization_stats
+
+    return {name: Path(save_normalization_stats(st.mean, st.std, name=name, stats_dir=stats_dir, count=st.count,
+                                                extra={"split": "train", "computed_by": "avemotion.training"}))
+            for name, st in stats.items()}
+
+
+def load_class_weights(path: str | Path) -> np.ndarray:
+    """Emotion class weights (6,) from a balance report JSON.
+
+    Accepted shapes: ``{"emotion": {"class_weights": {label: w}}}``, ``{"emotion": {"counts":
+    {label: n}}}`` or ``{"emotion": {label: n}}`` (counts → ``N / (K * n_k)``). Missing classes get 1.0.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"data.balance_report not found: {p}")
+    report = json.loads(p.read_text(encoding="utf-8"))
+    emo = report.get("emotion") if isinstance(report, dict) else None
+    if not isinstance(emo, dict):
+        raise ValueError(f"{p}: expected an object with an 'emotion' entry, got keys "
+                         f"{sorted(report) if isinstance(report, dict) else type(report).__name__}")
+    if "class_weights" in emo:
+        w = {k: float(v) for k, v in emo["class_weights"].items()}
+    else:
+        counts = emo.get("counts", emo)
+        counts = {k: float(v) for k, v in counts.items() if k in EMOTION_LABELS}
+        total = sum(counts.values())
+        w = {k: total / (len(EMOTION_LABELS) * n) for k, n in counts.items() if n > 0}
+    unknown = set(w) - set(EMOTION_LABELS)
+    if unknown:
+        raise ValueError(f"{p}: class weights for unknown labels {sorted(unknown)}; expected {list(EMOTION_LABELS)}")
+    arr = np.array([w.get(lbl, 1.0) for lbl in EMOTION_LABELS], dtype=np.float32)
+    if not (np.isfinite(arr).all() and (arr > 0).all()):
+        raise ValueError(f"{p}: class weights must be finite and > 0, got {arr.tolist()}")
+    return arr
+
+
+def _clip_generator(examples: Sequence[Example], cfg: TrainConfig, training: bool,
+                    seed: int) -> Iterator[tuple[dict[str, np.ndarray], dict[str, Any]]]:
+    cache: dict[str, ClipArrays] = {}
+    epoch = 0
+
+    def gen() -> Iterator[tuple[dict[str, np.ndarray], dict[str, Any]]]:
+        nonlocal epoch
+        rng = np.random.default_rng([seed, epoch]) if training else None
+        epoch += 1
+        for ex in examples:
+            clip = cache.get(ex.clip_id)
+            if clip is None:
+                clip = read_clip(ex.path, cfg.features.audio_dim, cfg.features.video_dim)
+                if cfg.data.cache:
+                    cache[ex.clip_id] = clip
+            clip = crop_clip(clip, cfg.data.max_audio_steps, cfg.data.max_video_steps, rng)
+            audio, video = clip.audio, clip.video
+            a_mask = np.ones(len(audio), np.float32)
+            v_mask = clip.video_mask.astype(np.float32)
+            if len(audio) == 0:
+                audio, a_mask = np.zeros((1, cfg.features.audio_dim), np.float32), np.zeros(1, np.float32)
+            if len(video) == 0:
+                video, v_mask = np.zeros((1, cfg.features.video_dim), np.float32), np.zeros(1, np.float32)
+            yield ({"audio": audio, "audio_mask": a_mask, "video": video, "video_mask": v_mask},
+                   {"emotion": np.int32(ex.emotion), "laughter": np.float32(ex.laughter)})
+
+    return gen  # type: ignore[return-value]
+
+
+def make_dataset(examples: Sequence[Example], stats: dict[str, ModalityStats], cfg: TrainConfig, *,
+                 training: bool, batch_size: int | None = None, seed: int | None = None) -> Any:
+    """The tf.data pipeline described in the module docstring (a ``tf.data.Dataset``)."""
+    import tensorflow as tf
+
+    if not examples:
+        raise ValueError("make_dataset: expected at least one example, got none")
+    da, dv = cfg.features.audio_dim, cfg.features.video_dim
+    bs = int(batch_size or cfg.training.batch_size)
+    seed = cfg.seed if seed is None else seed
+    spec = ({"audio": tf.TensorSpec((None, da), tf.float32), "audio_mask": tf.TensorSpec((None,), tf.float32),
+             "video": tf.TensorSpec((None, dv), tf.float32), "video_mask": tf.TensorSpec((None,), tf.float32)},
+            {"emotion": tf.TensorSpec((), tf.int32), "laughter": tf.TensorSpec((), tf.float32)})
+    ds = tf.data.Dataset.from_generator(_clip_generator(examples, cfg, training, seed), output_signature=spec)
+    a_mean = tf.constant(stats["audio"].mean, tf.float32)
+    a_inv = tf.constant(1.0 / np.maximum(stats["audio"].std, 1e-6), tf.float32)
+    v_mean = tf.constant(stats["video"].mean, tf.float32)
+    v_inv = tf.constant(1.0 / np.maximum(stats["video"].std, 1e-6), tf.float32)
+
+    def normalize(x: dict[str, Any], y: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        audio = (x["audio"] - a_mean) * a_inv * x["audio_mask"][:, None]
+        video = (x["video"] - v_mean) * v_inv * x["video_mask"][:, None]
+        return {"audio": audio, "audio_mask": x["audio_mask"], "video": video,
+                "video_mask": x["video_mask"]}, y
+
+    if training:
+        ds = ds.shuffle(min(cfg.data.shuffle_buffer, len(examples)), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.map(normalize, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if training and cfg.data.bucket_boundaries:
+        bounds = list(cfg.data.bucket_boundaries)
+        ds = ds.bucket_by_sequence_length(
+            element_length_func=lambda x, y: tf.shape(x["audio"])[0],
+            bucket_boundaries=bounds, bucket_batch_sizes=[bs] * (len(bounds) + 1))
+    else:
+        ds = ds.padded_batch(bs)
+    return ds.prefetch(tf.data.AUTOTUNE)

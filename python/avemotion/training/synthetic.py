@@ -1,0 +1,188 @@
+"""A synthetic dataset in the project's real on-disk formats, for demos and tests.
+
+:func:`generate_synthetic_dataset` writes, under ``out_dir``::
+
+    features/{clip_id}.npz     per-clip features (docs/contracts.md "Per-clip feature file")
+    features/index.csv         clip_id,status,path,error,n_audio,n_video,seconds
+    manifests/emotion_synthetic.csv    emotion manifest (labels anger ... sad), corpus "synthetic_emotion"
+    manifests/laughter_synthetic.csv   laughter manifest (laughter / no_laughter), corpus "synthetic_laughter"
+
+Learnable structure: every emotion class shifts the mean of its own 4 audio dimensions (+1.5 per-step
+noise sigma) and 4 video dimensions; laughter shifts 3 audio dimensions (and the RMS level column) and 4
+video dimensions. Every feature dimension also has its own random offset and scale (so normalization
+matters). Lengths are random (audio ``audio_steps`` range at 10 steps/s, video at 5 frames/s), about
+15 % of video frames have no face (zero vector, ``video_mask`` False), and about 3 % of clips have no
+video at all. Clips belong to groups (synthetic speakers / videos); the split is assigned per group by
+a seeded hash, so no group spans two splits. Half the clips (rounded up) are emotion clips, the rest
+laughter clips.
+
+Generation is deterministic for a seed; files that already exist are kept (a rerun resumes), and each
+file is written atomically (temp file + ``os.replace``). No TensorFlow import.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from avemotion.training.config import EMOTION_LABELS
+
+log = logging.getLogger(__name__)
+
+AUDIO_DIM = 89
+VIDEO_DIM = 512
+MANIFEST_COLUMNS = ("clip_id", "corpus", "media_path", "start", "end", "label", "label_kind",
+                    "source_detail", "group", "split")
+INDEX_COLUMNS = ("clip_id", "status", "path", "error", "n_audio", "n_video", "seconds")
+
+
+@dataclass
+class SyntheticDataset:
+    """Where :func:`generate_synthetic_dataset` put things."""
+
+    root: Path
+    features_dir: Path
+    emotion_manifest: Path
+    laughter_manifest: Path
+    n_clips: int
+
+
+def assign_group_splits(groups: list[str], seed: int, val: float = 0.15, test: float = 0.15) -> dict[str, str]:
+    """Split whole groups: order them by a seeded SHA-256 hash, the first ``test`` share goes to
+    test, the next ``val`` share to val, the rest to train (at least one group each when there are
+    three or more groups)."""
+    ranked = sorted(set(groups), key=lambda g: hashlib.sha256(f"{seed}:{g}".encode()).hexdigest())
+    n = len(ranked)
+    n_test = max(1, round(n * test)) if n >= 3 else 0
+    n_val = max(1, round(n * val)) if n >= 3 else 0
+    out = {}
+    for j, g in enumerate(ranked):
+        out[g] = "test" if j < n_test else "val" if j < n_test + n_val else "train"
+    return out
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _write_csv(path: Path, columns: tuple[str, ...], rows: list[dict[str, object]]) -> None:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(columns), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    _atomic_write_bytes(path, buf.getvalue().encode("utf-8"))
+
+
+def generate_synthetic_dataset(
+    out_dir: str | Path,
+    n_clips: int,
+    *,
+    seed: int = 0,
+    n_groups: int | None = None,
+    audio_steps: tuple[int, int] = (10, 40),
+    audio_dim: int = AUDIO_DIM,
+    video_dim: int = VIDEO_DIM,
+) -> SyntheticDataset:
+    """Write ``n_clips`` synthetic clips (see the module docstring) and return their locations.
+
+    ``n_groups`` defaults to ``max(4, n_clips // 12)`` per corpus. ``audio_steps`` is the inclusive
+    range of audio steps per clip (video steps are about half). Raises ValueError for n_clips < 2 or a
+    bad range.
+    """
+    if n_clips < 2:
+        raise ValueError(f"n_clips: expected >= 2 (one emotion and one laughter clip), got {n_clips}")
+    lo, hi = audio_steps
+    if not (1 <= lo <= hi):
+        raise ValueError(f"audio_steps: expected 1 <= low <= high, got {audio_steps}")
+    root = Path(out_dir)
+    feat_dir = root / "features"
+    man_dir = root / "manifests"
+    rng = np.random.default_rng(seed)
+    n_groups = n_groups or max(4, n_clips // 12)
+
+    # Per-dimension offsets/scales (shared by all clips) and class signatures.
+    a_off = rng.normal(0.0, 3.0, audio_dim).astype(np.float32)
+    a_scale = rng.uniform(0.5, 4.0, audio_dim).astype(np.float32)
+    v_off = rng.normal(0.0, 0.5, video_dim).astype(np.float32)
+    emo_a_dims = [list(range(4 * k, 4 * k + 4)) for k in range(len(EMOTION_LABELS))]
+    emo_v_dims = [list(range(4 * k, 4 * k + 4)) for k in range(len(EMOTION_LABELS))]
+    laugh_a_dims = [30, 31, 32, audio_dim - 1]
+    laugh_v_dims = [40, 41, 42, 43]
+
+    n_emotion = (n_clips + 1) // 2
+    splits = {**assign_group_splits([f"spk{g:03d}" for g in range(n_groups)], seed),
+              **assign_group_splits([f"vid{g:03d}" for g in range(n_groups)], seed + 1)}
+    emotion_rows: list[dict[str, object]] = []
+    laughter_rows: list[dict[str, object]] = []
+    index_rows: list[dict[str, object]] = []
+    for i in range(n_clips):
+        is_emotion = i < n_emotion
+        corpus = "synthetic_emotion" if is_emotion else "synthetic_laughter"
+        j = i if is_emotion else i - n_emotion  # index within the corpus: every group gets a clip first
+        g = j if j < n_groups else int(rng.integers(n_groups))
+        group = f"{'spk' if is_emotion else 'vid'}{g:03d}"
+        clip_id = f"{'emo' if is_emotion else 'laugh'}_{i:05d}"
+        if is_emotion:
+            k = int(rng.integers(len(EMOTION_LABELS)))
+            label = EMOTION_LABELS[k]
+            a_dims, v_dims = emo_a_dims[k], emo_v_dims[k]
+        else:
+            positive = bool(rng.random() < 0.4)
+            label = "laughter" if positive else "no_laughter"
+            a_dims, v_dims = (laugh_a_dims, laugh_v_dims) if positive else ([], [])
+        ta = int(rng.integers(lo, hi + 1))
+        tv = 0 if rng.random() < 0.03 else max(1, ta // 2 + int(rng.integers(-2, 3)))
+        clip_rng = np.random.default_rng([seed, i])
+        audio = clip_rng.normal(0.0, 1.0, (ta, audio_dim)).astype(np.float32)
+        if a_dims:
+            audio[:, a_dims] += 1.5
+        audio = audio * a_scale + a_off
+        video = clip_rng.normal(0.0, 1.0, (tv, video_dim)).astype(np.float32) * 0.3 + v_off
+        if v_dims and tv:
+            video[:, v_dims] += 0.6
+        if tv:
+            video /= np.linalg.norm(video, axis=1, keepdims=True)
+        face = clip_rng.random(tv) >= 0.15
+        video[~face] = 0.0
+        seconds = ta * 0.1
+        split = splits[group]
+        path = feat_dir / f"{clip_id}.npz"
+        if not path.exists():
+            meta = {"clip_id": clip_id, "source": "synthetic", "seed": seed, "start": 0.0, "end": seconds,
+                    "generator": "avemotion.training.synthetic"}
+            buf = io.BytesIO()
+            np.savez(buf, audio=audio, audio_times=np.arange(1, ta + 1, dtype=np.float64) * 0.1,
+                     video=video, video_times=np.arange(tv, dtype=np.float64) * 0.2,
+                     video_mask=face, meta=np.array(json.dumps(meta)))
+            _atomic_write_bytes(path, buf.getvalue())
+        index_rows.append({"clip_id": clip_id, "status": "ok", "path": path.name, "error": "",
+                           "n_audio": ta, "n_video": tv, "seconds": f"{seconds:.3f}"})
+        row = {"clip_id": clip_id, "corpus": corpus, "media_path": f"synthetic/{clip_id}.mp4",
+               "start": "0.000", "end": f"{seconds:.3f}", "label": label,
+               "label_kind": "clip", "source_detail": "synthetic", "group": group, "split": split}
+        (emotion_rows if is_emotion else laughter_rows).append(row)
+    _write_csv(feat_dir / "index.csv", INDEX_COLUMNS, index_rows)
+    emo_path = man_dir / "emotion_synthetic.csv"
+    laugh_path = man_dir / "laughter_synthetic.csv"
+    _write_csv(emo_path, MANIFEST_COLUMNS, emotion_rows)
+    _write_csv(laugh_path, MANIFEST_COLUMNS, laughter_rows)
+    log.info("synthetic dataset: %d clips (%d emotion, %d laughter) in %s",
+             n_clips, n_emotion, n_clips - n_emotion, root)
+    return SyntheticDataset(root, feat_dir, emo_path, laugh_path, n_clips)
