@@ -37,8 +37,9 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
+from avemotion import _core
 from avemotion.bundle import Bundle, check_model_io, read_bundle
-from avemotion.core import normalize
+from avemotion.core import prepare_stats
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +72,6 @@ def ort_library_path() -> Path:
 
 def _c_backend_error() -> str | None:
     """None when the C backend can run here, else why not."""
-    from avemotion import _core
-
     if not getattr(_core, "HAVE_ORT", False):
         return "built without ONNX Runtime headers (run scripts/fetch_ort_headers.sh and rebuild)"
     try:
@@ -90,8 +89,6 @@ def available_backend() -> str:
 def backend_info() -> dict[str, Any]:
     """Backend, ORT versions (Python package, C library, header API), available providers."""
     import onnxruntime
-
-    from avemotion import _core
 
     info: dict[str, Any] = {
         "backend": available_backend(),
@@ -151,8 +148,6 @@ class CSession:
 
     def __init__(self, model_path: Path, *, provider: str, strict: bool, intra_op_threads: int,
                  inter_op_threads: int, device_id: int = 0) -> None:
-        from avemotion import _core
-
         self._m = _core.OrtModel(str(ort_library_path()), str(model_path), provider=provider,
                                  device_id=device_id, intra_op_threads=intra_op_threads,
                                  inter_op_threads=inter_op_threads, strict=strict)
@@ -313,7 +308,8 @@ class Predictor:
         out_names = [n for n, _ in session.outputs]
         self._emo_idx = out_names.index(bundle.outputs["emotion"])
         self._laugh_idx = out_names.index(bundle.outputs["laughter"])
-        self._stats = {m: bundle.stats(m) for m in _MODALITY}
+        # mean and 1/max(std, eps) once, so each call runs only the normalization kernel
+        self._norm = {m: prepare_stats(*bundle.stats(m), dim=bundle.dims[m])[:2] for m in _MODALITY}
 
     @property
     def backend(self) -> str:
@@ -375,11 +371,13 @@ class Predictor:
         keep = ma.reshape(-1)
         if not keep.all():
             flat[~keep] = 0.0  # garbage (even NaN) in masked steps never reaches the model
-        mean, std = self._stats[m]
-        try:
-            normalize(flat, mean, std, out=flat)
-        except ValueError as exc:
-            raise ValueError(f"{arg}: {exc}") from None
+        mean, inv_std = self._norm[m]
+        bad = _core.normalize(flat, mean, inv_std, flat, True)  # in place, C++ SIMD kernel
+        if bad >= 0:
+            b_i, t_i = divmod(int(bad), t)
+            col = int(np.flatnonzero(~np.isfinite(flat[bad]))[0])
+            where = f"step {t_i}, column {col}" if this_single else f"sample {b_i}, step {t_i}, column {col}"
+            raise ValueError(f"{arg}: expected finite values in real (unmasked) steps, got {flat[bad, col]} at {where}")
         if not keep.all():
             flat[~keep] = 0.0
         return xf, ma.astype(np.float32), this_single

@@ -110,7 +110,7 @@ def test_input_errors_name_the_argument(model) -> None:
         model.predict([None, None])
     bad = a.copy()
     bad[2, 5] = np.nan
-    with pytest.raises(ValueError, match=r"features\[0\] \(audio\): x: expected finite values, got nan at row 2, column 5"):
+    with pytest.raises(ValueError, match=r"features\[0\] \(audio\): expected finite values in real \(unmasked\) steps, got nan at step 2, column 5"):
         model.predict([bad, v])
 
 
