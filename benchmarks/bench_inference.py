@@ -74,7 +74,7 @@ def test_c_api(benchmark, bundle: Path, b: int, t: int) -> None:
     x = _inputs(b, t)
     out = benchmark(s.run, x)
     ref = _ort_session(bundle / "model.onnx").run(None, dict(zip([n for n, _ in s.inputs], x, strict=True)))
-    assert np.abs(out[0] - ref[0]).max() <= 1e-5
+    assert np.abs(out[0] - ref[0]).max() <= (1e-5 if PROVIDER == "cpu" else 1e-3)
 
 
 @pytest.mark.parametrize(("b", "t"), CASES)
