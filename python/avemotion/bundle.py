@@ -348,6 +348,8 @@ def read_bundle(path: str | os.PathLike[str], *, verify: bool = True) -> Bundle:
     check every file's size and sha256 and that the stats' dims agree with ``dims``.
     Raises ``BundleError`` (or ``FileNotFoundError`` when ``path`` is not a directory)."""
     root = Path(path)
+    if root.name == BUNDLE_JSON and root.is_file():
+        root = root.parent
     if not root.is_dir():
         raise FileNotFoundError(f"path: model bundle directory not found: {root}")
     bj = root / BUNDLE_JSON
@@ -387,6 +389,9 @@ def read_bundle(path: str | os.PathLike[str], *, verify: bool = True) -> Bundle:
     for name in (MODEL_FILE, *STATS_FILES.values()):
         if name not in files:
             raise BundleError(f"{bj}: 'files' has no entry for {name}")
+    for name, info in files.items():
+        if not isinstance(name, str) or Path(name).name != name or name in (".", "..") or not isinstance(info, dict):
+            raise BundleError(f"{bj}: 'files' entry {name!r}: expected a plain file name with a sha256 record")
     if verify:
         for name, info in files.items():
             p = root / name
