@@ -438,21 +438,54 @@ class Predictor:
             return emo[0], laugh[0]
         return emo, laugh
 
-    def predict_window(self, window: Any) -> Prediction:
-        """Predict one analysis window: an object with ``audio`` (Ta, 89), ``audio_mask`` (Ta,) bool,
-        ``video`` (Tv, 512), ``video_mask`` (Tv,) bool (the streaming synchronizer's window; masks may
-        be None); its end time is taken from ``t``/``end``/``time`` when it has one."""
+    def predict_windows(self, windows: Sequence[Any], *, batch_size: int = 64) -> list[Prediction]:
+        """``predict_window`` over many windows, padded into batches of up to ``batch_size`` (one model
+        call per batch; padding is masked, so each result equals ``predict_window(w)``)."""
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size: expected an int >= 1, got {batch_size!r}")
+        results: list[Prediction] = []
+        ws = list(windows)
+        for start in range(0, len(ws), batch_size):
+            chunk = ws[start : start + batch_size]
+            feats, masks = [], []
+            for m in _MODALITY:
+                dim = self.dims[m]
+                xs, ms = [], []
+                for i, w in enumerate(chunk):
+                    self._check_window(w, start + i)
+                    x = np.zeros((0, dim), np.float32) if getattr(w, m) is None else np.asarray(getattr(w, m))
+                    if x.ndim != 2 or x.shape[1] != dim:
+                        raise ValueError(f"windows[{start + i}].{m}: expected shape (T, {dim}), got {x.shape}")
+                    mk = getattr(w, f"{m}_mask")
+                    mk = np.ones(len(x), bool) if mk is None else np.asarray(mk, bool).reshape(-1)
+                    if mk.shape != (len(x),):
+                        raise ValueError(f"windows[{start + i}].{m}_mask: expected shape ({len(x)},), got {mk.shape}")
+                    xs.append(x)
+                    ms.append(mk)
+                t = max(1, max(len(x) for x in xs))
+                xb = np.zeros((len(chunk), t, dim), np.float32)
+                mb = np.zeros((len(chunk), t), bool)
+                for i, (x, mk) in enumerate(zip(xs, ms, strict=True)):
+                    xb[i, : len(x)] = x
+                    mb[i, : len(x)] = mk
+                feats.append(xb)
+                masks.append(mb)
+            emo, laugh, _ = self._run(feats, masks, None)
+            results += [self._prediction(emo[i], laugh[i], w) for i, w in enumerate(chunk)]
+        return results
+
+    @staticmethod
+    def _check_window(window: Any, index: int | None = None) -> None:
         missing = [a for a in ("audio", "audio_mask", "video", "video_mask") if not hasattr(window, a)]
         if missing:
-            raise TypeError(f"window: expected attributes audio, audio_mask, video, video_mask; {type(window).__name__} lacks {missing}")
-        emo, laugh, _ = self._run(
-            [window.audio, window.video],
-            [None if window.audio_mask is None else np.asarray(window.audio_mask, bool).reshape(-1),
-             None if window.video_mask is None else np.asarray(window.video_mask, bool).reshape(-1)],
-            None,
-        )
-        probs = emo[0].astype(np.float32, copy=False)
-        lp = float(laugh[0].reshape(-1)[0])
+            name = "window" if index is None else f"windows[{index}]"
+            raise TypeError(
+                f"{name}: expected attributes audio, audio_mask, video, video_mask; {type(window).__name__} lacks {missing}"
+            )
+
+    def _prediction(self, emo: np.ndarray, laugh: np.ndarray, window: Any) -> Prediction:
+        probs = emo.astype(np.float32, copy=False)
+        lp = float(np.asarray(laugh).reshape(-1)[0])
         t = None
         for attr in ("t", "end", "time"):
             v = getattr(window, attr, None)
@@ -461,6 +494,19 @@ class Predictor:
                 break
         return Prediction(emotion=self.labels[int(np.argmax(probs))], probabilities=probs, laugh_prob=lp,
                           laughing=lp >= self.laughter_threshold, labels=self.labels, time=t)
+
+    def predict_window(self, window: Any) -> Prediction:
+        """Predict one analysis window: an object with ``audio`` (Ta, 89), ``audio_mask`` (Ta,) bool,
+        ``video`` (Tv, 512), ``video_mask`` (Tv,) bool (the streaming synchronizer's window; masks may
+        be None); its end time is taken from ``t``/``end``/``time`` when it has one."""
+        self._check_window(window)
+        emo, laugh, _ = self._run(
+            [window.audio, window.video],
+            [None if window.audio_mask is None else np.asarray(window.audio_mask, bool).reshape(-1),
+             None if window.video_mask is None else np.asarray(window.video_mask, bool).reshape(-1)],
+            None,
+        )
+        return self._prediction(emo[0], laugh[0], window)
 
 
 def load_model(
