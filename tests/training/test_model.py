@@ -60,7 +60,7 @@ def test_masking_invariance_padding_and_garbage(model) -> None:  # type: ignore[
     y["video"] = np.concatenate([y["video"], np.full((4, pad_v, 512), np.nan, np.float32)], 1)
     y["video_mask"] = np.concatenate([y["video_mask"], np.zeros((4, pad_v), np.float32)], 1)
     got = _run(model, y)
-    for r, g in zip(ref, got):
+    for r, g in zip(ref, got, strict=False):
         assert np.isfinite(g).all()
         np.testing.assert_allclose(g, r, atol=1e-5)
     # a sample alone gives the same output as in the batch (batch padding does not leak across rows)
@@ -98,14 +98,14 @@ def test_head_without_labels_gives_zero_loss_and_zero_gradient(model) -> None:  
             y = model(x, training=False)
             terms = two_head_loss(y["emotion"], y["laughter"], [1, 4, 0], [-1, -1, -1])
         g = tape.gradient(terms[which], variables)  # None = not connected (zero)
-        return terms, [np.zeros(v.shape, np.float32) if gi is None else np.asarray(gi) for v, gi in zip(variables, g)]
+        return terms, [np.zeros(v.shape, np.float32) if gi is None else np.asarray(gi) for v, gi in zip(variables, g, strict=False)]
 
     (total, e, lt), g_head = grads(2, head)
     assert float(lt) == 0.0 and float(total) == pytest.approx(float(e))
     assert all(np.all(g == 0) for g in g_head)
     _, g_total = grads(0, model.trainable_variables)
     _, g_e = grads(1, model.trainable_variables)
-    for a, b in zip(g_total, g_e):
+    for a, b in zip(g_total, g_e, strict=False):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     assert all(np.all(g == 0) for g in g_total[-2:])  # laughter kernel, bias
     # and the emotion head with no labels at all: zero loss, zero gradient, finite
