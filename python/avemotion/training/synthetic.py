@@ -7,7 +7,7 @@
     manifests/emotion_synthetic.csv    emotion manifest (labels anger ... sad), corpus "synthetic_emotion"
     manifests/laughter_synthetic.csv   laughter manifest (laughter / no_laughter), corpus "synthetic_laughter"
 
-Learnable structure: every emotion class shifts the mean of its own 4 audio dimensions (+0.3 per-step
+Learnable structure: every emotion class shifts the mean of its own 4 audio dimensions (+0.5 per-step
 noise sigma, ``AUDIO_SHIFT``) and 4 video dimensions (``VIDEO_SHIFT``); laughter shifts 3 audio
 dimensions (and the RMS level column) and 4 video dimensions. 8 % of the labels are then replaced by a
 random label (``LABEL_NOISE``), so no model reaches 100 %. Every feature dimension also has its own
@@ -45,8 +45,8 @@ MANIFEST_COLUMNS = ("clip_id", "corpus", "media_path", "start", "end", "label", 
                     "source_detail", "group", "split")
 #: Class signal: mean shift of a class's dimensions, in units of the per-step noise (audio) and of the
 #: per-frame noise 0.3 (video). Weak per step; evident over a clip's steps.
-AUDIO_SHIFT = 0.3
-VIDEO_SHIFT = 0.1
+AUDIO_SHIFT = 0.5
+VIDEO_SHIFT = 0.2
 #: Share of clips whose label is replaced by a random one (a realistic ceiling on accuracy).
 LABEL_NOISE = 0.08
 INDEX_COLUMNS = ("clip_id", "status", "path", "error", "n_audio", "n_video", "seconds")
