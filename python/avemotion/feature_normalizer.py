@@ -114,7 +114,7 @@ class FallbackStatsWarning(UserWarning):
     """No statistics file was found; the documented estimates are used instead."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class NormalizationStats:
     """Per-dimension statistics of one modality.
 
@@ -169,6 +169,7 @@ def _checkout_model_dir() -> Path | None:
 
 
 _CHECKOUT_DIR = _checkout_model_dir()
+_CHECKOUT_DIR_STR = os.fspath(_CHECKOUT_DIR) if _CHECKOUT_DIR is not None else ""
 
 
 def default_stats_dir() -> Path:
@@ -220,12 +221,10 @@ _SAFE_GLOBALS: frozenset[tuple[str, str]] = frozenset(
         ("builtins", "set"),
         ("builtins", "frozenset"),
         ("builtins", "complex"),
-        ("builtins", "bytearray"),
         ("collections", "OrderedDict"),
         ("__builtin__", "set"),
         ("__builtin__", "frozenset"),
         ("__builtin__", "complex"),
-        ("__builtin__", "bytearray"),
     ]
 )
 
@@ -468,7 +467,9 @@ def _from_pickle(name: str, path: Path) -> NormalizationStats:
     mean = _vector("mean", obj["mean"], path)
     std = _vector("std", obj["std"], path)
     dim = obj.get("dim")
-    if dim is not None and int(dim) != mean.shape[0]:
+    if dim is not None and (
+        isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or int(dim) != mean.shape[0]
+    ):
         raise StatsFileError(f"{path}: 'dim' says {dim} but mean has {mean.shape[0]} values")
     extra = obj.get("extra")
     created = obj.get("created")
@@ -574,8 +575,17 @@ def load_normalization_stats(
 
 # ----------------------------------------------------------------------------- normalize
 
-# (name, directory, strict) -> (signature of the files, stats, prepared mean, prepared inv_std)
-_CacheEntry = tuple[tuple[Any, ...], NormalizationStats, np.ndarray, np.ndarray]
+
+@dataclass(frozen=True)
+class _CacheEntry:
+    pkl: str  # the pickle's path (stat-ed on every call)
+    sig: tuple[Any, ...]  # _signature() when loaded
+    stats: NormalizationStats
+    mean: np.ndarray  # prepared for the kernel
+    inv: np.ndarray
+
+
+# (name, directory string, strict argument) -> entry
 _cache: dict[tuple[str, str, bool], _CacheEntry] = {}
 _cache_lock = threading.Lock()
 
@@ -586,19 +596,40 @@ def clear_cache() -> None:
         _cache.clear()
 
 
+def _stat_sig(path: str) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
 def _signature(directory: str, name: str) -> tuple[Any, ...]:
     """What identifies the files on disk: (mtime_ns, size, inode) of the pickle, else of the legacy pair."""
-    out: list[Any] = []
-    for fname in (f"{name}_normalization_stats.pkl", f"{name}_mean.npy", f"{name}_std.npy"):
-        try:
-            st = os.stat(os.path.join(directory, fname))
-        except OSError:
-            out.append(None)
-            continue
-        out.append((st.st_mtime_ns, st.st_size, st.st_ino))
-        if len(out) == 1:  # the pickle exists: the legacy files do not matter
-            break
-    return tuple(out)
+    pkl = _stat_sig(os.path.join(directory, f"{name}_normalization_stats.pkl"))
+    if pkl is not None:  # the pickle exists: the legacy files do not matter
+        return (pkl,)
+    return (
+        None,
+        _stat_sig(os.path.join(directory, f"{name}_mean.npy")),
+        _stat_sig(os.path.join(directory, f"{name}_std.npy")),
+    )
+
+
+def _dir_key(stats_dir: str | os.PathLike[str] | None) -> str:
+    """``_resolve_dir`` as a string, cheaply (the per-call path of ``normalize_features``)."""
+    if stats_dir is None:
+        env = os.environ.get(ENV_MODEL_DIR)
+        if env:
+            return os.path.expanduser(env)
+        if _CHECKOUT_DIR is not None:
+            return _CHECKOUT_DIR_STR
+        return os.path.join(os.getcwd(), DEFAULT_SUBDIR)
+    if isinstance(stats_dir, (str, os.PathLike)):
+        d = os.fspath(stats_dir)
+        if isinstance(d, str):
+            return os.path.expanduser(d) if d.startswith("~") else d
+    raise TypeError(f"stats_dir: expected a path or None, got {type(stats_dir).__name__}")
 
 
 def _prepared(stats: NormalizationStats) -> tuple[np.ndarray, np.ndarray]:
@@ -637,7 +668,7 @@ def _apply(
             f"features: last dimension is {x.shape[-1]} (shape {x.shape}) but the {stats.name} "
             f"statistics have dimension {stats.dim} ({stats.source}: {where})"
         )
-    rows = x.reshape(-1, stats.dim) if x.ndim != 2 else x
+    rows = x if x.ndim == 2 else x.reshape(-1, stats.dim)
     out = np.empty(rows.shape, dtype=np.float32)
     bad = _core.normalize(rows, mean, inv, out, True)
     if bad >= 0:
@@ -648,7 +679,7 @@ def _apply(
         raise ValueError(
             f"features: expected finite values, got {row[col]} at {where}dim {col} (input not modified)"
         )
-    return out.reshape(x.shape)
+    return out if x.ndim == 2 else out.reshape(x.shape)
 
 
 def normalize_features(
@@ -667,18 +698,25 @@ def normalize_features(
     """
     if not isinstance(name, str):
         _check_name(name)
-    directory = os.fspath(_resolve_dir(stats_dir))
-    key = (name, directory, bool(strict) or _strict_from_env())
-    # taken before loading: a file changed during the load is re-read on the next call
-    sig = _signature(directory, name)
+    directory = _dir_key(stats_dir)
+    key = (name, directory, bool(strict))
     entry = _cache.get(key)
-    if entry is None or entry[0] != sig:
-        stats = load_normalization_stats(name, directory, strict=key[2])
-        mean, inv = _prepared(stats)
-        entry = (sig, stats, mean, inv)
-        with _cache_lock:
-            _cache[key] = entry
-    return _apply(features, entry[1], entry[2], entry[3])
+    if entry is not None:
+        sig = _stat_sig(entry.pkl)
+        if sig is not None and entry.sig == (sig,):  # fast path: the same pickle file
+            return _apply(features, entry.stats, entry.mean, entry.inv)
+        fresh = entry.sig == _signature(directory, name)
+        if fresh and not (entry.stats.source == "fallback" and _strict_from_env()):
+            return _apply(features, entry.stats, entry.mean, entry.inv)
+    # taken before loading: a file changed during the load is re-read on the next call
+    sig_all = _signature(directory, name)
+    stats = load_normalization_stats(name, directory, strict=bool(strict))
+    mean, inv = _prepared(stats)
+    pkl = os.path.join(directory, f"{name}_normalization_stats.pkl")
+    entry = _CacheEntry(pkl, sig_all, stats, mean, inv)
+    with _cache_lock:
+        _cache[key] = entry
+    return _apply(features, entry.stats, entry.mean, entry.inv)
 
 
 # ----------------------------------------------------------------------------- compute
@@ -737,6 +775,9 @@ def compute_normalization_stats(
 
     ``features``: a sequence or any iterable (e.g. a generator reading files) of (T, D) arrays
     (T may be 0; D the same for all; D checked against 89/512 when ``name`` is audio/video).
+    Two array forms are taken whole (one C++ call): a (B, T, D) ndarray with ``masks`` (B, T) and
+    ``splits`` one label per sequence (B,); and a (N, D) ndarray of N steps with ``masks`` (N,) and
+    ``splits`` one label per step (N,).
     ``masks``: None, or one entry per sequence: a bool (T,) array, True = real step (masked steps
     never enter the statistics), or None for "all real". ``splits``: None, or one label per
     sequence; a sequence whose label is not ``split`` raises ValueError (training-split-only
@@ -748,11 +789,11 @@ def compute_normalization_stats(
     accumulator (e.g. merged from workers). NaN/Inf in an unmasked step raises ValueError naming
     the sequence. Returns ``NormalizationStats`` with ``source="computed"``, ``count`` = steps used.
     """
-    if isinstance(features, np.ndarray) and features.ndim == 2:
-        raise ValueError(
-            f"features: expected a sequence of (T, D) arrays, got one 2-D array of shape {features.shape}; "
-            "wrap a single sequence as [x]"
-        )
+    if isinstance(features, np.ndarray) and features.ndim in (2, 3):
+        return _compute_from_array(
+            features, masks, splits, name=name, split=split,
+            allow_other_splits=allow_other_splits, running=running,
+        )  # fmt: skip
     if name is not None:
         _check_name(name)
     if not isinstance(split, str):
@@ -845,6 +886,85 @@ def compute_normalization_stats(
             "compute_normalization_stats: no split labels given; assuming every sequence is %r",
             split,
         )
+    return stats_from_running(rs, name, extra=extra)
+
+
+def _compute_from_array(
+    x: np.ndarray,
+    masks: Any,
+    splits: Any,
+    *,
+    name: str | None,
+    split: str,
+    allow_other_splits: bool,
+    running: RunningStats | None,
+) -> NormalizationStats:
+    """``compute_normalization_stats`` for one (N, D) or (B, T, D) ndarray."""
+    if name is not None:
+        _check_name(name)
+    unit = "step" if x.ndim == 2 else "sequence"
+    n, dim = x.shape[0], x.shape[-1]
+    expected = EXPECTED_DIMS.get(name) if name is not None else None
+    if expected is not None and dim != expected:
+        raise ValueError(
+            f"features: dimension is {dim} (shape {x.shape}), expected the {name} feature dimension {expected}"
+        )
+    rs = running if running is not None else RunningStats(int(dim))
+    if not isinstance(rs, RunningStats):
+        raise TypeError(
+            f"running: expected avemotion.RunningStats or None, got {type(rs).__name__}"
+        )
+    if rs.dim != dim:
+        raise ValueError(
+            f"features: dimension is {dim}, expected {rs.dim} (the running statistics')"
+        )
+    m = None
+    if masks is not None:
+        m = np.asarray(masks)
+        if m.dtype != np.bool_:
+            raise TypeError(f"masks: expected a bool array (True = real step), got dtype {m.dtype}")
+        if m.shape != x.shape[:-1]:
+            raise ValueError(
+                f"masks: expected shape {x.shape[:-1]} (features' leading dims), got {m.shape}"
+            )
+    counts: dict[str, int] = {}
+    if splits is not None:
+        if isinstance(splits, str):
+            raise TypeError(f"splits: expected one label per {unit}, got a single str")
+        labels = np.asarray(splits).astype(str)
+        if labels.shape != (n,):
+            raise ValueError(
+                f"splits: expected one label per {unit}, shape ({n},), got {labels.shape}"
+            )
+        other = np.flatnonzero(labels != split)
+        if len(other) and not allow_other_splits:
+            i = int(other[0])
+            more = f" ({len(other)} of {n} {unit}s)"
+            raise ValueError(
+                f"splits[{i}]: {unit} is from split {str(labels[i])!r}, not {split!r}{more}; normalization "
+                f"statistics come from the {split!r} split only (no leakage): filter those rows out, "
+                "or pass allow_other_splits=True to include them knowingly"
+            )
+        per = (
+            m.reshape(n, -1).sum(axis=1)
+            if m is not None
+            else np.full(n, int(np.prod(x.shape[1:-1], dtype=np.int64)))
+        )
+        for label in np.unique(labels):
+            counts[str(label)] = int(per[labels == label].sum())
+    try:
+        rs.update(x, m)
+    except (ValueError, TypeError) as exc:
+        raise type(exc)(f"features: {exc}") from None
+    extra: dict[str, Any] = {
+        "split": split,
+        "sequences": n if x.ndim == 3 else 1,
+        "split_checked": splits is not None,
+    }
+    if counts:
+        extra["split_counts"] = counts
+        if set(counts) - {split}:
+            logger.warning("statistics include steps from other splits than %r: %s", split, counts)
     return stats_from_running(rs, name, extra=extra)
 
 
