@@ -13,7 +13,9 @@ Run directory layout (``run_dir``)::
     model.onnx               exported and verified against Keras
 
 The loop is a plain ``tf.function`` step under a ``tf.distribute`` strategy (``default``: one device;
-``mirrored``: all local GPUs; ``multiworker``: ``MultiWorkerMirroredStrategy`` from ``TF_CONFIG``). Each
+``mirrored``: all local GPUs; ``multiworker``: ``MultiWorkerMirroredStrategy`` from ``TF_CONFIG``; every worker runs the same command,
+the chief writes the run directory, bundle and export, the other workers write only under
+``RUN_DIR/workers/<type><index>/``). Each
 replica divides its per-head loss sums by the labelled counts all-reduced over replicas, so the summed
 gradients equal those of the global per-head means (see ``losses.py``). Early stopping watches the
 validation loss (the training loss when there is no validation split). A rerun with ``resume=True``
@@ -39,7 +41,6 @@ import numpy as np
 
 from avemotion.training.config import EMOTION_LABELS, TrainConfig, config_to_dict
 from avemotion.training.data import (
-    Example,
     check_group_leakage,
     compute_train_stats,
     load_class_weights,
@@ -94,6 +95,21 @@ def _tb_scalar(name: str, value: float, step: int) -> None:
 
     meta = summary_pb2.SummaryMetadata(plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"))
     tf.summary.write(name, tf.constant(float(value), tf.float32), step=step, metadata=meta)
+
+
+def worker_role() -> tuple[str, int, bool]:
+    """``(task_type, task_index, is_chief)`` from ``TF_CONFIG`` (no TF_CONFIG: a single chief)."""
+    raw = os.environ.get("TF_CONFIG")
+    if not raw:
+        return "chief", 0, True
+    try:
+        conf = json.loads(raw)
+        task = conf.get("task", {})
+        ttype, tindex = str(task.get("type", "worker")), int(task.get("index", 0))
+    except (ValueError, AttributeError, TypeError) as exc:
+        raise ValueError(f"TF_CONFIG: expected JSON with cluster and task, got {raw[:200]!r}: {exc}") from exc
+    chief = ttype == "chief" or (ttype == "worker" and tindex == 0 and "chief" not in conf.get("cluster", {}))
+    return ttype, tindex, chief
 
 
 def make_strategy(name: str) -> Any:
@@ -162,6 +178,40 @@ def evaluate_split(pred: dict[str, np.ndarray], cfg: TrainConfig, class_weights:
             "emotion": to_jsonable(em), "laughter": to_jsonable(lm)}
 
 
+def build_train_step(model: Any, optimizer: Any, strategy: Any, element_spec: Any, *,
+                     laughter_loss_weight: float = 0.3, class_weights: np.ndarray | None = None) -> Any:
+    """A traced ``step((x, y)) -> (loss, emotion_term, laughter_term)`` doing one optimizer update
+    under ``strategy``; ``element_spec`` is the (distributed) dataset's element spec. Per replica the
+    head sums are divided by the labelled counts all-reduced over replicas (see ``losses.py``)."""
+    import tensorflow as tf
+
+    from avemotion.training.losses import combine, loss_parts
+
+    cw = tf.constant(class_weights) if class_weights is not None else None
+    w_laugh = float(laughter_loss_weight)
+    sum_op = tf.distribute.ReduceOp.SUM
+
+    def replica_step(x: Any, y: Any) -> Any:
+        with tf.GradientTape() as tape:
+            out = model(x, training=True)
+            parts = loss_parts(out["emotion"], out["laughter"], y["emotion"], y["laughter"], cw)
+            ctx = tf.distribute.get_replica_context()
+            g_counts = (ctx.all_reduce(sum_op, parts.emotion_count), ctx.all_reduce(sum_op, parts.laughter_count))
+            total, e_term, l_term = combine(parts, w_laugh, g_counts)
+        grads = tape.gradient(total, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=False))
+        return total, e_term, l_term
+
+    @tf.function(input_signature=[element_spec], reduce_retracing=True)
+    def train_step(batch: Any) -> Any:
+        x, y = batch
+        t, e, l_ = strategy.run(replica_step, args=(x, y))
+        return (strategy.reduce(sum_op, t, axis=None), strategy.reduce(sum_op, e, axis=None),
+                strategy.reduce(sum_op, l_, axis=None))
+
+    return train_step
+
+
 def train(cfg: TrainConfig, run_dir: str | Path, *, strategy: str = "default", progress: bool = True,
           export: bool = True, bundle_out: str | Path | None = None, resume: bool = False,
           provenance: dict[str, Any] | None = None) -> TrainResult:
@@ -174,11 +224,15 @@ def train(cfg: TrainConfig, run_dir: str | Path, *, strategy: str = "default", p
     import keras
     import tensorflow as tf
 
-    from avemotion.training.losses import combine, loss_parts
     from avemotion.training.model import build_model
 
     cfg.validate()
     run = Path(run_dir)
+    if strategy == "multiworker":
+        ttype, tindex, chief = worker_role()
+        if not chief:  # only the chief writes the run; the others keep their files apart, no export
+            run = run / "workers" / f"{ttype}{tindex}"
+            export, bundle_out = False, None
     run.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(cfg.seed)
 
@@ -230,27 +284,9 @@ def train(cfg: TrainConfig, run_dir: str | Path, *, strategy: str = "default", p
     eval_ds = {s: make_dataset(v, stats, cfg, training=False) for s, v in splits.items() if v}
     dist_ds = strat.experimental_distribute_dataset(train_ds)
     fwd = inference_fn(model, next(iter(eval_ds.values())))
-    cw = tf.constant(class_weights) if class_weights is not None else None
-    w_laugh = float(cfg.training.laughter_loss_weight)
-    sum_op = tf.distribute.ReduceOp.SUM
 
-    def replica_step(x: Any, y: Any) -> Any:
-        with tf.GradientTape() as tape:
-            out = model(x, training=True)
-            parts = loss_parts(out["emotion"], out["laughter"], y["emotion"], y["laughter"], cw)
-            ctx = tf.distribute.get_replica_context()
-            g_counts = (ctx.all_reduce(sum_op, parts.emotion_count), ctx.all_reduce(sum_op, parts.laughter_count))
-            total, e_term, l_term = combine(parts, w_laugh, g_counts)
-        grads = tape.gradient(total, model.trainable_variables)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables))
-        return total, e_term, l_term
-
-    @tf.function(input_signature=[dist_ds.element_spec], reduce_retracing=True)
-    def train_step(batch: Any) -> Any:
-        x, y = batch
-        t, e, l_ = strat.run(replica_step, args=(x, y))
-        return (strat.reduce(sum_op, t, axis=None), strat.reduce(sum_op, e, axis=None),
-                strat.reduce(sum_op, l_, axis=None))
+    train_step = build_train_step(model, optimizer, strat, dist_ds.element_spec,
+                                  laughter_loss_weight=cfg.training.laughter_loss_weight, class_weights=class_weights)
 
     tb_train = tf.summary.create_file_writer(str(run / "logs" / "train"))
     tb_val = tf.summary.create_file_writer(str(run / "logs" / "val"))
@@ -290,7 +326,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, *, strategy: str = "default", p
             global_step += 1
             with tb_train.as_default(step=global_step):
                 _tb_scalar("step/loss", vals[0], global_step)
-        train_stats = dict(zip(("loss", "emotion_loss", "laughter_loss"), (sums / max(n_steps, 1)).tolist()))
+        train_stats = dict(zip(("loss", "emotion_loss", "laughter_loss"), (sums / max(n_steps, 1)).tolist(), strict=False))
         sel = evaluate_split(predict_split(fwd, eval_ds[select_split]), cfg, class_weights)
         rec = {"epoch": epoch + 1, **{f"train_{k}": v for k, v in train_stats.items()},
                "val_loss": sel["loss"], "val_emotion_loss": sel["emotion_loss"],
