@@ -43,7 +43,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,33 +91,57 @@ def descendants(ontology: dict[str, dict], root: str = LAUGHTER_MID) -> dict[str
 
 @dataclass
 class Segment:
+    """One segment row; ``labels`` is the raw comma-separated MID list."""
+
     line: int
     ytid: str
     start: float
     end: float
-    labels: list[str]
+    labels: str
+
+    def mids(self) -> list[str]:
+        return [x.strip() for x in self.labels.split(",") if x.strip()]
+
+
+def _parse_segment_line(raw: str) -> tuple[str, float, float, str]:
+    """``YTID, start, end, "labels"`` -> parts; the common case without csv's overhead."""
+    parts = raw.split(",", 3)
+    if len(parts) == 4:
+        labels = parts[3].strip()
+        if len(labels) >= 2 and labels[0] == '"' and labels[-1] == '"' and '"' not in labels[1:-1]:
+            return parts[0].strip(), float(parts[1]), float(parts[2]), labels[1:-1]
+    cells = next(csv.reader([raw], skipinitialspace=True))
+    if len(cells) != 4:
+        raise IndexError(f"expected 4 fields (YTID, start, end, labels), got {len(cells)}")
+    return cells[0].strip(), float(cells[1]), float(cells[2]), cells[3]
 
 
 def iter_segments(path: Path, result: ProcessResult) -> Iterator[Segment]:
-    """Stream one segment CSV; malformed rows go to ``result.error`` with file and line."""
+    """Stream one segment CSV as :class:`Segment` objects (see :func:`iter_segment_tuples`)."""
+    for t in iter_segment_tuples(path, result):
+        yield Segment(*t)
+
+
+def iter_segment_tuples(path: Path, result: ProcessResult) -> Iterator[tuple[int, str, float, float, str]]:
+    """Stream one segment CSV as ``(line, ytid, start, end, labels)``; malformed rows go to
+    ``result.error`` with file and line. Constant memory."""
+    match_id = _YTID.match
     with path.open(encoding="utf-8", newline="") as f:
         for lineno, raw in enumerate(f, 1):
-            if not raw.strip() or raw.startswith("#"):
+            if raw[:1] == "#" or raw.isspace() or not raw:
                 continue
-            cells = next(csv.reader([raw], skipinitialspace=True))
-            if len(cells) != 4:
-                result.error(path, lineno, f"expected 4 fields (YTID, start, end, labels), got {len(cells)}")
-                continue
-            ytid = cells[0].strip()
             try:
-                start, end = float(cells[1]), float(cells[2])
-            except ValueError:
-                result.error(path, lineno, f"start/end not numbers: {cells[1]!r}, {cells[2]!r}")
+                ytid, start, end, labels = _parse_segment_line(raw)
+            except IndexError as exc:
+                result.error(path, lineno, str(exc))
                 continue
-            if not _YTID.match(ytid) or not (0 <= start < end):
+            except ValueError:
+                result.error(path, lineno, f"start/end not numbers in {raw.strip()[:80]!r}")
+                continue
+            if not match_id(ytid) or not (0 <= start < end):
                 result.error(path, lineno, f"bad YTID {ytid!r} or times start={start} end={end}")
                 continue
-            yield Segment(lineno, ytid, start, end, [x.strip() for x in cells[3].split(",") if x.strip()])
+            yield lineno, ytid, start, end, labels
 
 
 @dataclass
@@ -195,6 +219,58 @@ def _media_name(ytid: str, start: float) -> str:
     return f"{ytid}_{int(round(start * 1000))}.wav"
 
 
+def _laughter_test(laugh: dict[str, str]) -> Callable[[str], bool]:
+    """A predicate: does a raw MID list name a laughter class? (one regex search, exact on a hit)"""
+    search = re.compile("|".join(re.escape(m) for m in sorted(laugh, key=len, reverse=True))).search
+
+    def has(labels: str) -> bool:
+        return search(labels) is not None and any(x.strip() in laugh for x in labels.split(","))
+
+    return has
+
+
+def _scan(path: Path, laugh: dict[str, str], has_laughter: Callable[[str], bool],
+          block: int = 1 << 22) -> tuple[int, list[tuple[str, float, float]]]:
+    """Quick first pass over a segment CSV, in 4 MiB blocks: the number of data rows and the
+    ``(ytid, start, end)`` of laughter rows (found by searching the block for the laughter MIDs,
+    then parsing only the lines hit). Malformed rows are counted here and reported by the second
+    pass (:func:`iter_segment_tuples`)."""
+    search = re.compile("|".join(re.escape(m) for m in sorted(laugh, key=len, reverse=True))).finditer
+    comment = re.compile(r"^#", re.M)
+    n_rows = 0
+    pos: list[tuple[str, float, float]] = []
+    tail = ""
+    with path.open(encoding="utf-8", newline="") as f:
+        while True:
+            chunk = f.read(block)
+            if chunk:
+                text = tail + chunk
+                cut = text.rfind("\n") + 1
+                text, tail = text[:cut], text[cut:]
+            else:
+                text, tail = (tail + "\n" if tail.strip() else ""), ""
+            if text:
+                n_rows += text.count("\n") - len(comment.findall(text))
+                last_line_start = -1
+                for m in search(text):
+                    ls = text.rfind("\n", 0, m.start()) + 1
+                    if ls == last_line_start:
+                        continue  # several laughter MIDs on one line
+                    last_line_start = ls
+                    line = text[ls : text.find("\n", m.end())]
+                    if line[:1] == "#":
+                        continue
+                    try:
+                        ytid, start, end, labels = _parse_segment_line(line)
+                    except (IndexError, ValueError):
+                        continue
+                    if has_laughter(labels) and _YTID.match(ytid) and 0 <= start < end:
+                        pos.append((ytid, start, end))
+            if not chunk:
+                break
+    return n_rows, pos
+
+
 def _overlaps(intervals: list[tuple[float, float]], a: float, b: float) -> bool:
     return any(s < b and a < e for s, e in intervals)
 
@@ -255,47 +331,57 @@ def process(
     distractor_ids = {c.ytid for c in distractor_clips} - strong_ids
     handled = strong_ids | distractor_ids
 
-    # Pass 1: count, and remember laughter segments (per video) and strong clips' segment starts.
+    # Pass 1 (quick scan): count rows and remember the laughter segments of each video.
+    has_laughter = _laughter_test(laugh)
     pos_by_ytid: dict[str, list[tuple[float, float]]] = {}
     seg_start: dict[str, float] = {}
     n_pos = n_neg = 0
     for path in seg_paths:
-        for seg in iter_segments(path, result):
-            if seg.ytid in handled:
-                seg_start.setdefault(seg.ytid, seg.start)
-            if any(mid in laugh for mid in seg.labels):
-                pos_by_ytid.setdefault(seg.ytid, []).append((seg.start, seg.end))
-                n_pos += 1
-            else:
-                n_neg += 1
+        rows_, pos = _scan(path, laugh, has_laughter)
+        for ytid, start, end in pos:
+            pos_by_ytid.setdefault(ytid, []).append((start, end))
+        n_pos += len(pos)
+        n_neg += rows_ - len(pos)
     frac = min(1.0, negatives_per_positive * n_pos / n_neg) if n_neg else 0.0
     result.stats.update(segments_positive=n_pos, segments_negative=n_neg, negative_keep_fraction=frac)
+
+    media_prefix = str(media_root) + os.sep
 
     def rows() -> Iterator[ManifestRow]:
         emitted: set[str] = set()
         dropped_overlap = 0
         for path in seg_paths:
-            for seg in iter_segments(path, _Quiet()):
-                if seg.ytid in handled:
+            for t in iter_segment_tuples(path, result):
+                _line, ytid, start, end, labels = t
+                if ytid in handled:
+                    seg_start.setdefault(ytid, start)
                     continue
-                clip_id = f"{CORPUS}:{seg.ytid}_{int(round(seg.start * 1000))}"
-                if clip_id in emitted:
-                    continue
-                hits = [laugh[m] for m in seg.labels if m in laugh]
-                group = f"{CORPUS}:{seg.ytid}"
-                media = str(media_root / _media_name(seg.ytid, seg.start))
-                if hits:
-                    label, detail = "laughter", "|".join(hits)
-                else:
-                    if seg.ytid in pos_by_ytid and _overlaps(pos_by_ytid[seg.ytid], seg.start, seg.end):
+                positive = has_laughter(labels)
+                if not positive:
+                    # cheap rejections first: most rows of a multi-million-row CSV end here
+                    if frac <= 0.0:
+                        continue
+                    known = pos_by_ytid.get(ytid)
+                    if known is not None and _overlaps(known, start, end):
                         dropped_overlap += 1
                         continue
-                    if not keep_fraction(clip_id, seed, frac):
+                    if not keep_fraction(f"{ytid}_{start:.3f}", seed, frac):
                         continue
-                    label, detail = "no_laughter", "labels=" + " ".join(seg.labels)
+                seg = Segment(*t)
+                ms = int(round(seg.start * 1000))
+                clip_id = f"{CORPUS}:{seg.ytid}_{ms}"
+                if clip_id in emitted:
+                    continue
                 emitted.add(clip_id)
-                yield ManifestRow(clip_id, CORPUS, media, 0.0, seg.end - seg.start, label, "clip",
-                                  f"{path.name}:{seg.line} yt_start={seg.start:g} {detail}", group, split(group))
+                mids = seg.mids()
+                if positive:
+                    label, detail = "laughter", "|".join(laugh[m] for m in mids if m in laugh)
+                else:
+                    label, detail = "no_laughter", "labels=" + " ".join(mids)
+                group = f"{CORPUS}:{seg.ytid}"
+                yield ManifestRow(clip_id, CORPUS, f"{media_prefix}{seg.ytid}_{ms}.wav", 0.0, seg.end - seg.start,
+                                  label, "clip", f"{path.name}:{seg.line} yt_start={seg.start:g} {detail}", group,
+                                  split(group))
         result.stats["negatives_dropped_overlap"] = dropped_overlap
         for clip in strong_clips + [c for c in distractor_clips if c.ytid in distractor_ids]:
             group = f"{CORPUS}:{clip.ytid}"
@@ -316,13 +402,3 @@ def process(
                                   f"{src} strong label gap", group, split(group))
 
     return finish(result, rows(), out, "laughter")
-
-
-class _Quiet(ProcessResult):
-    """Second pass: its errors were already reported by the first."""
-
-    def __init__(self) -> None:
-        super().__init__(CORPUS)
-
-    def error(self, source: object, line: int | None, message: str) -> None:  # type: ignore[override]
-        pass
