@@ -230,8 +230,8 @@ def _laughter_test(laugh: dict[str, str]) -> Callable[[str], bool]:
 
 
 def _scan(path: Path, laugh: dict[str, str], has_laughter: Callable[[str], bool],
-          block: int = 1 << 22) -> tuple[int, list[tuple[str, float, float]]]:
-    """Quick first pass over a segment CSV, in 4 MiB blocks: the number of data rows and the
+          block: int = 1 << 20) -> tuple[int, list[tuple[str, float, float]]]:
+    """Quick first pass over a segment CSV, in 1 MiB blocks: the number of data rows and the
     ``(ytid, start, end)`` of laughter rows (found by searching the block for the laughter MIDs,
     then parsing only the lines hit). Malformed rows are counted here and reported by the second
     pass (:func:`iter_segment_tuples`)."""
