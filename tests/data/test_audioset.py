@@ -140,3 +140,18 @@ def test_missing_inputs_are_clear_errors(tmp_path: Path) -> None:
         audioset.process(tmp_path, segments=[tmp_path / "nope.csv"])
     with pytest.raises(ValueError, match="negatives_per_positive"):
         audioset.process(tmp_path, negatives_per_positive=-1)
+
+
+def test_quick_scan_counts_match_a_full_parse(tmp_path: Path) -> None:
+    onto = {"/m/L": {"id": "/m/L", "name": "Laughter", "child_ids": ["/m/G"]},
+            "/m/G": {"id": "/m/G", "name": "Giggle", "child_ids": []},
+            "/m/LX": {"id": "/m/LX", "name": "Not laughter, same prefix", "child_ids": []}}
+    rows = [("AAAAAAAAAAA", 0.0, 10.0, "/m/L,/m/G"),   # two laughter MIDs on one line: one row
+            ("BBBBBBBBBBB", 0.0, 10.0, "/m/LX"),       # substring hit that is not a laughter class
+            ("CCCCCCCCCCC", 0.0, 10.0, "/m/x,/m/G"),
+            ("DDDDDDDDDDD", 0.0, 10.0, "/m/x")] * 50
+    seg = _segments(tmp_path / "s.csv", rows)
+    laugh = audioset.descendants(onto, "/m/L")
+    n_rows, pos = audioset._scan(seg, laugh, audioset._laughter_test(laugh), block=64)  # tiny blocks: lines split across reads
+    assert n_rows == 200 and len(pos) == 100
+    assert {p[0] for p in pos} == {"AAAAAAAAAAA", "CCCCCCCCCCC"}
