@@ -155,3 +155,11 @@ def test_quick_scan_counts_match_a_full_parse(tmp_path: Path) -> None:
     n_rows, pos = audioset._scan(seg, laugh, audioset._laughter_test(laugh), block=64)  # tiny blocks: lines split across reads
     assert n_rows == 200 and len(pos) == 100
     assert {p[0] for p in pos} == {"AAAAAAAAAAA", "CCCCCCCCCCC"}
+
+
+def test_small_read_blocks_give_the_same_rows_and_error_lines(weak_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ref = audioset.process(weak_root, negatives_per_positive=10.0)
+    monkeypatch.setattr(audioset, "BLOCK", 40)  # lines straddle reads
+    small = audioset.process(weak_root, negatives_per_positive=10.0)
+    assert small.rows == ref.rows
+    assert [(e.line, e.message) for e in small.errors] == [(e.line, e.message) for e in ref.errors]

@@ -47,7 +47,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from avemotion.data._common import ProcessResult, finish, keep_fraction
+from avemotion.data._common import ProcessResult, finish
 from avemotion.data.manifest import ManifestRow, SplitAssigner, subtract_intervals
 
 log = logging.getLogger(__name__)
@@ -144,6 +144,82 @@ def iter_segment_tuples(path: Path, result: ProcessResult) -> Iterator[tuple[int
             yield lineno, ytid, start, end, labels
 
 
+_VALID_LINE = re.compile(
+    r'^[A-Za-z0-9_-]{11}, *[0-9]+(?:\.[0-9]*)?, *[0-9]+(?:\.[0-9]*)?, *"[^"\n]*" *\r?$', re.M
+)
+_SKIP_LINE = re.compile(r"^(?:#.*|[ \t\r]*)$", re.M)
+
+
+#: Bytes read at a time by the streaming passes (memory is a few times this, whatever the file size).
+BLOCK = 1 << 20
+
+
+def _blocks(path: Path, block: int | None = None) -> Iterator[tuple[int, str]]:
+    """``(number of the first line, text of whole lines ending in newline)`` in ~``block`` chunks."""
+    block = block or BLOCK
+    tail = ""
+    first = 1
+    with path.open(encoding="utf-8", newline="") as f:
+        while True:
+            chunk = f.read(block)
+            if chunk:
+                text = tail + chunk
+                cut = text.rfind("\n") + 1
+                text, tail = text[:cut], text[cut:]
+            else:
+                text, tail = (tail + "\n" if tail else ""), ""
+            if text:
+                yield first, text
+                first += text.count("\n")
+            if not chunk:
+                return
+
+
+def _select_segments(
+    path: Path, result: ProcessResult, search: Callable[[str], object], handled: set[str], frac: float, seed: int
+) -> Iterator[tuple[int, str, float, float, str]]:
+    """Second pass, fast: the rows that may be emitted, as ``(line, ytid, start, end, labels)``.
+
+    Per line only C-level work: a regex for laughter MIDs, a CRC-32 draw for the negative sample
+    (``keep_fraction`` of the raw line) and a set lookup for strongly-annotated videos. Only the
+    selected lines are parsed. Every block is checked against the row grammar at once; a block
+    with a bad row is re-read line by line to report each bad row with its line number.
+    """
+    import zlib
+
+    from avemotion.data._common import _seed_crc
+
+    crc = zlib.crc32
+    s0 = _seed_crc(seed)
+    limit = int(frac * 4294967296.0) if frac < 1.0 else 1 << 33
+    check = bool(handled)
+    for first, text in _blocks(path):
+        lines = text.split("\n")
+        lines.pop()
+        n_ok = len(_VALID_LINE.findall(text)) + len(_SKIP_LINE.findall(text))
+        bad_lines = n_ok != len(lines)
+        for i, line in enumerate(lines):
+            if not (search(line) or (limit and crc(line.encode(), s0) < limit) or (check and line[:11] in handled)) and not bad_lines:
+                continue
+            if line[:1] == "#" or not line.strip():
+                continue
+            lineno = first + i
+            try:
+                ytid, start, end, labels = _parse_segment_line(line)
+            except IndexError as exc:
+                result.error(path, lineno, str(exc))
+                continue
+            except ValueError:
+                result.error(path, lineno, f"start/end not numbers in {line.strip()[:80]!r}")
+                continue
+            if not _YTID.match(ytid) or not (0 <= start < end):
+                result.error(path, lineno, f"bad YTID {ytid!r} or times start={start} end={end}")
+                continue
+            if bad_lines and not (search(line) or (limit and crc(line.encode(), s0) < limit) or (check and ytid in handled)):
+                continue
+            yield lineno, ytid, start, end, labels
+
+
 @dataclass
 class StrongClip:
     ytid: str
@@ -230,44 +306,32 @@ def _laughter_test(laugh: dict[str, str]) -> Callable[[str], bool]:
 
 
 def _scan(path: Path, laugh: dict[str, str], has_laughter: Callable[[str], bool],
-          block: int = 1 << 20) -> tuple[int, list[tuple[str, float, float]]]:
-    """Quick first pass over a segment CSV, in 1 MiB blocks: the number of data rows and the
+          block: int | None = None) -> tuple[int, list[tuple[str, float, float]]]:
+    """Quick first pass over a segment CSV, in :data:`BLOCK` chunks: the number of data rows and the
     ``(ytid, start, end)`` of laughter rows (found by searching the block for the laughter MIDs,
     then parsing only the lines hit). Malformed rows are counted here and reported by the second
-    pass (:func:`iter_segment_tuples`)."""
+    pass (:func:`_select_segments`)."""
     search = re.compile("|".join(re.escape(m) for m in sorted(laugh, key=len, reverse=True))).finditer
     comment = re.compile(r"^#", re.M)
     n_rows = 0
     pos: list[tuple[str, float, float]] = []
-    tail = ""
-    with path.open(encoding="utf-8", newline="") as f:
-        while True:
-            chunk = f.read(block)
-            if chunk:
-                text = tail + chunk
-                cut = text.rfind("\n") + 1
-                text, tail = text[:cut], text[cut:]
-            else:
-                text, tail = (tail + "\n" if tail.strip() else ""), ""
-            if text:
-                n_rows += text.count("\n") - len(comment.findall(text))
-                last_line_start = -1
-                for m in search(text):
-                    ls = text.rfind("\n", 0, m.start()) + 1
-                    if ls == last_line_start:
-                        continue  # several laughter MIDs on one line
-                    last_line_start = ls
-                    line = text[ls : text.find("\n", m.end())]
-                    if line[:1] == "#":
-                        continue
-                    try:
-                        ytid, start, end, labels = _parse_segment_line(line)
-                    except (IndexError, ValueError):
-                        continue
-                    if has_laughter(labels) and _YTID.match(ytid) and 0 <= start < end:
-                        pos.append((ytid, start, end))
-            if not chunk:
-                break
+    for _first, text in _blocks(path, block):
+        n_rows += text.count("\n") - len(comment.findall(text))
+        last_line_start = -1
+        for m in search(text):
+            ls = text.rfind("\n", 0, m.start()) + 1
+            if ls == last_line_start:
+                continue  # several laughter MIDs on one line
+            last_line_start = ls
+            line = text[ls : text.find("\n", m.end())]
+            if line[:1] == "#":
+                continue
+            try:
+                ytid, start, end, labels = _parse_segment_line(line)
+            except (IndexError, ValueError):
+                continue
+            if has_laughter(labels) and _YTID.match(ytid) and 0 <= start < end:
+                pos.append((ytid, start, end))
     return n_rows, pos
 
 
@@ -346,26 +410,24 @@ def process(
     result.stats.update(segments_positive=n_pos, segments_negative=n_neg, negative_keep_fraction=frac)
 
     media_prefix = str(media_root) + os.sep
+    mid_search = re.compile("|".join(re.escape(m) for m in sorted(laugh, key=len, reverse=True))).search
 
     def rows() -> Iterator[ManifestRow]:
         emitted: set[str] = set()
         dropped_overlap = 0
         for path in seg_paths:
-            for t in iter_segment_tuples(path, result):
+            for t in _select_segments(path, result, mid_search, handled, frac, seed):
                 _line, ytid, start, end, labels = t
                 if ytid in handled:
                     seg_start.setdefault(ytid, start)
                     continue
                 positive = has_laughter(labels)
                 if not positive:
-                    # cheap rejections first: most rows of a multi-million-row CSV end here
                     if frac <= 0.0:
                         continue
                     known = pos_by_ytid.get(ytid)
                     if known is not None and _overlaps(known, start, end):
                         dropped_overlap += 1
-                        continue
-                    if not keep_fraction(f"{ytid}_{start:.3f}", seed, frac):
                         continue
                 seg = Segment(*t)
                 ms = int(round(seg.start * 1000))
