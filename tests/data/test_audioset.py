@@ -163,3 +163,14 @@ def test_small_read_blocks_give_the_same_rows_and_error_lines(weak_root: Path, m
     small = audioset.process(weak_root, negatives_per_positive=10.0)
     assert small.rows == ref.rows
     assert [(e.line, e.message) for e in small.errors] == [(e.line, e.message) for e in ref.errors]
+
+
+def test_clean_blocks_are_not_parsed_line_by_line(weak_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rows = [(f"N{i:010d}", 0.0, 10.0, "/m/09x0r") for i in range(300)] + [("P0000000000", 0.0, 10.0, "/m/01j3sz")]
+    seg = _segments(tmp_path / "clean.csv", rows)
+    calls = []
+    real = audioset._parse_segment_line
+    monkeypatch.setattr(audioset, "_parse_segment_line", lambda line: calls.append(line) or real(line))
+    res = audioset.process(segments=[seg], ontology=weak_root / "ontology.json")
+    # only the selected rows (1 positive in each pass + ~1 sampled negative) are parsed, not all 301
+    assert res.n_errors == 0 and len(calls) < 20

@@ -194,9 +194,9 @@ def _select_segments(
     limit = int(frac * 4294967296.0) if frac < 1.0 else 1 << 33
     check = bool(handled)
     for first, text in _blocks(path):
-        lines = text.split("\n")
-        lines.pop()
-        n_ok = len(_VALID_LINE.findall(text)) + len(_SKIP_LINE.findall(text))
+        body = text[:-1]  # text ends with a newline; the lines are exactly body.split("\n")
+        lines = body.split("\n")
+        n_ok = len(_VALID_LINE.findall(body)) + len(_SKIP_LINE.findall(body))
         bad_lines = n_ok != len(lines)
         for i, line in enumerate(lines):
             if not (search(line) or (limit and crc(line.encode(), s0) < limit) or (check and line[:11] in handled)) and not bad_lines:
