@@ -174,3 +174,14 @@ def test_clean_blocks_are_not_parsed_line_by_line(weak_root: Path, tmp_path: Pat
     res = audioset.process(segments=[seg], ontology=weak_root / "ontology.json")
     # only the selected rows (1 positive in each pass + ~1 sampled negative) are parsed, not all 301
     assert res.n_errors == 0 and len(calls) < 20
+
+
+def test_substring_hits_are_not_extra_negatives(tmp_path: Path) -> None:
+    onto = tmp_path / "ontology.json"
+    onto.write_text(json.dumps([{"id": "/m/L", "name": "Laughter", "child_ids": []},
+                                {"id": "/m/LX", "name": "Other", "child_ids": []}]))
+    rows = [("P0000000000", 0.0, 10.0, "/m/L")] + [(f"X{i:010d}", 0.0, 10.0, "/m/LX") for i in range(500)]
+    seg = _segments(tmp_path / "s.csv", rows)
+    res = audioset.process(segments=[seg], ontology=onto, negatives_per_positive=1.0, laughter_root="/m/L")
+    assert sum(r.label == "laughter" for r in res.rows) == 1
+    assert sum(r.label == "no_laughter" for r in res.rows) <= 8  # ~1 expected, not all 500 substring hits

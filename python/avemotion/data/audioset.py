@@ -43,7 +43,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -144,10 +144,11 @@ def iter_segment_tuples(path: Path, result: ProcessResult) -> Iterator[tuple[int
             yield lineno, ytid, start, end, labels
 
 
-_VALID_LINE = re.compile(
-    r'^[A-Za-z0-9_-]{11}, *[0-9]+(?:\.[0-9]*)?, *[0-9]+(?:\.[0-9]*)?, *"[^"\n]*" *\r?$', re.M
+#: A line that is neither a well-formed row, a comment nor blank.
+_INVALID_LINE = re.compile(
+    r'^(?![A-Za-z0-9_-]{11}, *[0-9]+(?:\.[0-9]*)?, *[0-9]+(?:\.[0-9]*)?, *"[^"\n]*" *\r?$|#|[ \t\r]*$).*$',
+    re.M,
 )
-_SKIP_LINE = re.compile(r"^(?:#.*|[ \t\r]*)$", re.M)
 
 
 #: Bytes read at a time by the streaming passes (memory is a few times this, whatever the file size).
@@ -177,13 +178,15 @@ def _blocks(path: Path, block: int | None = None) -> Iterator[tuple[int, str]]:
 
 def _select_segments(
     path: Path, result: ProcessResult, search: Callable[[str], object], handled: set[str], frac: float, seed: int
-) -> Iterator[tuple[int, str, float, float, str]]:
-    """Second pass, fast: the rows that may be emitted, as ``(line, ytid, start, end, labels)``.
+) -> Iterator[tuple[int, str, float, float, str, bool]]:
+    """Second pass, fast: the rows that may be emitted, as ``(line, ytid, start, end, labels, drawn)``
+    where ``drawn`` says whether the row is in the negative sample.
 
-    Per line only C-level work: a regex for laughter MIDs, a CRC-32 draw for the negative sample
-    (``keep_fraction`` of the raw line) and a set lookup for strongly-annotated videos. Only the
-    selected lines are parsed. Every block is checked against the row grammar at once; a block
-    with a bad row is re-read line by line to report each bad row with its line number.
+    A row is selected when it names a laughter MID (regex), when its CRC-32 draw falls in the
+    negative sample (``keep_fraction`` of the raw line) or when its video has strong annotations.
+    Each block is first checked against the row grammar with one regex search; a clean block is
+    handled with C-level work per line (split, CRC, set lookup) and only its selected lines are
+    parsed; a block with a bad row is parsed line by line so every bad row is reported with its line.
     """
     import zlib
 
@@ -192,15 +195,29 @@ def _select_segments(
     crc = zlib.crc32
     s0 = _seed_crc(seed)
     limit = int(frac * 4294967296.0) if frac < 1.0 else 1 << 33
-    check = bool(handled)
+
+    def sampled(line: str) -> bool:
+        return bool(limit) and crc(line.encode(), s0) < limit
+
     for first, text in _blocks(path):
         body = text[:-1]  # text ends with a newline; the lines are exactly body.split("\n")
         lines = body.split("\n")
-        n_ok = len(_VALID_LINE.findall(body)) + len(_SKIP_LINE.findall(body))
-        bad_lines = n_ok != len(lines)
-        for i, line in enumerate(lines):
-            if not (search(line) or (limit and crc(line.encode(), s0) < limit) or (check and line[:11] in handled)) and not bad_lines:
-                continue
+        if _INVALID_LINE.search(body) is None:
+            picks: set[int] = set()
+            if limit:
+                picks.update([i for i, line in enumerate(lines) if crc(line.encode(), s0) < limit])
+            if handled:
+                picks.update([i for i, line in enumerate(lines) if line[:11] in handled])
+            idx, pos = 0, 0
+            for m in _finditer(search, body):
+                idx += body.count("\n", pos, m.start())
+                pos = m.start()
+                picks.add(idx)
+            order: Iterable[int] = sorted(picks)
+        else:
+            order = range(len(lines))
+        for i in order:
+            line = lines[i]
             if line[:1] == "#" or not line.strip():
                 continue
             lineno = first + i
@@ -215,9 +232,18 @@ def _select_segments(
             if not _YTID.match(ytid) or not (0 <= start < end):
                 result.error(path, lineno, f"bad YTID {ytid!r} or times start={start} end={end}")
                 continue
-            if bad_lines and not (search(line) or (limit and crc(line.encode(), s0) < limit) or (check and ytid in handled)):
-                continue
-            yield lineno, ytid, start, end, labels
+            drawn = sampled(line)
+            if drawn or search(line) or ytid in handled:
+                yield lineno, ytid, start, end, labels, drawn
+
+
+def _finditer(search: Callable[[str], object], text: str) -> Iterator[re.Match[str]]:
+    """``finditer`` of the compiled pattern whose bound ``search`` method is given."""
+    pattern = getattr(search, "__self__", None)
+    if isinstance(pattern, re.Pattern):
+        yield from pattern.finditer(text)
+        return
+    raise TypeError("search must be the bound .search of a compiled pattern")
 
 
 @dataclass
@@ -353,13 +379,15 @@ def process(
     media_dir: str = "clips",
     min_negative_s: float = 0.5,
     guard_s: float = 0.25,
+    laughter_root: str = LAUGHTER_MID,
 ) -> ProcessResult:
     """Build AudioSet laughter rows.
 
     ``root`` (optional) supplies defaults: ``root/ontology.json``, the segment CSVs present among
     :data:`SEGMENT_CSVS`, and the Gillick CSVs when present; explicit arguments win. Media paths are
     ``{root}/{media_dir}/...``. With ``out`` the rows are streamed to that manifest (atomic) and not
-    kept in memory. Raises FileNotFoundError/ValueError for a missing/invalid ontology or no input.
+    kept in memory. ``laughter_root``: the class whose subtree counts as laughter.
+    Raises FileNotFoundError/ValueError for a missing/invalid ontology or no input.
     """
     if negatives_per_positive < 0:
         raise ValueError(f"negatives_per_positive must be >= 0, got {negatives_per_positive}")
@@ -384,7 +412,7 @@ def process(
     if not seg_paths and strong is None and distractors is None:
         raise FileNotFoundError(f"audioset: no segment CSVs ({', '.join(SEGMENT_CSVS)}) or strong annotations under {base}")
 
-    laugh = descendants(load_ontology(ontology))
+    laugh = descendants(load_ontology(ontology), laughter_root)
     media_root = (base / media_dir) if base is not None else Path(media_dir)
     result = ProcessResult(CORPUS)
     result.stats.update(laughter_classes=len(laugh))
@@ -416,15 +444,15 @@ def process(
         emitted: set[str] = set()
         dropped_overlap = 0
         for path in seg_paths:
-            for t in _select_segments(path, result, mid_search, handled, frac, seed):
+            for *t, drawn in _select_segments(path, result, mid_search, handled, frac, seed):
                 _line, ytid, start, end, labels = t
                 if ytid in handled:
                     seg_start.setdefault(ytid, start)
                     continue
                 positive = has_laughter(labels)
                 if not positive:
-                    if frac <= 0.0:
-                        continue
+                    if not drawn:
+                        continue  # a MID substring hit that is no laughter class, outside the sample
                     known = pos_by_ytid.get(ytid)
                     if known is not None and _overlaps(known, start, end):
                         dropped_overlap += 1
