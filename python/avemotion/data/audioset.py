@@ -338,11 +338,10 @@ def _scan(path: Path, laugh: dict[str, str], has_laughter: Callable[[str], bool]
     then parsing only the lines hit). Malformed rows are counted here and reported by the second
     pass (:func:`_select_segments`)."""
     search = re.compile("|".join(re.escape(m) for m in sorted(laugh, key=len, reverse=True))).finditer
-    comment = re.compile(r"^#", re.M)
     n_rows = 0
     pos: list[tuple[str, float, float]] = []
     for _first, text in _blocks(path, block):
-        n_rows += text.count("\n") - len(comment.findall(text))
+        n_rows += text.count("\n") - text.count("\n#") - (text[:1] == "#")
         last_line_start = -1
         for m in search(text):
             ls = text.rfind("\n", 0, m.start()) + 1
@@ -444,8 +443,9 @@ def process(
         emitted: set[str] = set()
         dropped_overlap = 0
         for path in seg_paths:
-            for *t, drawn in _select_segments(path, result, mid_search, handled, frac, seed):
-                _line, ytid, start, end, labels = t
+            for line_no, ytid, start, end, labels, drawn in _select_segments(
+                path, result, mid_search, handled, frac, seed
+            ):
                 if ytid in handled:
                     seg_start.setdefault(ytid, start)
                     continue
@@ -457,7 +457,7 @@ def process(
                     if known is not None and _overlaps(known, start, end):
                         dropped_overlap += 1
                         continue
-                seg = Segment(*t)
+                seg = Segment(line_no, ytid, start, end, labels)
                 ms = int(round(seg.start * 1000))
                 clip_id = f"{CORPUS}:{seg.ytid}_{ms}"
                 if clip_id in emitted:
