@@ -185,3 +185,12 @@ def test_substring_hits_are_not_extra_negatives(tmp_path: Path) -> None:
     res = audioset.process(segments=[seg], ontology=onto, negatives_per_positive=1.0, laughter_root="/m/L")
     assert sum(r.label == "laughter" for r in res.rows) == 1
     assert sum(r.label == "no_laughter" for r in res.rows) <= 8  # ~1 expected, not all 500 substring hits
+
+
+def test_iter_segments_streams_rows_and_reports_bad_lines(weak_root: Path) -> None:
+    from avemotion.data._common import ProcessResult
+
+    res = ProcessResult("audioset")
+    segs = list(audioset.iter_segments(weak_root / "balanced_train_segments.csv", res))
+    assert len(segs) == 6 and segs[0].mids() == ["/m/09x0r", "/m/01j3sz"] and segs[0].line == 4
+    assert [e.line for e in res.errors] == [10, 11, 12]
