@@ -99,3 +99,16 @@ def test_ingest_refuses_zip_slip(tmp_path: Path) -> None:
 @pytest.mark.skipif(not FETCH.is_file(), reason="script missing")
 def test_fetch_script_is_executable() -> None:
     assert os.access(FETCH, os.X_OK)
+
+
+def test_build_laughter_manifest_skips_missing_corpora(shared_data: Path, tmp_path: Path) -> None:
+    raw = tmp_path / "raw"
+    shutil.copytree(shared_data / "audioset", raw / "audioset")
+    out = tmp_path / "manifests"
+    proc = subprocess.run([sys.executable, str(REPO / "datasets" / "scripts" / "build_laughter_manifest.py"),
+                           "--data-root", str(raw), "--manifests", str(out), "--seed", "3"],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 3, proc.stderr[-2000:]  # written; the real annotations have unusable rows
+    assert "skipping ami" in proc.stderr and "skipping cremad" in proc.stderr
+    rows = read_manifest(out / "laughter_v1.csv")
+    assert rows and {r.corpus for r in rows} == {"audioset"}
