@@ -490,7 +490,7 @@ def iter_manifest(
             if len(cells) != len(COLUMNS):
                 bad(line, f"expected {len(COLUMNS)} columns, got {len(cells)}")
                 continue
-            d = dict(zip(COLUMNS, cells))
+            d = dict(zip(COLUMNS, cells, strict=False))
             try:
                 start, end = float(d["start"]), float(d["end"] or "nan")
             except ValueError:
@@ -644,10 +644,10 @@ def unify(
         raise ManifestError(f"unify: {len(leaks)} group(s) span several splits (use resplit): {sample}")
     overlaps = find_overlaps(rows)
     if overlaps:
-        n, p = overlaps[0]
+        neg, pos = overlaps[0]
         raise ManifestError(
-            f"unify: {len(overlaps)} negative(s) overlap a positive, e.g. {n.clip_id} [{n.start}, {n.end}) "
-            f"and {p.clip_id} [{p.start}, {p.end}) on {n.media_path}"
+            f"unify: {len(overlaps)} negative(s) overlap a positive, e.g. {neg.clip_id} [{neg.start}, {neg.end}) "
+            f"and {pos.clip_id} [{pos.start}, {pos.end}) on {neg.media_path}"
         )
     summary = write_manifest(out, rows, kind=kind)
     return UnifyResult(Path(out), summary, present, missing)
