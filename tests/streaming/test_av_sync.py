@@ -96,7 +96,7 @@ def run_both(kw: dict[str, Any], batches: list[tuple]) -> tuple[list[Window], li
     drift=st.floats(-0.01, 0.01),
     a_rate=st.sampled_from([8.0, 10.0, 25.0]),
     v_fps=st.sampled_from([4.0, 5.0, 12.5]),
-    nominal=st.sampled_from([0.5, 1.0]),
+    nominal=st.sampled_from([0.1, 0.5, 1.0]),  # below the real rate: truncation and buffer overflow
     rate_margin=st.sampled_from([1.0, 1.25]),
     max_latency_s=st.sampled_from([0.0, 0.3, 1.0]),
     max_pending=st.sampled_from([2, 64]),
@@ -305,3 +305,21 @@ def test_pending_queue_overflow_is_counted() -> None:
     assert st_.emitted == 10 and st_.windows_overflowed == 7 and st_.pending == 3
     assert [w.end for w in s.pop_windows()] == [4.0, 4.5, 5.0]
     assert s.stats().overflowed == 7
+
+
+def test_stream_buffer_overflow_discards_oldest_and_counts() -> None:
+    kw = dict(max_latency_s=5.0, audio_dim=1, video_dim=1, audio_rate_hz=1.0, max_pending_windows=1)
+    s, ref = AVSync(**kw), ReferenceAVSync(**kw)  # audio buffer: ceil(8.0 * 1.25) + 16 = 26 steps
+    ta = np.arange(1, 101) * 0.01
+    for o in (s, ref):
+        o.push_audio(ta, np.arange(100, dtype=np.float32)[:, None])
+        o.push_video([2.0], _steps(1, 1))
+    st_ = s.stats()
+    assert st_.audio.overflowed == 74 and st_ == ref.stats()
+    assert st_.emitted == 2 and st_.windows_overflowed == 1  # windows 0.5 and 1.0; one pending slot
+    got, want = s.pop_windows(), ref.pop_windows()
+    assert_windows_equal(got, want)
+    # window 1.0 sees the 26 steps left (0.75..1.0) and keeps the newest max_audio_steps = 4
+    assert got[0].end == 1.0 and got[0].n_audio == s.max_audio_steps == 4
+    np.testing.assert_array_equal(got[0].audio[:, 0], [96, 97, 98, 99])
+    assert s.stats().audio.truncated == 22
