@@ -393,6 +393,7 @@ class AVSync:
             float(max_drift_ppm), float(max_offset_s),
         )  # fmt: skip
         self._s = _core.AVSync(**self.options.__dict__)
+        self._empty = WindowBatch(**self._s.pop(0))  # returned (shared, zero-length) when nothing is ready
 
     @property
     def max_audio_steps(self) -> int:
@@ -410,6 +411,10 @@ class AVSync:
     def push_audio(self, timestamps: Any, steps: Any) -> int:
         """Push N audio steps: timestamps (N,) seconds (step window end), steps (N, audio_dim).
         Returns how many were accepted. Non-finite timestamps raise ValueError (nothing applied)."""
+        try:  # fast path: float64 / float32 C-contiguous numpy arrays go straight to the core
+            return int(self._s.push_audio(timestamps, steps))
+        except TypeError:
+            pass
         ts = _timestamps("timestamps", timestamps)
         x = _steps("steps", steps, ts.shape[0], self.options.audio_dim)
         return int(self._s.push_audio(ts, x))
@@ -417,19 +422,27 @@ class AVSync:
     def push_video(self, timestamps: Any, steps: Any, face_present: Any = None) -> int:
         """Push N video steps: timestamps (N,) frame pts in seconds, steps (N, video_dim),
         face_present (N,) bool or None (all True). Returns how many were accepted."""
+        try:
+            return int(self._s.push_video(timestamps, steps, face_present))
+        except TypeError:
+            pass
         ts = _timestamps("timestamps", timestamps)
         x = _steps("steps", steps, ts.shape[0], self.options.video_dim)
         return int(self._s.push_video(ts, x, _flags("face_present", face_present, ts.shape[0])))
 
     def pop_batch(self, max_n: int | None = None) -> WindowBatch:
         """Remove and return up to ``max_n`` (default all) ready windows, stacked (one allocation)."""
-        n = self.pending if max_n is None else int(max_n)
+        n = self.pending if max_n is None else min(int(max_n), self.pending)
         if n < 0:
             raise ValueError(f"max_n: expected >= 0, got {max_n}")
+        if n == 0:
+            return self._empty
         return WindowBatch(**self._s.pop(n))
 
     def pop_windows(self, max_n: int | None = None) -> list[Window]:
         """Remove and return the ready windows (oldest first) as :class:`Window` objects."""
+        if self._s.pending == 0:
+            return []
         return self.pop_batch(max_n).windows()
 
     def map_video_time(self, pts: float) -> float:
