@@ -47,14 +47,14 @@ class DequeWindower:
         self.out: list[dict[str, Any]] = []
 
     def push_audio(self, ts: np.ndarray, x: np.ndarray) -> None:
-        for t, row in zip(ts.tolist(), x):
+        for t, row in zip(ts.tolist(), x, strict=False):
             if t > self.wm_a:
                 self.a.append((t, row))
                 self.wm_a = t
                 self._emit(t)
 
     def push_video(self, ts: np.ndarray, x: np.ndarray, face: np.ndarray) -> None:
-        for t, row, f in zip(ts.tolist(), x, face.tolist()):
+        for t, row, f in zip(ts.tolist(), x, face.tolist(), strict=False):
             if t > self.wm_v:
                 self.v.append((t, row, f))
                 self.wm_v = t
@@ -82,7 +82,9 @@ class DequeWindower:
             if sv:
                 video[: len(sv)] = np.stack([s[1] for s in sv])
                 vm[: len(sv)] = [s[2] for s in sv]
-            self.out.append({"end": end, "audio": audio, "audio_mask": am, "video": video, "video_mask": vm})
+            self.out.append(
+                {"end": end, "audio": audio, "audio_mask": am, "video": video, "video_mask": vm}
+            )
             self.next_end = end + HOP
 
     def pop_windows(self) -> list[dict[str, Any]]:

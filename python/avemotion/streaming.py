@@ -223,8 +223,12 @@ def _timestamps(name: str, value: Any) -> np.ndarray:
     try:
         arr = np.asarray(value)
     except Exception as exc:
-        raise TypeError(f"{name}: expected a 1-D array of seconds, got {type(value).__name__}: {exc}") from exc
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+        raise TypeError(
+            f"{name}: expected a 1-D array of seconds, got {type(value).__name__}: {exc}"
+        ) from exc
+    if arr.dtype == object or not (
+        np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)
+    ):
         raise TypeError(f"{name}: expected real numbers (seconds), got dtype {arr.dtype}")
     if arr.ndim != 1:
         raise ValueError(f"{name}: expected shape (N,), got {arr.shape}")
@@ -235,8 +239,12 @@ def _steps(name: str, value: Any, n: int, dim: int) -> np.ndarray:
     try:
         arr = np.asarray(value)
     except Exception as exc:
-        raise TypeError(f"{name}: expected an (N, {dim}) float array, got {type(value).__name__}: {exc}") from exc
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+        raise TypeError(
+            f"{name}: expected an (N, {dim}) float array, got {type(value).__name__}: {exc}"
+        ) from exc
+    if arr.dtype == object or not (
+        np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)
+    ):
         raise TypeError(f"{name}: expected real numbers, got dtype {arr.dtype}")
     if arr.ndim == 1 and n == 1 and arr.shape[0] == dim:
         arr = arr[None, :]
@@ -283,7 +291,9 @@ class FrameRing:
     except the arrays :meth:`pop` returns.
     """
 
-    def __init__(self, dim: int, capacity: int, policy: Policy = "drop_oldest", max_pop_batch: int = 256) -> None:
+    def __init__(
+        self, dim: int, capacity: int, policy: Policy = "drop_oldest", max_pop_batch: int = 256
+    ) -> None:
         self._ring = _core.FrameRing(int(dim), int(capacity), str(policy), int(max_pop_batch))
 
     def push(self, timestamps: Any, steps: Any, flags: Any = None) -> int:
@@ -393,7 +403,9 @@ class AVSync:
             float(max_drift_ppm), float(max_offset_s),
         )  # fmt: skip
         self._s = _core.AVSync(**self.options.__dict__)
-        self._empty = WindowBatch(**self._s.pop(0))  # returned (shared, zero-length) when nothing is ready
+        self._empty = WindowBatch(
+            **self._s.pop(0)
+        )  # returned (shared, zero-length) when nothing is ready
 
     @property
     def max_audio_steps(self) -> int:
@@ -568,7 +580,9 @@ class ReferenceAVSync:
         m = self.o.max_drift_ppm * 1e-6
         self.beta_c = min(max(beta, 1.0 / (1.0 + m)), 1.0 / (1.0 - m))
         self.alpha_c = mx - self.beta_c * my
-        self.st.applied_drift_ppm = 0.0 if self.o.clock_sync == "none" else (1.0 / self.beta_c - 1.0) * 1e6
+        self.st.applied_drift_ppm = (
+            0.0 if self.o.clock_sync == "none" else (1.0 / self.beta_c - 1.0) * 1e6
+        )
         self.fitted = True
         self.st.sync_fits += 1
 
@@ -655,7 +669,7 @@ class ReferenceAVSync:
         next_start = float(self.next_k) * self.o.hop_s - self.o.window_s
         for s, buf in ((0, self.a), (1, self.v)):
             keep = self.pending[0][2 + 2 * s] if self.pending else buf.first_above(next_start)
-            buf.prune_to(keep)
+            buf.prune_to(int(keep))
 
     def pop_windows(self) -> list[Window]:
         o = self.o
@@ -680,7 +694,24 @@ class ReferenceAVSync:
                 parts.append((xs, mask, times, cnt, int(mask[:cnt].sum())))
             (ax, am, at, na, _), (vx, vm, vt, nv, faces) = parts
             share = float(np.float32((nv - faces) / nv)) if nv else 0.0
-            out.append(Window(end - o.window_s, end, ax, am, at, vx, vm, vt, na, nv, na == 0, nv == 0, share, forced))
+            out.append(
+                Window(
+                    end - o.window_s,
+                    end,
+                    ax,
+                    am,
+                    at,
+                    vx,
+                    vm,
+                    vt,
+                    na,
+                    nv,
+                    na == 0,
+                    nv == 0,
+                    share,
+                    forced,
+                )
+            )
         self.st.popped += len(self.pending)
         self.pending = []
         self._prune()

@@ -17,7 +17,7 @@ DA, DV = 3, 2  # small step sizes keep the reference fast; the logic does not de
 
 def assert_windows_equal(got: list[Window], want: list[Window]) -> None:
     assert [w.end for w in got] == [w.end for w in want]
-    for a, b in zip(got, want):
+    for a, b in zip(got, want, strict=False):
         for k, va in a.__dict__.items():
             vb = getattr(b, k)
             if isinstance(va, np.ndarray):
@@ -26,13 +26,17 @@ def assert_windows_equal(got: list[Window], want: list[Window]) -> None:
                 assert va == vb, (k, a.end, va, vb)
 
 
-def make_events(seed: int, *, duration: float, a_rate: float, v_fps: float, drift: float) -> list[tuple]:
+def make_events(
+    seed: int, *, duration: float, a_rate: float, v_fps: float, drift: float
+) -> list[tuple]:
     """Random arrival sequence: ('a'|'v', timestamps, steps, face) batches with jitter, gaps, bursts,
     drops, duplicates and reordering."""
     rng = np.random.default_rng(seed)
     ta = np.arange(rng.uniform(0, 1), duration, 1 / a_rate)
     tau_v = np.arange(rng.uniform(0, 1), duration, 1 / v_fps)
-    tv = tau_v * (1 + drift) + rng.uniform(-0.5, 0.5) + rng.normal(0, 0.002, tau_v.size)  # pts jitter
+    tv = (
+        tau_v * (1 + drift) + rng.uniform(-0.5, 0.5) + rng.normal(0, 0.002, tau_v.size)
+    )  # pts jitter
     streams = []
     for kind, ts, tau, dim in (("a", ta, ta, DA), ("v", tv, tau_v, DV)):
         keep = rng.random(ts.size) > rng.uniform(0, 0.2)  # drops
@@ -44,7 +48,9 @@ def make_events(seed: int, *, duration: float, a_rate: float, v_fps: float, drif
         dup = rng.random(ts.size) < 0.03  # duplicates: same timestamp as the previous step
         dup[0] = False
         ts[dup] = ts[np.flatnonzero(dup) - 1]
-        arrival = tau + rng.uniform(0, 0.3) + np.abs(rng.normal(0, 0.05, ts.size))  # latency + jitter
+        arrival = (
+            tau + rng.uniform(0, 0.3) + np.abs(rng.normal(0, 0.05, ts.size))
+        )  # latency + jitter
         if rng.random() < 0.5:  # bursts: released together at the end of each burst
             burst = rng.uniform(0.3, 1.5)
             arrival = (np.floor(arrival / burst) + 1) * burst
@@ -65,15 +71,23 @@ def make_events(seed: int, *, duration: float, a_rate: float, v_fps: float, drif
         while j < len(events) and events[j][1] == kind and j - i < limit:
             j += 1
         chunk = events[i:j]
-        batches.append((kind, np.array([c[2] for c in chunk]), np.stack([c[3] for c in chunk]),
-                        np.array([c[4] for c in chunk])))
+        batches.append(
+            (
+                kind,
+                np.array([c[2] for c in chunk]),
+                np.stack([c[3] for c in chunk]),
+                np.array([c[4] for c in chunk]),
+            )
+        )
         if rng.random() < 0.3:
             batches.append(("pop", None, None, None))
         i = j
     return batches
 
 
-def run_both(kw: dict[str, Any], batches: list[tuple]) -> tuple[list[Window], list[Window], AVSync, ReferenceAVSync]:
+def run_both(
+    kw: dict[str, Any], batches: list[tuple]
+) -> tuple[list[Window], list[Window], AVSync, ReferenceAVSync]:
     cpp, ref = AVSync(**kw), ReferenceAVSync(**kw)
     got: list[Window] = []
     want: list[Window] = []
@@ -140,11 +154,17 @@ def test_defaults_and_shapes() -> None:
     s.push_video(np.arange(1, 16) * 0.2, _steps(15, 512), face_present=np.arange(15) % 3 != 0)
     b = s.pop_batch()
     assert b.audio.shape == (len(b), 26, 89) and b.video.shape == (len(b), 14, 512)
-    assert b.audio.dtype == np.float32 and b.audio_mask.dtype == np.bool_ and b.video_times.dtype == np.float64
+    assert (
+        b.audio.dtype == np.float32
+        and b.audio_mask.dtype == np.bool_
+        and b.video_times.dtype == np.float64
+    )
     np.testing.assert_allclose(b.end, [0.5, 1.0, 1.5, 2.0, 2.5, 3.0])
     w = b.windows()[-1]
     assert (w.start, w.end) == (1.0, 3.0)
-    assert w.n_audio == 20 and w.n_video == 10 and w.video_mask.sum() == 7  # frames 7, 10, 13 without a face
+    assert (
+        w.n_audio == 20 and w.n_video == 10 and w.video_mask.sum() == 7
+    )  # frames 7, 10, 13 without a face
     assert w.face_missing_share == pytest.approx(0.3)
     assert not w.audio_missing and not w.video_missing and not w.forced
 
@@ -153,9 +173,15 @@ def test_duplicate_out_of_order_and_late_rules() -> None:
     s = AVSync(window_s=1.0, hop_s=0.5, max_latency_s=0.0, audio_dim=1, video_dim=1)
     ref = ReferenceAVSync(window_s=1.0, hop_s=0.5, max_latency_s=0.0, audio_dim=1, video_dim=1)
     for o in (s, ref):
-        assert o.push_audio([0.1, 0.2, 0.2, 0.15, 0.3], _steps(5, 1)) == 3  # one duplicate, one out of order
-        o.push_video([0.5], _steps(1, 1))  # the leading stream: window 0.5 forced at once (latency 0)
-        o.push_audio([0.4, 0.6, 1.4], _steps(3, 1))  # 0.4 arrives after window 0.5 was cut: late, kept
+        assert (
+            o.push_audio([0.1, 0.2, 0.2, 0.15, 0.3], _steps(5, 1)) == 3
+        )  # one duplicate, one out of order
+        o.push_video(
+            [0.5], _steps(1, 1)
+        )  # the leading stream: window 0.5 forced at once (latency 0)
+        o.push_audio(
+            [0.4, 0.6, 1.4], _steps(3, 1)
+        )  # 0.4 arrives after window 0.5 was cut: late, kept
         o.push_audio([1.45], _steps(1, 1))
         o.push_video([0.2], _steps(1, 1))  # behind the video watermark
     st_ = s.stats()
@@ -175,13 +201,19 @@ def test_video_never_arrives_windows_forced_after_max_latency() -> None:
         t = k * 0.125
         s.push_audio([t], _steps(1, 1))
         for w in s.pop_windows():
-            assert t - w.end <= 1.0 + 1e-12 and w.forced and w.video_missing and not w.video_mask.any()
+            assert (
+                t - w.end <= 1.0 + 1e-12 and w.forced and w.video_missing and not w.video_mask.any()
+            )
             ends.append(w.end)
     assert ends == [0.5 * k for k in range(1, 9)]
     assert math.isnan(s.stats().lag_video_s)
 
 
-def _interleave(a: tuple[np.ndarray, np.ndarray], v: tuple[np.ndarray, np.ndarray], v_arrival: np.ndarray | None = None):
+def _interleave(
+    a: tuple[np.ndarray, np.ndarray],
+    v: tuple[np.ndarray, np.ndarray],
+    v_arrival: np.ndarray | None = None,
+):
     """Per-step arrival in true-time order: audio (ts, x), video (pts, x); video arrival defaults to pts."""
     ev = [(t, 0, i) for i, t in enumerate(a[0])]
     ev += [(t, 1, i) for i, t in enumerate(v[0] if v_arrival is None else v_arrival)]
@@ -197,7 +229,7 @@ def test_scenario_video_stops_two_seconds() -> None:
     tv = np.arange(1, 49) * 0.25
     tv = tv[(tv < 4.0) | (tv >= 6.5)]
     got: list[Window] = []
-    for t, kind, i in _interleave((ta, _steps(96, 1)), (tv, _steps(tv.size, 1))):
+    for t, kind, _i in _interleave((ta, _steps(96, 1)), (tv, _steps(tv.size, 1))):
         if kind == 0:
             s.push_audio([t], _steps(1, 1))
         else:
@@ -209,7 +241,9 @@ def test_scenario_video_stops_two_seconds() -> None:
     by_end = {w.end: w for w in got}
     assert by_end[6.0].video_missing and not by_end[6.0].video_mask.any()
     assert all(by_end[e].forced for e in (4.0, 4.5, 5.0, 5.5))  # video watermark stuck at 3.75
-    assert not by_end[6.0].forced  # emitted when the frame at 6.5 arrived (both watermarks past 6.0)
+    assert not by_end[
+        6.0
+    ].forced  # emitted when the frame at 6.5 arrived (both watermarks past 6.0)
     assert by_end[6.0].n_audio == 16 and not by_end[6.0].audio_missing
     assert by_end[5.0].n_video == 3 and by_end[6.5].n_video == 1  # 3.25..3.75; 6.5
     assert by_end[3.0].n_video == 8 and not by_end[3.0].forced
@@ -225,7 +259,9 @@ def test_scenario_audio_in_one_second_bursts() -> None:
     ta = np.arange(1, 81) * 0.125  # 10 s
     tv = np.arange(1, 41) * 0.25
     a_arrival = np.ceil(ta)  # each step waits for the end of its second
-    ev = sorted([(a_arrival[i], 0, i) for i in range(ta.size)] + [(tv[i], 1, i) for i in range(tv.size)])
+    ev = sorted(
+        [(a_arrival[i], 0, i) for i in range(ta.size)] + [(tv[i], 1, i) for i in range(tv.size)]
+    )
     got: list[Window] = []
     k = 0
     while k < len(ev):
@@ -299,7 +335,9 @@ def test_bad_input_errors_apply_nothing() -> None:
 
 
 def test_pending_queue_overflow_is_counted() -> None:
-    s = AVSync(window_s=1.0, hop_s=0.5, max_latency_s=0.0, audio_dim=1, video_dim=1, max_pending_windows=3)
+    s = AVSync(
+        window_s=1.0, hop_s=0.5, max_latency_s=0.0, audio_dim=1, video_dim=1, max_pending_windows=3
+    )
     s.push_audio(np.arange(1, 41) * 0.125, _steps(40, 1))  # 5 s: 10 windows, nobody pops
     st_ = s.stats()
     assert st_.emitted == 10 and st_.windows_overflowed == 7 and st_.pending == 3

@@ -27,7 +27,13 @@ def test_push_pop_keeps_order_and_payload() -> None:
     np.testing.assert_array_equal(np.concatenate([x1, x2]), x)
     np.testing.assert_array_equal(np.concatenate([f1, f2]), np.arange(7) % 2 == 0)
     assert len(ring) == 0 and ring.pop()[0].shape == (0,)
-    assert ring.stats() == {"pushed": 7, "popped": 7, "dropped_oldest": 0, "dropped_newest": 0, "size": 0}
+    assert ring.stats() == {
+        "pushed": 7,
+        "popped": 7,
+        "dropped_oldest": 0,
+        "dropped_newest": 0,
+        "size": 0,
+    }
 
 
 def test_drop_oldest_keeps_newest_and_counts() -> None:
@@ -65,7 +71,9 @@ def test_bad_input_names_argument() -> None:
         ring.push(np.zeros((2, 1)), np.zeros((2, 3)))
     with pytest.raises(ValueError, match="flags"):
         ring.push([0.0], np.zeros((1, 3)), flags=[True, False])
-    with pytest.raises(ValueError, match="policy: expected 'drop_oldest' or 'drop_newest', got 'lifo'"):
+    with pytest.raises(
+        ValueError, match="policy: expected 'drop_oldest' or 'drop_newest', got 'lifo'"
+    ):
         FrameRing(dim=3, capacity=4, policy="lifo")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="capacity: expected >= 1, got 0"):
         FrameRing(dim=3, capacity=0)
@@ -73,8 +81,12 @@ def test_bad_input_names_argument() -> None:
 
 
 @pytest.mark.parametrize("policy", ["drop_oldest", "drop_newest"])
-@pytest.mark.parametrize(("capacity", "push_batch", "pop_batch"), [(1, 1, 1), (8, 3, 2), (64, 16, 300), (1000, 7, 64)])
-def test_cpp_threads_hammer_ring(policy: str, capacity: int, push_batch: int, pop_batch: int) -> None:
+@pytest.mark.parametrize(
+    ("capacity", "push_batch", "pop_batch"), [(1, 1, 1), (8, 3, 2), (64, 16, 300), (1000, 7, 64)]
+)
+def test_cpp_threads_hammer_ring(
+    policy: str, capacity: int, push_batch: int, pop_batch: int
+) -> None:
     """A C++ producer thread and consumer thread: nothing lost that was not counted, order kept,
     no torn item."""
     n = 300_000
@@ -111,7 +123,10 @@ def test_python_threads_producer_consumer(policy: str) -> None:
             finished = done.is_set()
             ts, x, fl = ring.pop(16)
             if ts.size:
-                if not (x == ts[:, None].astype(np.float32)).all() or not (fl == (ts.astype(int) % 3 == 0)).all():
+                if (
+                    not (x == ts[:, None].astype(np.float32)).all()
+                    or not (fl == (ts.astype(int) % 3 == 0)).all()
+                ):
                     bad.append("payload")
                 popped.append(ts)
             elif finished:
