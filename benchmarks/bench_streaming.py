@@ -97,6 +97,12 @@ def run_cpp(s: dict[str, np.ndarray], chunk_s: float | None) -> int:
     return _drive(sync, s, chunk_s, lambda: len(sync.pop_batch()))
 
 
+def run_cpp_reuse(s: dict[str, np.ndarray], chunk_s: float | None) -> int:
+    sync = AVSync(audio_rate_hz=A_RATE, video_fps=V_FPS, max_latency_s=1.0)
+    out = sync.new_batch(8)
+    return _drive(sync, s, chunk_s, lambda: len(sync.pop_batch(out=out)))
+
+
 def run_deque(s: dict[str, np.ndarray], chunk_s: float | None) -> int:
     w = DequeWindower()
     return _drive(w, s, chunk_s, lambda: len(w.pop_windows()))
@@ -128,32 +134,33 @@ def _drive(obj: Any, s: dict[str, np.ndarray], chunk_s: float | None, pop: Any) 
 
 STREAM_60S = make_stream(60.0)
 STEPS_60S = STREAM_60S["ta"].size + STREAM_60S["tv"].size
+IMPLS = {"cpp": run_cpp, "cpp_reuse_out": run_cpp_reuse, "deque": run_deque}
 
 
-@pytest.mark.parametrize("impl", ["cpp", "deque"])
+@pytest.mark.parametrize("impl", list(IMPLS))
 def test_push_emit_batched(benchmark: Any, impl: str) -> None:
     benchmark.group = "streaming: 60 s stream, 1 s batches (per-step cost = median / 7800)"
-    fn = run_cpp if impl == "cpp" else run_deque
+    fn = IMPLS[impl]
     n = benchmark.pedantic(fn, args=(STREAM_60S, 1.0), rounds=5, iterations=1)
     assert n >= 115
     benchmark.extra_info["steps"] = STEPS_60S
 
 
-@pytest.mark.parametrize("impl", ["cpp", "deque"])
+@pytest.mark.parametrize("impl", list(IMPLS))
 def test_push_emit_unbatched(benchmark: Any, impl: str) -> None:
     benchmark.group = "streaming: 60 s stream, one call per step (per-step cost = median / 7800)"
-    fn = run_cpp if impl == "cpp" else run_deque
+    fn = IMPLS[impl]
     n = benchmark.pedantic(fn, args=(STREAM_60S, None), rounds=3, iterations=1)
     assert n >= 115
     benchmark.extra_info["steps"] = STEPS_60S
 
 
-@pytest.mark.parametrize("impl", ["cpp", "deque"])
+@pytest.mark.parametrize("impl", list(IMPLS))
 def test_ten_minute_stream(benchmark: Any, impl: str) -> None:
     benchmark.group = "streaming: 10 min at 100 Hz audio / 30 fps video, 1 s batches, end to end"
     stream = make_stream(600.0)
     steps = stream["ta"].size + stream["tv"].size
-    fn = run_cpp if impl == "cpp" else run_deque
+    fn = IMPLS[impl]
     n = benchmark.pedantic(fn, args=(stream, 1.0), rounds=1, iterations=1)
     assert n >= 1195
     benchmark.extra_info["steps"] = steps

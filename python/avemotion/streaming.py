@@ -442,11 +442,42 @@ class AVSync:
         x = _steps("steps", steps, ts.shape[0], self.options.video_dim)
         return int(self._s.push_video(ts, x, _flags("face_present", face_present, ts.shape[0])))
 
-    def pop_batch(self, max_n: int | None = None) -> WindowBatch:
-        """Remove and return up to ``max_n`` (default all) ready windows, stacked (one allocation)."""
+    def new_batch(self, capacity: int) -> WindowBatch:
+        """Allocate a reusable output for :meth:`pop_batch` (``out=``) holding up to ``capacity``
+        windows."""
+        if capacity < 1:
+            raise ValueError(f"capacity: expected >= 1, got {capacity}")
+        n, ta, tv = int(capacity), self.max_audio_steps, self.max_video_steps
+        o = self.options
+        return WindowBatch(
+            start=np.empty(n),
+            end=np.empty(n),
+            audio=np.empty((n, ta, o.audio_dim), np.float32),
+            audio_mask=np.empty((n, ta), np.bool_),
+            audio_times=np.empty((n, ta)),
+            video=np.empty((n, tv, o.video_dim), np.float32),
+            video_mask=np.empty((n, tv), np.bool_),
+            video_times=np.empty((n, tv)),
+            n_audio=np.empty(n, np.int32),
+            n_video=np.empty(n, np.int32),
+            forced=np.empty(n, np.bool_),
+            face_missing_share=np.empty(n, np.float32),
+        )
+
+    def pop_batch(self, max_n: int | None = None, *, out: WindowBatch | None = None) -> WindowBatch:
+        """Remove and return up to ``max_n`` (default all) ready windows, stacked.
+
+        Without ``out`` the arrays are allocated once per call. With ``out`` (from
+        :meth:`new_batch`) the windows are written into it, nothing is allocated, and the result is a
+        view of its first rows (at most ``len(out)`` windows per call; the rest stay pending). The
+        view is overwritten by the next ``pop_batch(out=...)`` into the same ``out``.
+        """
         n = self.pending if max_n is None else min(int(max_n), self.pending)
         if n < 0:
             raise ValueError(f"max_n: expected >= 0, got {max_n}")
+        if out is not None:
+            got = int(self._s.pop_into(out.__dict__, n))
+            return WindowBatch(**{k: v[:got] for k, v in out.__dict__.items()})
         if n == 0:
             return self._empty
         return WindowBatch(**self._s.pop(n))

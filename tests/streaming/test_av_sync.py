@@ -361,3 +361,38 @@ def test_stream_buffer_overflow_discards_oldest_and_counts() -> None:
     assert got[0].end == 1.0 and got[0].n_audio == s.max_audio_steps == 4
     np.testing.assert_array_equal(got[0].audio[:, 0], [96, 97, 98, 99])
     assert s.stats().audio.truncated == 22
+
+
+def test_pop_into_preallocated_batch_matches_pop() -> None:
+    kw = dict(audio_dim=2, video_dim=3, max_latency_s=0.5)
+    a, b = AVSync(**kw), AVSync(**kw)
+    out = b.new_batch(2)
+    rng = np.random.default_rng(1)
+    ta, tv = np.arange(1, 61) * 0.1, np.arange(1, 31) * 0.2
+    xa, xv = rng.standard_normal((60, 2)), rng.standard_normal((30, 3))
+    got_a: list[Window] = []
+    got_b: list[Window] = []
+    for k in range(6):
+        for s in (a, b):
+            s.push_audio(ta[k * 10 : (k + 1) * 10], xa[k * 10 : (k + 1) * 10])
+            s.push_video(tv[k * 5 : (k + 1) * 5], xv[k * 5 : (k + 1) * 5])
+        got_a += a.pop_windows()
+        while b.pending:
+            batch = b.pop_batch(out=out)
+            assert np.shares_memory(batch.audio, out.audio) and len(batch) <= 2
+            got_b += [  # copy: the next pop into `out` overwrites the views
+                Window(
+                    **{
+                        k: (v.copy() if isinstance(v, np.ndarray) else v)
+                        for k, v in w.__dict__.items()
+                    }
+                )
+                for w in batch.windows()
+            ]
+    assert len(got_a) == 12
+    assert_windows_equal(got_b, got_a)
+    with pytest.raises(TypeError, match=r"out\['audio'\]"):
+        bad = b.new_batch(1)
+        bad.audio = bad.audio.astype(np.float64)
+        b.push_audio([7.0, 9.0], np.zeros((2, 2)))
+        b.pop_batch(out=bad)
