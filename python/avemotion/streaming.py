@@ -475,11 +475,11 @@ class AVSync:
         n = self.pending if max_n is None else min(int(max_n), self.pending)
         if n < 0:
             raise ValueError(f"max_n: expected >= 0, got {max_n}")
+        if n == 0:
+            return self._empty
         if out is not None:
             got = int(self._s.pop_into(out.__dict__, n))
             return WindowBatch(**{k: v[:got] for k, v in out.__dict__.items()})
-        if n == 0:
-            return self._empty
         return WindowBatch(**self._s.pop(n))
 
     def pop_windows(self, max_n: int | None = None) -> list[Window]:
