@@ -36,22 +36,25 @@ Padding
     window's video steps without a face (0.0 when it has none; then ``video_missing`` is True).
 
 Clock sync (video against audio)
-    At the end of each ``push_video`` call that brought a new in-order frame (once audio has started),
-    the pair (audio watermark, raw pts of the call's newest frame) is kept over ``sync_horizon_s``
-    (one pair per call: the newest frame is the one that has just arrived; pairing every frame of a
-    batch with one arrival time would bias the slope by about -1/K^2 for K batches in the horizon); every ``sync_refit_every`` pairs (once the pairs span
-    ``sync_min_span_s`` of pts) ``audio = alpha + beta * pts`` is fitted by least squares (the exact pts
-    as regressor, so arrival jitter does not bias the slope). ``stats().drift_ppm = (1/beta - 1) * 1e6``
-    (positive: video clock fast) and ``offset_s`` (video pts minus the audio clock it arrived at,
-    pipeline latency included), with ``drift_stderr_ppm``. ``clock_sync="drift"`` (default) maps
-    ``t = anchor_t + beta_c * (pts - anchor_p)`` (identity before the first fit; the first fit anchors
-    at the first paired pts, as the clocks are taken to agree at the start, later fits re-anchor
-    continuously on the newest paired pts); ``beta_c`` is 1 unless ``|beta - 1| > sync_min_sigmas * stderr`` (a drift that arrival
-    noise could explain is not applied), then clamped to ``max_drift_ppm``; ``"full"`` maps
-    ``t = alpha_c + beta_c * pts`` kept within ``max_offset_s`` of the drift mapping (video slaved to the
-    audio arrival clock, as ffplay does); ``"none"`` only estimates. The estimate's noise grows with the
-    batching jitter between the streams; use ``"none"`` when both streams come from one container or
-    one capture clock (nothing to correct).
+    At the end of each ``push_video`` call that brought a new in-order frame (once audio has
+    started), the pair (audio watermark, raw pts of the call's newest frame) is kept over
+    ``sync_horizon_s``. One pair per call: the newest frame is the one that has just arrived, and
+    pairing every frame of a batch with one arrival time would bias the slope by about -1/K^2 (K
+    batches in the horizon). Every ``sync_refit_every`` pairs (once they span ``sync_min_span_s`` of
+    pts) ``audio = alpha + beta * pts`` is fitted by least squares, the exact pts as regressor so
+    arrival jitter does not bias the slope. ``stats()`` reports ``drift_ppm = (1/beta - 1) * 1e6``
+    (positive: video clock fast), ``drift_stderr_ppm`` and ``offset_s`` (video pts minus the audio
+    clock it arrived at, pipeline latency included).
+
+    ``clock_sync="drift"`` (default) maps ``t = anchor_t + beta_c * (pts - anchor_p)``: identity
+    before the first fit; the first fit anchors at the first paired pts (the clocks are taken to agree
+    at the start), later fits re-anchor continuously on the newest paired pts. ``beta_c`` is 1 unless
+    ``|beta - 1| > sync_min_sigmas * stderr`` (a drift that arrival noise could explain is not
+    applied), else ``beta`` clamped to ``max_drift_ppm``. ``"full"`` maps ``t = alpha_c + beta_c * pts``
+    within ``max_offset_s`` of the drift mapping (video slaved to the audio arrival clock, as ffplay
+    does). ``"none"`` only estimates. The smallest resolvable drift grows with the batching jitter
+    between the streams and shrinks with ``sync_horizon_s``: with ~1 s batches use a horizon of
+    minutes; when both streams come from one container or one capture clock use ``"none"``.
 
 Threads
     ``AVSync`` is used by one thread. ``FrameRing`` is SPSC: one thread ``push``es while another

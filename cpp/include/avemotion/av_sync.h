@@ -36,26 +36,29 @@
 // steps. Pop copies windows out into caller-provided arrays.
 //
 // Clock sync. The video clock may drift against the audio clock. At the end of each PushVideo() call
-// that brought a new in-order frame, once audio has started, the pair (x = audio watermark now, y = raw
-// pts of the call's newest frame) is kept over a sliding horizon. One pair per call, the newest frame
-// only: it is the one that has just arrived, the others were held back by batching, and pairing them
-// all with one arrival time would bias the slope by about -1/K^2 (K batches in the horizon). The
-// horizon keeps x >= x_latest - sync_horizon_s. Every sync_refit_every pairs, once the horizon spans >= sync_min_span_s of pts and holds >= 8 pairs, x = alpha + beta * y is fitted by least
-// squares (two-pass, centered). The regressor is the exact pts and the response the noisy arrival clock,
-// so arrival jitter does not bias beta. Reported: drift_ppm = (1/beta - 1) * 1e6 (video clock fast
-// when > 0) and offset_s = y - (alpha + beta * y) at the latest pair (video pts minus the audio clock it
-// arrived at: includes the video pipeline's latency). Applied, by clock_sync mode:
-//   * kNone: video timestamps used as given.
-//   * kDrift (default): piecewise linear, t = anchor_t + beta_c * (pts - anchor_p). The first fit
-//     anchors at the first paired pts y0 (t = y0 there: the clocks are taken to agree at the start;
-//     frames already mapped by the identity may then see later ones mapped a little behind them,
-//     dropped by rule 3); each later fit re-anchors on the newest paired pts, continuously. beta_c = 1 unless |beta - 1| > sync_min_sigmas * stderr(beta)
-//     (a drift not distinguishable from arrival noise is not applied), then beta clamped so
-//     |drift| <= max_drift_ppm.
-//   * kFull: t = alpha_c + beta_c * pts, alpha_c = mean(x) - beta_c * mean(y) (video slaved to the audio arrival clock, as ffplay does),
-//     clamped to within max_offset_s of the kDrift mapping.
-// Before the first fit the mapping is the identity. kDrift never jumps; in kFull a refit can move
-// later timestamps back a little, and a step mapped at or behind the watermark is dropped (rule 3).
+// that brought a new in-order frame, once audio has started, the pair (x = audio watermark now,
+// y = raw pts of the call's newest frame) is kept over a sliding horizon (x >= x_latest -
+// sync_horizon_s). One pair per call: the newest frame is the one that has just arrived, the others
+// were held back by batching, and pairing them all with one arrival time would bias the slope by about
+// -1/K^2 (K batches in the horizon). Every sync_refit_every pairs, once the pairs span
+// >= sync_min_span_s of pts and number >= 8, x = alpha + beta * y is fitted by least squares
+// (two-pass, centered). The regressor is the exact pts and the response the noisy arrival clock, so
+// arrival jitter does not bias beta. Reported: drift_ppm = (1/beta - 1) * 1e6 (video clock fast when
+// > 0), drift_stderr_ppm, and offset_s = y - (alpha + beta * y) at the latest pair (video pts minus the
+// audio clock it arrived at: includes the video pipeline's latency). Applied, by clock_sync mode:
+//   * kNone: video timestamps used as given (the estimate is still reported).
+//   * kDrift (default): t = anchor_t + beta_c * (pts - anchor_p), piecewise linear. The first fit
+//     anchors at the first paired pts y0 (t = y0: the clocks are taken to agree at the start), which
+//     may map the next frames a little behind those already mapped by the identity (dropped by rule 3);
+//     each later fit re-anchors on the newest paired pts, continuously. beta_c = 1 unless
+//     |beta - 1| > sync_min_sigmas * stderr(beta) (a drift that arrival noise could explain is not
+//     applied), else beta, clamped so |drift| <= max_drift_ppm.
+//   * kFull: t = alpha_c + beta_c * pts, alpha_c = mean(x) - beta_c * mean(y) (video slaved to the
+//     audio arrival clock, as ffplay does), clamped to within max_offset_s of the kDrift mapping; a
+//     refit can move later timestamps back a little (rule 3 drops what lands behind the watermark).
+// The identity applies before the first fit. The smallest drift that can be resolved grows with the
+// batching jitter between the streams and shrinks with sync_horizon_s: with ~1 s batches use a
+// horizon of minutes; with one clock for both streams use kNone.
 //
 // Not thread-safe: one thread pushes and pops (put a FrameRing in front for a capture thread).
 #pragma once
