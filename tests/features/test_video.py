@@ -86,9 +86,12 @@ def test_video_file_steps_and_mask(media, net, detector: V.FaceDetector) -> None
 
 
 def test_frame_sampling_and_range(media) -> None:
-    # 25 fps frames are at multiples of 0.04 s; from 0.4 s to 2.0 s at 2 fps: 0.4, 0.9, 1.4, 1.9 s
-    times = [t for t, _ in iter_video_frames(media["face_av"], fps=2, start=0.4, end=2.0)]
-    np.testing.assert_allclose(times, [0.0, 0.5, 1.0, 1.5], atol=1e-6)
+    # 25 fps frames are at multiples of 0.04 s; from 0.4 s to 2.0 s at 2.5 fps: 0.4, 0.8, 1.2, 1.6 s
+    times = [t for t, _ in iter_video_frames(media["face_av"], fps=2.5, start=0.4, end=2.0)]
+    np.testing.assert_allclose(times, [0.0, 0.4, 0.8, 1.2], atol=1e-6)
+    # 3 fps does not divide 25 fps: each sampling instant k/3 takes the first frame at or after it
+    times = [t for t, _ in iter_video_frames(media["face_av"], fps=3, end=1.0)]
+    np.testing.assert_allclose(times, [0.0, 0.36, 0.68], atol=1e-6)
     frames = list(iter_video_frames(media["face_av"], fps=100))  # above the stream rate: every frame
     assert len(frames) == 60 and frames[0][1].shape == (256, 256, 3) and frames[0][1].dtype == np.uint8
 

@@ -76,7 +76,7 @@ def find_facenet_weights(weights: str | os.PathLike[str] | None = None) -> Path:
         f"with internet, download {WEIGHTS_URL} (107 MB, facenet-pytorch's release asset; or run "
         "`python -c \"from facenet_pytorch import InceptionResnetV1; InceptionResnetV1(pretrained='vggface2')\"`, "
         f"which stores it in torch's hub cache), then copy it to {p} or point {WEIGHTS_ENV} at it. "
-        "For tests only, pass allow_random_weights=True."
+        "For tests only, pass allow_random_weights=True (CLI: --allow-random-weights)."
     )
 
 
@@ -108,6 +108,7 @@ def load_facenet(
         missing, unexpected = net.load_state_dict(state, strict=False)
         if missing or unexpected:
             raise ValueError(f"{path}: not an InceptionResnetV1 checkpoint (missing {missing[:3]}, unexpected {unexpected[:3]})")
+    net.avemotion_weights = "random" if path is None else str(path)
     return net.eval()
 
 
@@ -120,6 +121,8 @@ class TorchEmbedder:
 
     def __init__(self, net: Any = None, *, weights: str | os.PathLike[str] | None = None, allow_random_weights: bool = False) -> None:
         self.net = net if net is not None else load_facenet(weights, allow_random_weights=allow_random_weights)
+        #: where the weights came from: a file path or ``"random"``
+        self.weights_source: str = str(getattr(self.net, "avemotion_weights", "unknown"))
 
     def __call__(self, faces: np.ndarray) -> np.ndarray:
         import torch
@@ -147,6 +150,7 @@ class OnnxEmbedder:
         chosen = list(providers) if providers else [x for x in ("CUDAExecutionProvider", "CPUExecutionProvider") if x in avail]
         self.session = ort.InferenceSession(str(p), opts, providers=chosen)
         self.input_name = self.session.get_inputs()[0].name
+        self.weights_source = str(p)
         logger.info("FaceNet ONNX on %s", self.session.get_providers()[0])
 
     def __call__(self, faces: np.ndarray) -> np.ndarray:
