@@ -41,7 +41,7 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     m["stereo44k"] = d / "stereo44k.wav"
     _ff("-f", "lavfi", "-i", "sine=frequency=330:sample_rate=44100:duration=1.5", "-ac", "2", str(m["stereo44k"]))
     face_png = d / "face.png"
-    Image.fromarray(data.astronaut()).resize((256, 256)).save(face_png)
+    Image.fromarray(data.astronaut()).resize((160, 160)).save(face_png)
     m["face_png"] = face_png
     m["face_av"] = d / "face_av.mp4"
     _ff("-loop", "1", "-framerate", "25", "-i", str(face_png), "-i", str(m["speech"]), "-t", "2.4",

@@ -16,6 +16,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -25,13 +26,17 @@ logger = logging.getLogger(__name__)
 
 
 def export_facenet(out_path: str | os.PathLike[str], *, weights: str | os.PathLike[str] | None = None,
-                   allow_random_weights: bool = False, opset: int = 17, tol: float = 1e-5) -> Path:
-    """Write the ONNX model atomically to ``out_path`` and check it against torch; returns the path."""
+                   allow_random_weights: bool = False, net: Any = None, opset: int = 17, tol: float = 1e-5) -> Path:
+    """Write the ONNX model atomically to ``out_path`` and check it against torch; returns the path.
+
+    ``net``: an already loaded InceptionResnetV1 (else :func:`load_facenet` with ``weights``).
+    """
     import torch
 
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    net = load_facenet(weights, allow_random_weights=allow_random_weights)
+    if net is None:
+        net = load_facenet(weights, allow_random_weights=allow_random_weights)
     tmp = out.with_name(f".{out.name}.tmp")
     dummy = torch.zeros(1, 3, FACE_SIZE, FACE_SIZE)
     try:

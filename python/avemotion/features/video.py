@@ -39,6 +39,9 @@ WEIGHTS_FILE = "20180402-114759-vggface2.pt"
 WEIGHTS_URL = "https://github.com/timesler/facenet-pytorch/releases/download/v2.2.9/20180402-114759-vggface2.pt"
 
 
+_RANDOM_NET: list[Any] = []
+
+
 class FaceNetWeightsMissing(FileNotFoundError):
     """No VGGFace2 FaceNet weights file was found (the message says where to put one)."""
 
@@ -97,11 +100,15 @@ def load_facenet(
         if not allow_random_weights or weights is not None:
             raise
         path = None
+    if path is None:
+        logger.warning("FaceNet uses RANDOM weights (allow_random_weights=True): embeddings are meaningless")
+        if _RANDOM_NET:  # initialising 23M parameters takes seconds; the seeded result is always the same
+            return _RANDOM_NET[0]
     with torch.random.fork_rng():
         torch.manual_seed(0)
         net = InceptionResnetV1(pretrained=None, classify=False)
     if path is None:
-        logger.warning("FaceNet uses RANDOM weights (allow_random_weights=True): embeddings are meaningless")
+        _RANDOM_NET.append(net)
     else:
         state = torch.load(path, map_location="cpu", weights_only=True)
         state = {k: v for k, v in state.items() if not k.startswith("logits.")}
