@@ -11,9 +11,12 @@ from avemotion.features import clipfile as C
 def _clip(ta: int = 3, tv: int = 2) -> C.ClipFeatures:
     rng = np.random.default_rng(0)
     return C.ClipFeatures(
-        rng.standard_normal((ta, 89)).astype(np.float32), np.arange(ta) * 0.1 + 1.0,
-        rng.standard_normal((tv, 512)).astype(np.float32), np.arange(tv) * 0.2,
-        np.array([True, False][:tv] + [True] * max(0, tv - 2)), {"clip_id": "a", "n": 1},
+        rng.standard_normal((ta, 89)).astype(np.float32),
+        np.arange(ta) * 0.1 + 1.0,
+        rng.standard_normal((tv, 512)).astype(np.float32),
+        np.arange(tv) * 0.2,
+        np.array([True, False][:tv] + [True] * max(0, tv - 2)),
+        {"clip_id": "a", "n": 1},
     )
 
 
@@ -26,7 +29,11 @@ def test_roundtrip(tmp_path: Path) -> None:
         assert getattr(d, k).dtype == getattr(c, k).dtype
     assert d.meta == {"clip_id": "a", "n": 1}
     with np.load(p, allow_pickle=False) as z:
-        assert sorted(z.files) == sorted(C.KEYS) and z["meta"].shape == () and z["video_mask"].dtype == bool
+        assert (
+            sorted(z.files) == sorted(C.KEYS)
+            and z["meta"].shape == ()
+            and z["video_mask"].dtype == bool
+        )
     assert [x.name for x in p.parent.iterdir()] == ["a.npz"]  # no temp file left
 
 
@@ -38,12 +45,19 @@ def test_empty_modalities(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("field", "value", "match"),
-    [("audio", np.zeros((2, 88)), "audio must have shape"), ("video_mask", np.zeros(2), "bool"),
-     ("audio_times", np.zeros(4), "audio_times"), ("video", np.zeros((2, 3, 512)), "video must")],
+    [
+        ("audio", np.zeros((2, 88)), "audio must have shape"),
+        ("video_mask", np.zeros(2), "bool"),
+        ("audio_times", np.zeros(4), "audio_times"),
+        ("video", np.zeros((2, 3, 512)), "video must"),
+    ],
 )
 def test_validation(field: str, value: np.ndarray, match: str) -> None:
     c = _clip()
-    kw = {k: getattr(c, k) for k in ("audio", "audio_times", "video", "video_times", "video_mask", "meta")}
+    kw = {
+        k: getattr(c, k)
+        for k in ("audio", "audio_times", "video", "video_times", "video_mask", "meta")
+    }
     kw[field] = value
     with pytest.raises(ValueError, match=match):
         C.ClipFeatures(**kw)

@@ -8,6 +8,8 @@ import pytest
 pytest.importorskip("facenet_pytorch")
 pytest.importorskip("onnxruntime")
 
+pytestmark = pytest.mark.video
+
 from avemotion.features import video as V  # noqa: E402
 from avemotion.features.media import iter_video_frames  # noqa: E402
 
@@ -43,7 +45,9 @@ def test_mtcnn_finds_the_astronaut(detector: V.FaceDetector, astronaut: np.ndarr
         assert d is not None and d.prob > 0.99
         assert d.face.shape == (3, 160, 160) and d.face.dtype == np.float32
         x1, y1, x2, y2 = d.box
-        assert 150 < x1 < 220 and 40 < y1 < 100 and 240 < x2 < 300 and 140 < y2 < 200  # her face, top centre
+        assert (
+            150 < x1 < 220 and 40 < y1 < 100 and 240 < x2 < 300 and 140 < y2 < 200
+        )  # her face, top centre
     np.testing.assert_array_equal(dets[0].face, dets[2].face)
 
 
@@ -52,7 +56,10 @@ def test_detector_rejects_bad_frames(detector: V.FaceDetector) -> None:
         detector.detect([np.zeros((10, 10), np.uint8)])
 
 
-def test_torch_and_onnx_agree(net, onnx_path: Path, detector: V.FaceDetector, astronaut: np.ndarray) -> None:
+@pytest.mark.slow
+def test_torch_and_onnx_agree(
+    net, onnx_path: Path, detector: V.FaceDetector, astronaut: np.ndarray
+) -> None:
     torch_e, onnx_e = V.TorchEmbedder(net), V.OnnxEmbedder(onnx_path)
     face = detector.detect([astronaut])[0].face
     faces = np.stack([face, face[:, ::-1].copy(), np.zeros_like(face)])
@@ -84,8 +91,12 @@ def test_frame_sampling_and_range(media) -> None:
     # 3 fps does not divide 25 fps: each sampling instant k/3 takes the first frame at or after it
     times = [t for t, _ in iter_video_frames(media["face_av"], fps=3, end=1.0)]
     np.testing.assert_allclose(times, [0.0, 0.36, 0.68], atol=1e-6)
-    frames = list(iter_video_frames(media["face_av"], fps=100))  # above the stream rate: every frame
-    assert len(frames) == 60 and frames[0][1].shape == (160, 160, 3) and frames[0][1].dtype == np.uint8
+    frames = list(
+        iter_video_frames(media["face_av"], fps=100)
+    )  # above the stream rate: every frame
+    assert (
+        len(frames) == 60 and frames[0][1].shape == (160, 160, 3) and frames[0][1].dtype == np.uint8
+    )
 
 
 def test_weights_lookup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

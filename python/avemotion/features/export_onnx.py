@@ -25,8 +25,15 @@ from avemotion.features.video import FACE_SIZE, OnnxEmbedder, TorchEmbedder, loa
 logger = logging.getLogger(__name__)
 
 
-def export_facenet(out_path: str | os.PathLike[str], *, weights: str | os.PathLike[str] | None = None,
-                   allow_random_weights: bool = False, net: Any = None, opset: int = 17, tol: float = 1e-5) -> Path:
+def export_facenet(
+    out_path: str | os.PathLike[str],
+    *,
+    weights: str | os.PathLike[str] | None = None,
+    allow_random_weights: bool = False,
+    net: Any = None,
+    opset: int = 17,
+    tol: float = 1e-5,
+) -> Path:
     """Write the ONNX model atomically to ``out_path`` and check it against torch; returns the path.
 
     ``net``: an already loaded InceptionResnetV1 (else :func:`load_facenet` with ``weights``).
@@ -40,10 +47,21 @@ def export_facenet(out_path: str | os.PathLike[str], *, weights: str | os.PathLi
     tmp = out.with_name(f".{out.name}.tmp")
     dummy = torch.zeros(1, 3, FACE_SIZE, FACE_SIZE)
     try:
-        torch.onnx.export(net, (dummy,), str(tmp), input_names=["faces"], output_names=["embeddings"],
-                          dynamic_axes={"faces": {0: "batch"}, "embeddings": {0: "batch"}}, opset_version=opset,
-                          dynamo=False)
-        x = np.random.default_rng(0).standard_normal((3, 3, FACE_SIZE, FACE_SIZE)).astype(np.float32)
+        torch.onnx.export(
+            net,
+            (dummy,),
+            str(tmp),
+            input_names=["faces"],
+            output_names=["embeddings"],
+            dynamic_axes={"faces": {0: "batch"}, "embeddings": {0: "batch"}},
+            opset_version=opset,
+            dynamo=False,
+        )
+        x = (
+            np.random.default_rng(0)
+            .standard_normal((3, 3, FACE_SIZE, FACE_SIZE))
+            .astype(np.float32)
+        )
         diff = float(np.abs(OnnxEmbedder(tmp)(x) - TorchEmbedder(net)(x)).max())
         if not diff <= tol:
             raise RuntimeError(f"ONNX export differs from torch by {diff:.3g} (> {tol})")
@@ -55,14 +73,27 @@ def export_facenet(out_path: str | os.PathLike[str], *, weights: str | os.PathLi
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m avemotion.features.export_onnx", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m avemotion.features.export_onnx", description=__doc__.split("\n")[0]
+    )
     p.add_argument("out", type=Path, help="output .onnx path")
-    p.add_argument("--weights", type=Path, default=None, help="VGGFace2 checkpoint (default: $AVEMOTION_FACENET_WEIGHTS or torch hub cache)")
-    p.add_argument("--allow-random-weights", action="store_true", help="random weights when none found (testing only)")
+    p.add_argument(
+        "--weights",
+        type=Path,
+        default=None,
+        help="VGGFace2 checkpoint (default: $AVEMOTION_FACENET_WEIGHTS or torch hub cache)",
+    )
+    p.add_argument(
+        "--allow-random-weights",
+        action="store_true",
+        help="random weights when none found (testing only)",
+    )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        export_facenet(args.out, weights=args.weights, allow_random_weights=args.allow_random_weights)
+        export_facenet(
+            args.out, weights=args.weights, allow_random_weights=args.allow_random_weights
+        )
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

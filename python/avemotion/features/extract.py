@@ -25,7 +25,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-import json
 import logging
 import os
 import re
@@ -41,9 +40,23 @@ logger = logging.getLogger(__name__)
 
 INDEX_NAME = "index.csv"
 INDEX_COLUMNS = (
-    "clip_id", "status", "path", "error", "n_audio", "n_video", "seconds",
-    "n_faces", "error_kind", "warning", "media_path", "start", "end",
-    "decode_s", "audio_s", "video_s", "total_s",
+    "clip_id",
+    "status",
+    "path",
+    "error",
+    "n_audio",
+    "n_video",
+    "seconds",
+    "n_faces",
+    "error_kind",
+    "warning",
+    "media_path",
+    "start",
+    "end",
+    "decode_s",
+    "audio_s",
+    "video_s",
+    "total_s",
 )
 _BAD_ID = re.compile(r"[/\\\x00]")
 
@@ -84,7 +97,9 @@ class ClipTask:
 
     def __post_init__(self) -> None:
         if not self.clip_id or _BAD_ID.search(self.clip_id) or self.clip_id.startswith("."):
-            raise ValueError(f"clip_id must be a non-empty file name without '/', '\\\\' or a leading '.', got {self.clip_id!r}")
+            raise ValueError(
+                f"clip_id must be a non-empty file name without '/', '\\\\' or a leading '.', got {self.clip_id!r}"
+            )
 
 
 @dataclasses.dataclass
@@ -151,8 +166,15 @@ def _extractors(settings: ExtractSettings) -> dict[str, Any]:
             if settings.facenet_onnx:
                 embedder: Any = V.OnnxEmbedder(settings.facenet_onnx)
             else:
-                embedder = V.TorchEmbedder(weights=settings.facenet_weights, allow_random_weights=settings.allow_random_weights)
-            st["video"] = V.VideoExtractor(embedder, V.FaceDetector(min_prob=settings.min_face_prob), batch_size=settings.batch_size)
+                embedder = V.TorchEmbedder(
+                    weights=settings.facenet_weights,
+                    allow_random_weights=settings.allow_random_weights,
+                )
+            st["video"] = V.VideoExtractor(
+                embedder,
+                V.FaceDetector(min_prob=settings.min_face_prob),
+                batch_size=settings.batch_size,
+            )
         _STATE[settings] = st
     return st
 
@@ -169,7 +191,9 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def extract_clip(task: ClipTask, out_dir: str | os.PathLike[str], settings: ExtractSettings) -> ClipResult:
+def extract_clip(
+    task: ClipTask, out_dir: str | os.PathLike[str], settings: ExtractSettings
+) -> ClipResult:
     """Extract one clip to ``{out_dir}/{clip_id}.npz``; never raises for bad media (see module doc).
 
     ``FaceNetWeightsMissing`` and other set-up errors (not the clip's fault) do propagate.
@@ -181,7 +205,9 @@ def extract_clip(task: ClipTask, out_dir: str | os.PathLike[str], settings: Extr
     ex = _extractors(settings)  # built once per process, not counted in the clip's timings
     t_start = time.perf_counter()
     out_path = Path(out_dir) / f"{task.clip_id}.npz"
-    res = ClipResult(task.clip_id, "error", media_path=str(task.media_path), start=task.start, end=task.end)
+    res = ClipResult(
+        task.clip_id, "error", media_path=str(task.media_path), start=task.start, end=task.end
+    )
     warnings: list[str] = []
     audio, audio_times = clipfile.empty_audio()
     video, video_times, video_mask = clipfile.empty_video()
@@ -202,18 +228,29 @@ def extract_clip(task: ClipTask, out_dir: str | os.PathLike[str], settings: Extr
                 source.update(audio_rate=dec.source_rate, audio_channels=dec.source_channels)
                 res.seconds = dec.duration
                 got_audio = dec.samples.size > 0
-                feats = extract_audio(dec.samples, 16000, window_s=settings.audio_window_s, hop_s=settings.audio_hop_s,
-                                      runner=ex["audio"])
+                feats = extract_audio(
+                    dec.samples,
+                    16000,
+                    window_s=settings.audio_window_s,
+                    hop_s=settings.audio_hop_s,
+                    runner=ex["audio"],
+                )
                 audio, audio_times = feats.steps, feats.times
                 res.audio_s = time.perf_counter() - t1
                 if got_audio and len(feats) == 0:
-                    warnings.append(f"audio shorter than one window ({dec.duration:.3g} s < {settings.audio_window_s} s)")
+                    warnings.append(
+                        f"audio shorter than one window ({dec.duration:.3g} s < {settings.audio_window_s} s)"
+                    )
         if settings.video:
             t0 = time.perf_counter()
             try:
                 vx = ex["video"]
                 before = dict(vx.timings)
-                vf = vx.extract(iter_video_frames(task.media_path, fps=settings.video_fps, start=task.start, end=task.end))
+                vf = vx.extract(
+                    iter_video_frames(
+                        task.media_path, fps=settings.video_fps, start=task.start, end=task.end
+                    )
+                )
             except MediaError as exc:
                 if exc.kind != "no_video":
                     raise
@@ -230,20 +267,45 @@ def extract_clip(task: ClipTask, out_dir: str | os.PathLike[str], settings: Extr
                     if not vf.mask.any():
                         warnings.append("no face in any sampled frame")
         if not (got_audio or got_video):
-            raise MediaError(task.media_path, "empty", "no audio samples or video frames in the requested range"
-                             + (f" [{task.start}, {task.end}]" if task.end is not None else f" from {task.start} s"))
-        res.n_audio, res.n_video, res.n_faces = len(audio_times), len(video_times), int(video_mask.sum())
+            raise MediaError(
+                task.media_path,
+                "empty",
+                "no audio samples or video frames in the requested range"
+                + (
+                    f" [{task.start}, {task.end}]"
+                    if task.end is not None
+                    else f" from {task.start} s"
+                ),
+            )
+        res.n_audio, res.n_video, res.n_faces = (
+            len(audio_times),
+            len(video_times),
+            int(video_mask.sum()),
+        )
         res.warning = "; ".join(warnings)
         res.total_s = time.perf_counter() - t_start
         meta = {
-            "clip_id": task.clip_id, "media_path": str(task.media_path), "start": task.start, "end": task.end,
-            "settings": {k: v for k, v in dataclasses.asdict(settings).items() if k != "facenet_weights"},
-            "facenet_weights": getattr(ex["video"].embedder, "weights_source", "unknown") if "video" in ex else None,
-            "source": source, "warnings": warnings, "versions": _versions(),
+            "clip_id": task.clip_id,
+            "media_path": str(task.media_path),
+            "start": task.start,
+            "end": task.end,
+            "settings": {
+                k: v for k, v in dataclasses.asdict(settings).items() if k != "facenet_weights"
+            },
+            "facenet_weights": getattr(ex["video"].embedder, "weights_source", "unknown")
+            if "video" in ex
+            else None,
+            "source": source,
+            "warnings": warnings,
+            "versions": _versions(),
             "timings": {k: getattr(res, k) for k in ("decode_s", "audio_s", "video_s", "total_s")},
-            "n_faces": res.n_faces, "seconds": res.seconds,
+            "n_faces": res.n_faces,
+            "seconds": res.seconds,
         }
-        clipfile.save_clip(out_path, clipfile.ClipFeatures(audio, audio_times, video, video_times, video_mask, meta))
+        clipfile.save_clip(
+            out_path,
+            clipfile.ClipFeatures(audio, audio_times, video, video_times, video_mask, meta),
+        )
         res.status, res.path = "ok", out_path.name
     except MediaError as exc:
         res.error_kind, res.error = exc.kind, str(exc)
@@ -293,13 +355,28 @@ def _result_from_file(task: ClipTask, path: Path) -> ClipResult:
 
     c = load_clip(path)
     t = c.meta.get("timings", {})
-    return ClipResult(task.clip_id, "ok", path.name, "", len(c.audio_times), len(c.video_times),
-                      float(c.meta.get("seconds", 0.0)), int(c.video_mask.sum()), "", "; ".join(c.meta.get("warnings", [])),
-                      str(task.media_path), task.start, task.end, **{k: float(t.get(k, 0.0)) for k in ("decode_s", "audio_s", "video_s", "total_s")})
+    return ClipResult(
+        task.clip_id,
+        "ok",
+        path.name,
+        "",
+        len(c.audio_times),
+        len(c.video_times),
+        float(c.meta.get("seconds", 0.0)),
+        int(c.video_mask.sum()),
+        "",
+        "; ".join(c.meta.get("warnings", [])),
+        str(task.media_path),
+        task.start,
+        task.end,
+        **{k: float(t.get(k, 0.0)) for k in ("decode_s", "audio_s", "video_s", "total_s")},
+    )
 
 
 # --- manifests ---------------------------------------------------------------------------------------
-def read_tasks(manifest: str | os.PathLike[str], *, media_root: str | os.PathLike[str] | None = None) -> list[ClipTask]:
+def read_tasks(
+    manifest: str | os.PathLike[str], *, media_root: str | os.PathLike[str] | None = None
+) -> list[ClipTask]:
     """Clip tasks from a manifest CSV (``docs/contracts.md``; needs ``clip_id, media_path, start, end``).
 
     Relative ``media_path`` values are resolved against ``media_root`` (default: the current
@@ -313,7 +390,9 @@ def read_tasks(manifest: str | os.PathLike[str], *, media_root: str | os.PathLik
         need = {"clip_id", "media_path", "start", "end"}
         missing = need - set(reader.fieldnames or [])
         if missing:
-            raise ValueError(f"{p}: manifest lacks columns {sorted(missing)} (has {reader.fieldnames})")
+            raise ValueError(
+                f"{p}: manifest lacks columns {sorted(missing)} (has {reader.fieldnames})"
+            )
         for line, row in enumerate(reader, start=2):
             try:
                 start = float(row["start"])
@@ -336,7 +415,9 @@ def read_tasks(manifest: str | os.PathLike[str], *, media_root: str | os.PathLik
 
 
 # --- running many clips ------------------------------------------------------------------------------
-def _pool_map(tasks: Sequence[ClipTask], out_dir: Path, settings: ExtractSettings, workers: int) -> Iterable[ClipResult]:
+def _pool_map(
+    tasks: Sequence[ClipTask], out_dir: Path, settings: ExtractSettings, workers: int
+) -> Iterable[ClipResult]:
     if workers <= 1:
         for t in tasks:
             yield extract_clip(t, out_dir, settings)
@@ -356,20 +437,31 @@ def _pool_map(tasks: Sequence[ClipTask], out_dir: Path, settings: ExtractSetting
                     if isinstance(exc, FaceNetWeightsMissing):
                         raise
                     t = futs[f]
-                    yield ClipResult(t.clip_id, "error", error=f"{type(exc).__name__}: {exc}", error_kind="worker",
-                                     media_path=t.media_path, start=t.start, end=t.end)
+                    yield ClipResult(
+                        t.clip_id,
+                        "error",
+                        error=f"{type(exc).__name__}: {exc}",
+                        error_kind="worker",
+                        media_path=t.media_path,
+                        start=t.start,
+                        end=t.end,
+                    )
         except BaseException:
             for f in futs:
                 f.cancel()
             raise
 
 
-def _ray_map(tasks: Sequence[ClipTask], out_dir: Path, settings: ExtractSettings, address: str | None) -> Iterable[ClipResult]:
+def _ray_map(
+    tasks: Sequence[ClipTask], out_dir: Path, settings: ExtractSettings, address: str | None
+) -> Iterable[ClipResult]:
     try:
         import ray
     except ImportError as exc:
-        raise RuntimeError("--backend ray needs Ray, which is not installed: pip install 'ray[default]' "
-                           "(or use the default process pool)") from exc
+        raise RuntimeError(
+            "--backend ray needs Ray, which is not installed: pip install 'ray[default]' "
+            "(or use the default process pool)"
+        ) from exc
     if not ray.is_initialized():
         ray.init(address=address, ignore_reinit_error=True)
     remote = ray.remote(extract_clip)
@@ -381,8 +473,15 @@ def _ray_map(tasks: Sequence[ClipTask], out_dir: Path, settings: ExtractSettings
             try:
                 yield ray.get(ref)
             except Exception as exc:
-                yield ClipResult(t.clip_id, "error", error=f"{type(exc).__name__}: {exc}", error_kind="worker",
-                                 media_path=t.media_path, start=t.start, end=t.end)
+                yield ClipResult(
+                    t.clip_id,
+                    "error",
+                    error=f"{type(exc).__name__}: {exc}",
+                    error_kind="worker",
+                    media_path=t.media_path,
+                    start=t.start,
+                    end=t.end,
+                )
 
 
 def extract_corpus(
@@ -438,7 +537,9 @@ def extract_corpus(
             (out / f"{t.clip_id}.npz").unlink(missing_ok=True)
 
     wanted = set(ids)
-    others = [r for cid, r in old.items() if cid not in wanted]  # rows of earlier runs over other clips
+    others = [
+        r for cid, r in old.items() if cid not in wanted
+    ]  # rows of earlier runs over other clips
 
     def ordered() -> list[ClipResult]:
         return [results[t.clip_id] for t in tasks if t.clip_id in results]
@@ -446,10 +547,20 @@ def extract_corpus(
     def index_rows() -> list[ClipResult]:
         return ordered() + others
 
-    logger.info("%d clips: %d done before, %d to extract (%s backend)", len(tasks), len(results), len(todo), backend)
+    logger.info(
+        "%d clips: %d done before, %d to extract (%s backend)",
+        len(tasks),
+        len(results),
+        len(todo),
+        backend,
+    )
     last = time.monotonic()
     try:
-        it = _ray_map(todo, out, settings, ray_address) if backend == "ray" else _pool_map(todo, out, settings, workers)
+        it = (
+            _ray_map(todo, out, settings, ray_address)
+            if backend == "ray"
+            else _pool_map(todo, out, settings, workers)
+        )
         for r in it:
             results[r.clip_id] = r
             if r.status != "ok":

@@ -101,8 +101,12 @@ def load_facenet(
             raise
         path = None
     if path is None:
-        logger.warning("FaceNet uses RANDOM weights (allow_random_weights=True): embeddings are meaningless")
-        if _RANDOM_NET:  # initialising 23M parameters takes seconds; the seeded result is always the same
+        logger.warning(
+            "FaceNet uses RANDOM weights (allow_random_weights=True): embeddings are meaningless"
+        )
+        if (
+            _RANDOM_NET
+        ):  # initialising 23M parameters takes seconds; the seeded result is always the same
             return _RANDOM_NET[0]
     with torch.random.fork_rng():
         torch.manual_seed(0)
@@ -114,7 +118,9 @@ def load_facenet(
         state = {k: v for k, v in state.items() if not k.startswith("logits.")}
         missing, unexpected = net.load_state_dict(state, strict=False)
         if missing or unexpected:
-            raise ValueError(f"{path}: not an InceptionResnetV1 checkpoint (missing {missing[:3]}, unexpected {unexpected[:3]})")
+            raise ValueError(
+                f"{path}: not an InceptionResnetV1 checkpoint (missing {missing[:3]}, unexpected {unexpected[:3]})"
+            )
     net.avemotion_weights = "random" if path is None else str(path)
     return net.eval()
 
@@ -126,8 +132,18 @@ class Embedder(Protocol):
 class TorchEmbedder:
     """FaceNet in torch eager: ``faces`` float32 (N, 3, 160, 160) standardised -> (N, 512) float32."""
 
-    def __init__(self, net: Any = None, *, weights: str | os.PathLike[str] | None = None, allow_random_weights: bool = False) -> None:
-        self.net = net if net is not None else load_facenet(weights, allow_random_weights=allow_random_weights)
+    def __init__(
+        self,
+        net: Any = None,
+        *,
+        weights: str | os.PathLike[str] | None = None,
+        allow_random_weights: bool = False,
+    ) -> None:
+        self.net = (
+            net
+            if net is not None
+            else load_facenet(weights, allow_random_weights=allow_random_weights)
+        )
         #: where the weights came from: a file path or ``"random"``
         self.weights_source: str = str(getattr(self.net, "avemotion_weights", "unknown"))
 
@@ -144,17 +160,29 @@ class TorchEmbedder:
 class OnnxEmbedder:
     """FaceNet through ONNX Runtime (CPU, or CUDA when present): same I/O as :class:`TorchEmbedder`."""
 
-    def __init__(self, path: str | os.PathLike[str], *, threads: int | None = None, providers: Sequence[str] | None = None) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        threads: int | None = None,
+        providers: Sequence[str] | None = None,
+    ) -> None:
         import onnxruntime as ort
 
         p = Path(path)
         if not p.is_file():
-            raise FileNotFoundError(f"FaceNet ONNX model not found: {p} (make one with `python -m avemotion.features.export_onnx`)")
+            raise FileNotFoundError(
+                f"FaceNet ONNX model not found: {p} (make one with `python -m avemotion.features.export_onnx`)"
+            )
         opts = ort.SessionOptions()
         if threads:
             opts.intra_op_num_threads = threads
         avail = ort.get_available_providers()
-        chosen = list(providers) if providers else [x for x in ("CUDAExecutionProvider", "CPUExecutionProvider") if x in avail]
+        chosen = (
+            list(providers)
+            if providers
+            else [x for x in ("CUDAExecutionProvider", "CPUExecutionProvider") if x in avail]
+        )
         self.session = ort.InferenceSession(str(p), opts, providers=chosen)
         self.input_name = self.session.get_inputs()[0].name
         self.weights_source = str(p)
@@ -190,12 +218,26 @@ class FaceDetector:
     -> one :class:`Detection` or ``None`` per frame. Faces below ``min_prob`` count as no face.
     """
 
-    def __init__(self, *, min_face_size: int = 20, thresholds: Sequence[float] = (0.6, 0.7, 0.7), min_prob: float = 0.9) -> None:
+    def __init__(
+        self,
+        *,
+        min_face_size: int = 20,
+        thresholds: Sequence[float] = (0.6, 0.7, 0.7),
+        min_prob: float = 0.9,
+    ) -> None:
         from facenet_pytorch import MTCNN
 
         self.min_prob = float(min_prob)
-        self.mtcnn = MTCNN(image_size=FACE_SIZE, margin=0, min_face_size=min_face_size, thresholds=list(thresholds),
-                           keep_all=False, select_largest=False, post_process=True, device="cpu")
+        self.mtcnn = MTCNN(
+            image_size=FACE_SIZE,
+            margin=0,
+            min_face_size=min_face_size,
+            thresholds=list(thresholds),
+            keep_all=False,
+            select_largest=False,
+            post_process=True,
+            device="cpu",
+        )
 
     def detect(self, frames: Sequence[np.ndarray]) -> list[Detection | None]:
         import torch
@@ -219,7 +261,7 @@ class FaceDetector:
                 boxes.append(b)
                 probs.append(p)
         out: list[Detection | None] = []
-        for f, b, p in zip(frames, boxes, probs):
+        for f, b, p in zip(frames, boxes, probs, strict=True):
             if b is None or p is None or len(b) == 0 or p[0] is None:
                 out.append(None)
                 continue
@@ -254,11 +296,22 @@ class VideoExtractor:
     found by :func:`find_facenet_weights`, random only if ``allow_random_weights``).
     """
 
-    def __init__(self, embedder: Embedder | None = None, detector: FaceDetector | None = None, *, batch_size: int = 8,
-                 weights: str | os.PathLike[str] | None = None, allow_random_weights: bool = False) -> None:
+    def __init__(
+        self,
+        embedder: Embedder | None = None,
+        detector: FaceDetector | None = None,
+        *,
+        batch_size: int = 8,
+        weights: str | os.PathLike[str] | None = None,
+        allow_random_weights: bool = False,
+    ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        self.embedder = embedder if embedder is not None else TorchEmbedder(weights=weights, allow_random_weights=allow_random_weights)
+        self.embedder = (
+            embedder
+            if embedder is not None
+            else TorchEmbedder(weights=weights, allow_random_weights=allow_random_weights)
+        )
         self.detector = detector if detector is not None else FaceDetector()
         self.batch_size = batch_size
         self.timings = {"detect_s": 0.0, "embed_s": 0.0}
@@ -301,14 +354,35 @@ class VideoExtractor:
                 flush()
         flush()
         if not times:
-            return VideoFeatures(np.zeros((0, VIDEO_DIM), np.float32), np.zeros(0), np.zeros(0, bool), np.zeros(0, np.float32))
-        return VideoFeatures(np.concatenate(all_steps), np.asarray(times, np.float64), np.concatenate(all_mask), np.concatenate(all_probs))
+            return VideoFeatures(
+                np.zeros((0, VIDEO_DIM), np.float32),
+                np.zeros(0),
+                np.zeros(0, bool),
+                np.zeros(0, np.float32),
+            )
+        return VideoFeatures(
+            np.concatenate(all_steps),
+            np.asarray(times, np.float64),
+            np.concatenate(all_mask),
+            np.concatenate(all_probs),
+        )
 
 
-def extract_video_file(path: str | os.PathLike[str], *, fps: float = DEFAULT_FPS, start: float = 0.0, end: float | None = None,
-                       extractor: VideoExtractor | None = None, allow_random_weights: bool = False) -> VideoFeatures:
+def extract_video_file(
+    path: str | os.PathLike[str],
+    *,
+    fps: float = DEFAULT_FPS,
+    start: float = 0.0,
+    end: float | None = None,
+    extractor: VideoExtractor | None = None,
+    allow_random_weights: bool = False,
+) -> VideoFeatures:
     """Video steps of a media file at ``fps`` between ``start`` and ``end`` (times relative to ``start``)."""
     from avemotion.features.media import iter_video_frames
 
-    ex = extractor if extractor is not None else VideoExtractor(allow_random_weights=allow_random_weights)
+    ex = (
+        extractor
+        if extractor is not None
+        else VideoExtractor(allow_random_weights=allow_random_weights)
+    )
     return ex.extract(iter_video_frames(path, fps=fps, start=start, end=end))
