@@ -51,6 +51,22 @@ def test_mtcnn_finds_the_astronaut(detector: V.FaceDetector, astronaut: np.ndarr
     np.testing.assert_array_equal(dets[0].face, dets[2].face)
 
 
+def test_detection_on_shrunk_frames(detector: V.FaceDetector, astronaut: np.ndarray) -> None:
+    full = V.FaceDetector(detect_max_side=None).detect([astronaut])[0]
+    small = V.FaceDetector(detect_max_side=256).detect([astronaut])[0]
+    assert full is not None and small is not None and small.prob > 0.99
+
+    def iou(a: np.ndarray, b: np.ndarray) -> float:
+        w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+        h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+        area = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1])
+        return w * h / (area - w * h)
+
+    assert iou(full.box, small.box) > 0.85  # the same face, box in full-resolution pixels
+    with pytest.raises(ValueError, match="detect_max_side"):
+        V.FaceDetector(detect_max_side=10)
+
+
 def test_detector_rejects_bad_frames(detector: V.FaceDetector) -> None:
     with pytest.raises(ValueError, match="RGB uint8"):
         detector.detect([np.zeros((10, 10), np.uint8)])

@@ -50,6 +50,12 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--fps", type=float, default=5.0, help="video frames sampled per second (default 5)"
     )
     p.add_argument(
+        "--detect-max-side",
+        type=int,
+        default=320,
+        help="shrink frames to this longer side for face detection (0: full resolution; default 320)",
+    )
+    p.add_argument(
         "--facenet-weights",
         default=None,
         help="VGGFace2 checkpoint (default: $AVEMOTION_FACENET_WEIGHTS or torch hub cache)",
@@ -102,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
             audio_window_s=args.window,
             audio_hop_s=args.hop,
             video_fps=args.fps,
+            detect_max_side=args.detect_max_side or None,
             facenet_weights=args.facenet_weights,
             facenet_onnx=args.facenet_onnx,
             allow_random_weights=args.allow_random_weights,

@@ -74,6 +74,7 @@ class ExtractSettings:
     facenet_onnx: str | None = None
     allow_random_weights: bool = False
     min_face_prob: float = 0.9
+    detect_max_side: int | None = 320
     batch_size: int = 8
 
     def __post_init__(self) -> None:
@@ -172,7 +173,9 @@ def _extractors(settings: ExtractSettings) -> dict[str, Any]:
                 )
             st["video"] = V.VideoExtractor(
                 embedder,
-                V.FaceDetector(min_prob=settings.min_face_prob),
+                V.FaceDetector(
+                    min_prob=settings.min_face_prob, detect_max_side=settings.detect_max_side
+                ),
                 batch_size=settings.batch_size,
             )
         _STATE[settings] = st

@@ -216,6 +216,12 @@ class FaceDetector:
 
     ``detect(frames)``: a list of RGB uint8 (H, W, 3) frames (same size within a call to batch them)
     -> one :class:`Detection` or ``None`` per frame. Faces below ``min_prob`` count as no face.
+
+    ``detect_max_side``: frames whose longer side exceeds it are shrunk to it (area interpolation)
+    for detection only; boxes are scaled back and the 160x160 crop is cut from the full-resolution
+    frame. MTCNN's cost grows with the pixel count (its image pyramid), so 640x480 video detects
+    about 4x faster at 320 while faces of >= ``min_face_size`` px in the shrunk frame (~40 px in
+    the original) are still found. ``None`` detects at full resolution.
     """
 
     def __init__(
@@ -224,9 +230,13 @@ class FaceDetector:
         min_face_size: int = 20,
         thresholds: Sequence[float] = (0.6, 0.7, 0.7),
         min_prob: float = 0.9,
+        detect_max_side: int | None = 320,
     ) -> None:
         from facenet_pytorch import MTCNN
 
+        if detect_max_side is not None and detect_max_side < 48:
+            raise ValueError(f"detect_max_side must be >= 48 px or None, got {detect_max_side}")
+        self.detect_max_side = detect_max_side
         self.min_prob = float(min_prob)
         self.mtcnn = MTCNN(
             image_size=FACE_SIZE,
@@ -249,23 +259,36 @@ class FaceDetector:
         for i, f in enumerate(frames):
             if f.ndim != 3 or f.shape[2] != 3 or f.dtype != np.uint8:
                 raise ValueError(f"frame {i} must be RGB uint8 (H, W, 3), got {f.dtype} {f.shape}")
-        same = all(f.shape == frames[0].shape for f in frames)
+        small, scales = [], []
+        for f in frames:
+            side = max(f.shape[0], f.shape[1])
+            if self.detect_max_side is not None and side > self.detect_max_side:
+                import cv2
+
+                sc = self.detect_max_side / side
+                size = (max(1, round(f.shape[1] * sc)), max(1, round(f.shape[0] * sc)))
+                small.append(cv2.resize(f, size, interpolation=cv2.INTER_AREA))
+                scales.append((f.shape[1] / size[0], f.shape[0] / size[1]))
+            else:
+                small.append(f)
+                scales.append((1.0, 1.0))
+        same = all(f.shape == small[0].shape for f in small)
         if same:
             with torch.inference_mode():
-                boxes, probs = self.mtcnn.detect(np.stack(frames))
+                boxes, probs = self.mtcnn.detect(np.stack(small))
         else:
             boxes, probs = [], []
-            for f in frames:
+            for f in small:
                 with torch.inference_mode():
                     b, p = self.mtcnn.detect(f)
                 boxes.append(b)
                 probs.append(p)
         out: list[Detection | None] = []
-        for f, b, p in zip(frames, boxes, probs, strict=True):
+        for f, b, p, (sx, sy) in zip(frames, boxes, probs, scales, strict=True):
             if b is None or p is None or len(b) == 0 or p[0] is None:
                 out.append(None)
                 continue
-            b = np.asarray(b, np.float32).reshape(-1, 4)
+            b = np.asarray(b, np.float32).reshape(-1, 4) * np.array([sx, sy, sx, sy], np.float32)
             p = np.asarray(p, np.float32).reshape(-1)
             k = int(np.argmax(p))
             if not p[k] >= self.min_prob:
