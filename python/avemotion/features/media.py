@@ -8,7 +8,10 @@ whose ``kind`` says what went wrong (``unreadable``, ``no_audio``, ``no_video``,
 Audio: the first audio stream is decoded, mixed down to mono and resampled to 16 kHz float32 by
 FFmpeg's resampler (``av.AudioResampler("flt", "mono", 16000)``, libswresample). Samples are placed on
 the clip's time axis by the pts of the first decoded frame; a gap before it (e.g. a stream starting
-late) is filled with zeros so that sample ``i`` is at ``i / 16000`` s after ``start``. Streams sampled
+late) is filled with zeros so that sample ``i`` is at ``i / 16000`` s after ``start``. A clip that
+starts later than 0 is decoded from ``AUDIO_PREROLL_S`` before its start: 16 kHz PCM files then give
+exactly the samples of a whole-file decode; resampled or lossy streams agree up to the resampler's
+sub-sample phase (tested: correlation > 0.999). Streams sampled
 below ``MIN_SAMPLE_RATE`` (8 kHz) are rejected: eGeMAPS needs the band up to 4 kHz.
 
 Video: the first video stream is decoded and frames are sampled at ``fps``: a frame is kept when its
@@ -31,6 +34,8 @@ logger = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000
 MIN_SAMPLE_RATE = 8000
+#: seconds decoded before a clip's start and dropped (decoder/resampler warm-up)
+AUDIO_PREROLL_S = 0.2
 
 
 class MediaError(Exception):
@@ -132,9 +137,9 @@ def decode_audio(
         channels = int(stream.channels or 0)
         resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
         if start > 0:
-            container.seek(
-                int(start * 1_000_000), any_frame=False
-            )  # to the keyframe at or before start
+            # from a little before start (then trimmed by pts): the resampler's and decoder's
+            # start-up transients fall before the clip
+            container.seek(int(max(0.0, start - AUDIO_PREROLL_S) * 1_000_000), any_frame=False)
         chunks: list[np.ndarray] = []
         first_t: float | None = None
         try:
