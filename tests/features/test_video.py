@@ -141,3 +141,18 @@ def test_weights_lookup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     loaded = V.load_facenet()
     x = np.random.default_rng(1).standard_normal((1, 3, 160, 160)).astype(np.float32)
     np.testing.assert_array_equal(V.TorchEmbedder(loaded)(x), V.TorchEmbedder(net)(x))
+
+
+def test_mtcnn_onnx_gives_the_same_detections(tmp_path: Path, detector, astronaut) -> None:
+    from avemotion.features.export_onnx import export_mtcnn
+
+    d = export_mtcnn(tmp_path)
+    onnx_det = V.FaceDetector(onnx_dir=d)
+    frames = [astronaut, np.zeros_like(astronaut)]
+    a, b = detector.detect(frames), onnx_det.detect(frames)
+    assert a[1] is None and b[1] is None
+    np.testing.assert_allclose(a[0].box, b[0].box, atol=1e-2)
+    assert a[0].prob == pytest.approx(b[0].prob, abs=1e-5)
+    np.testing.assert_allclose(a[0].face, b[0].face, atol=1e-5)
+    with pytest.raises(FileNotFoundError, match="pnet.onnx"):
+        V.FaceDetector(onnx_dir=tmp_path / "none")

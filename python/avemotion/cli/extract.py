@@ -56,6 +56,11 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="shrink frames to this longer side for face detection (0: full resolution; default 320)",
     )
     p.add_argument(
+        "--mtcnn-onnx",
+        default=None,
+        help="directory with pnet/rnet/onet.onnx: run MTCNN through ONNX Runtime",
+    )
+    p.add_argument(
         "--facenet-weights",
         default=None,
         help="VGGFace2 checkpoint (default: $AVEMOTION_FACENET_WEIGHTS or torch hub cache)",
@@ -109,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
             audio_hop_s=args.hop,
             video_fps=args.fps,
             detect_max_side=args.detect_max_side or None,
+            mtcnn_onnx=args.mtcnn_onnx,
             facenet_weights=args.facenet_weights,
             facenet_onnx=args.facenet_onnx,
             allow_random_weights=args.allow_random_weights,

@@ -75,6 +75,7 @@ class ExtractSettings:
     allow_random_weights: bool = False
     min_face_prob: float = 0.9
     detect_max_side: int | None = 320
+    mtcnn_onnx: str | None = None
     batch_size: int = 8
 
     def __post_init__(self) -> None:
@@ -157,6 +158,11 @@ def _extractors(settings: ExtractSettings) -> dict[str, Any]:
     st = _STATE.get(settings)
     if st is None:
         st = {}
+        threads = int(os.environ.get("AVEMOTION_WORKER_THREADS", "0"))
+        if threads and settings.video:
+            import torch
+
+            torch.set_num_threads(threads)
         if settings.audio:
             from avemotion.features.audio import SmileWindowRunner
 
@@ -165,7 +171,7 @@ def _extractors(settings: ExtractSettings) -> dict[str, Any]:
             from avemotion.features import video as V
 
             if settings.facenet_onnx:
-                embedder: Any = V.OnnxEmbedder(settings.facenet_onnx)
+                embedder: Any = V.OnnxEmbedder(settings.facenet_onnx, threads=threads or None)
             else:
                 embedder = V.TorchEmbedder(
                     weights=settings.facenet_weights,
@@ -174,7 +180,9 @@ def _extractors(settings: ExtractSettings) -> dict[str, Any]:
             st["video"] = V.VideoExtractor(
                 embedder,
                 V.FaceDetector(
-                    min_prob=settings.min_face_prob, detect_max_side=settings.detect_max_side
+                    min_prob=settings.min_face_prob,
+                    detect_max_side=settings.detect_max_side,
+                    onnx_dir=settings.mtcnn_onnx,
                 ),
                 batch_size=settings.batch_size,
             )
@@ -418,6 +426,13 @@ def read_tasks(
 
 
 # --- running many clips ------------------------------------------------------------------------------
+def _init_worker(threads: int) -> None:
+    """Pool worker set-up: split the CPUs between workers (torch, ONNX Runtime, OpenMP)."""
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, str(threads))
+    os.environ.setdefault("AVEMOTION_WORKER_THREADS", str(threads))
+
+
 def _pool_map(
     tasks: Sequence[ClipTask], out_dir: Path, settings: ExtractSettings, workers: int
 ) -> Iterable[ClipResult]:
@@ -428,7 +443,13 @@ def _pool_map(
     import concurrent.futures as cf
     import multiprocessing as mp
 
-    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    with cf.ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=mp.get_context("spawn"),
+        initializer=_init_worker,
+        initargs=(threads,),
+    ) as pool:
         futs = {pool.submit(extract_clip, t, out_dir, settings): t for t in tasks}
         try:
             for f in cf.as_completed(futs):

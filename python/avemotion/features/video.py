@@ -202,6 +202,35 @@ def _check_faces(faces: np.ndarray) -> np.ndarray:
     return x
 
 
+def _onnx_net_class() -> Any:
+    import torch
+
+    class OnnxNet(torch.nn.Module):
+        """An MTCNN stage run by ONNX Runtime behind the torch call facenet-pytorch makes."""
+
+        def __init__(self, path: Path) -> None:
+            import onnxruntime as ort
+
+            super().__init__()
+            if not path.is_file():
+                raise FileNotFoundError(
+                    f"MTCNN ONNX net not found: {path} (export with --mtcnn-dir)"
+                )
+            self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+            # facenet-pytorch reads the model dtype from its first parameter
+            self.dtype_marker = torch.nn.Parameter(torch.zeros(0), requires_grad=False)
+
+        def forward(self, x: Any) -> tuple[Any, ...]:
+            arr = np.ascontiguousarray(x.detach().cpu().numpy(), dtype=np.float32)
+            return tuple(torch.from_numpy(o) for o in self.session.run(None, {"x": arr}))
+
+    return OnnxNet
+
+
+def _OnnxNet(path: Path) -> Any:  # noqa: N802 - a factory standing in for a class
+    return _onnx_net_class()(path)
+
+
 @dataclasses.dataclass
 class Detection:
     """Best face of one frame: ``face`` float32 (3, 160, 160) standardised crop, ``prob``, ``box`` (x1, y1, x2, y2) px."""
@@ -222,6 +251,9 @@ class FaceDetector:
     frame. MTCNN's cost grows with the pixel count (its image pyramid), so 640x480 video detects
     about 4x faster at 320 while faces of >= ``min_face_size`` px in the shrunk frame (~40 px in
     the original) are still found. ``None`` detects at full resolution.
+
+    ``onnx_dir``: run P/R/O-net through ONNX Runtime from ``pnet.onnx``, ``rnet.onnx``, ``onet.onnx``
+    there (``python -m avemotion.features.export_onnx ... --mtcnn-dir DIR``); same detections.
     """
 
     def __init__(
@@ -231,6 +263,7 @@ class FaceDetector:
         thresholds: Sequence[float] = (0.6, 0.7, 0.7),
         min_prob: float = 0.9,
         detect_max_side: int | None = 320,
+        onnx_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         from facenet_pytorch import MTCNN
 
@@ -248,6 +281,9 @@ class FaceDetector:
             post_process=True,
             device="cpu",
         )
+        if onnx_dir is not None:
+            for name in ("pnet", "rnet", "onet"):
+                setattr(self.mtcnn, name, _OnnxNet(Path(onnx_dir) / f"{name}.onnx"))
 
     def detect(self, frames: Sequence[np.ndarray]) -> list[Detection | None]:
         import torch
