@@ -32,9 +32,7 @@ def _as_f32(name: str, value: Any, *, ndim: tuple[int, ...]) -> np.ndarray:
     try:
         arr = np.asarray(value)
     except Exception as exc:  # ragged lists and the like
-        raise TypeError(
-            f"{name}: expected a numeric array-like, got {type(value).__name__}: {exc}"
-        ) from exc
+        raise TypeError(f"{name}: expected a numeric array-like, got {type(value).__name__}: {exc}") from exc
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
         raise TypeError(f"{name}: expected a numeric array, got dtype {arr.dtype}")
     if np.issubdtype(arr.dtype, np.complexfloating):
@@ -45,9 +43,7 @@ def _as_f32(name: str, value: Any, *, ndim: tuple[int, ...]) -> np.ndarray:
     return np.ascontiguousarray(arr, dtype=np.float32)
 
 
-def prepare_stats(
-    mean: Any, std: Any, dim: int | None = None, eps: float = STD_EPS
-) -> tuple[np.ndarray, np.ndarray, int]:
+def prepare_stats(mean: Any, std: Any, dim: int | None = None, eps: float = STD_EPS) -> tuple[np.ndarray, np.ndarray, int]:
     """Validate ``mean``/``std`` and return ``(mean_f32, inv_std_f32, n_clamped)``.
 
     ``std`` values below ``eps`` are clamped to ``eps``; NaN/Inf or negative values raise ValueError.
@@ -57,9 +53,7 @@ def prepare_stats(
     if m.shape != s.shape:
         raise ValueError(f"std: expected shape {m.shape} (same as mean), got {s.shape}")
     if dim is not None and m.shape[0] != dim:
-        raise ValueError(
-            f"mean: expected shape ({dim},) to match x's last dimension {dim}, got {m.shape}"
-        )
+        raise ValueError(f"mean: expected shape ({dim},) to match x's last dimension {dim}, got {m.shape}")
     bad = _core.find_nonfinite(m)
     if bad >= 0:
         raise ValueError(f"mean: expected finite values, got {m[bad]} at index {bad}")
@@ -87,14 +81,8 @@ def normalize(
         raise ValueError(f"nan_policy: expected 'raise' or 'propagate', got {nan_policy!r}")
     if out is not None and out is x:
         if not (isinstance(x, np.ndarray) and x.dtype == np.float32 and x.flags.c_contiguous):
-            got = (
-                f"{x.dtype}, c_contiguous={x.flags.c_contiguous}"
-                if isinstance(x, np.ndarray)
-                else type(x).__name__
-            )
-            raise TypeError(
-                f"out: in-place normalization needs a C-contiguous float32 ndarray, got {got}"
-            )
+            got = f"{x.dtype}, c_contiguous={x.flags.c_contiguous}" if isinstance(x, np.ndarray) else type(x).__name__
+            raise TypeError(f"out: in-place normalization needs a C-contiguous float32 ndarray, got {got}")
         if x.ndim not in (1, 2):
             raise ValueError(f"x: expected shape (N, D) or (D,), got {x.shape}")
         xa = x
@@ -162,9 +150,7 @@ class RunningStats:
         if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
             raise TypeError(f"x: expected a numeric array, got dtype {arr.dtype}")
         if arr.ndim < 1 or arr.shape[-1] != self.dim:
-            raise ValueError(
-                f"x: expected shape (N, {self.dim}) or (..., {self.dim}), got {arr.shape}"
-            )
+            raise ValueError(f"x: expected shape (N, {self.dim}) or (..., {self.dim}), got {arr.shape}")
         lead = arr.shape[:-1]
         dtype = np.float64 if arr.dtype == np.float64 else np.float32
         rows = np.ascontiguousarray(arr.reshape(-1, self.dim), dtype=dtype)
@@ -172,9 +158,7 @@ class RunningStats:
         if mask is not None:
             ma = np.asarray(mask)
             if ma.dtype != np.bool_:
-                raise TypeError(
-                    f"mask: expected a bool array (True = real data), got dtype {ma.dtype}"
-                )
+                raise TypeError(f"mask: expected a bool array (True = real data), got dtype {ma.dtype}")
             if ma.shape != lead:
                 raise ValueError(f"mask: expected shape {lead} (x's leading dims), got {ma.shape}")
             m = np.ascontiguousarray(ma.reshape(-1))
@@ -188,12 +172,7 @@ class RunningStats:
         return self
 
     def __getstate__(self) -> dict[str, Any]:
-        return {
-            "dim": self.dim,
-            "count": self.count,
-            "mean": self.mean.tolist(),
-            "m2": np.asarray(self._s.m2).tolist(),
-        }
+        return {"dim": self.dim, "count": self.count, "mean": self.mean.tolist(), "m2": np.asarray(self._s.m2).tolist()}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self._s = _core.RunningStats.from_state(

@@ -31,9 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="avemotion",
         description="Audio-visual emotion recognition with a laughter head.",
     )
-    parser.add_argument(
-        "-v", "--verbose", action="count", default=0, help="more logging (-vv: debug)"
-    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv: debug)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         try:
