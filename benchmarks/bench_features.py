@@ -175,3 +175,29 @@ def test_clip_rtf(benchmark, av_clip: Path, embedders, tmp_path: Path, backend: 
         embed_s_total=vx.timings["embed_s"],
     )
     E._STATE.pop(settings, None)
+
+
+@pytest.fixture(scope="module")
+def frame_640x480() -> np.ndarray:
+    from PIL import Image
+    from skimage import data
+
+    canvas = np.zeros((480, 640, 3), np.uint8)
+    canvas[:, 80:560] = np.asarray(Image.fromarray(data.astronaut()).resize((480, 480)))
+    return canvas
+
+
+@pytest.mark.parametrize("backend", ["onnxruntime", "torch"])
+def test_mtcnn_640x480(
+    benchmark, frame_640x480: np.ndarray, tmp_path_factory, backend: str
+) -> None:
+    pytest.importorskip("facenet_pytorch")
+    from avemotion.features.export_onnx import export_mtcnn
+    from avemotion.features.video import FaceDetector
+
+    benchmark.group = "mtcnn-640x480"
+    onnx_dir = export_mtcnn(tmp_path_factory.mktemp("mtcnn")) if backend == "onnxruntime" else None
+    det = FaceDetector(onnx_dir=onnx_dir)
+    det.detect([frame_640x480])  # warm-up
+    out = benchmark.pedantic(det.detect, args=([frame_640x480],), rounds=10, iterations=1)
+    assert out[0] is not None
