@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import numbers
 import os
 import threading
 from collections.abc import Sequence
@@ -156,7 +157,12 @@ class AudioConfig:
     def __post_init__(self) -> None:
         for name in ("window_s", "hop_s"):
             value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not np.isfinite(value) or value <= 0:
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, numbers.Real)
+                or not np.isfinite(value)
+                or value <= 0
+            ):
                 raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
         if self.window_s < 0.1:
             raise ValueError(
