@@ -29,7 +29,9 @@ def test_feature_names_match_opensmile() -> None:
     assert A.AUDIO_FEATURE_NAMES[-1] == "rms_dbfs"
 
 
-def test_batch_equals_per_window_process_signal(ami: np.ndarray, runner: A.SmileWindowRunner) -> None:
+def test_batch_equals_per_window_process_signal(
+    ami: np.ndarray, runner: A.SmileWindowRunner
+) -> None:
     opensmile = pytest.importorskip("opensmile")
     smile = opensmile.Smile(opensmile.FeatureSet.eGeMAPSv02, opensmile.FeatureLevel.Functionals)
     feats = A.extract_audio(ami, SR, runner=runner)
@@ -68,7 +70,9 @@ def test_stream_t0_offsets_times() -> None:
 
 def test_known_signals(media, runner: A.SmileWindowRunner) -> None:
     def feats(name: str) -> np.ndarray:
-        return A.extract_audio(decode_audio(media[name]).samples, SR, hop_s=0.5, runner=runner).steps
+        return A.extract_audio(
+            decode_audio(media[name]).samples, SR, hop_s=0.5, runner=runner
+        ).steps
 
     names = A.AUDIO_FEATURE_NAMES
     f0 = names.index("F0semitoneFrom27.5Hz_sma3nz_amean")
@@ -104,7 +108,11 @@ def test_resampling_and_mixdown(media) -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
-    [({"window_s": 0}, "window_s"), ({"hop_s": -1.0}, "hop_s"), ({"window_s": float("nan")}, "window_s")],
+    [
+        ({"window_s": 0}, "window_s"),
+        ({"hop_s": -1.0}, "hop_s"),
+        ({"window_s": float("nan")}, "window_s"),
+    ],
 )
 def test_bad_settings(kwargs, match) -> None:
     with pytest.raises(ValueError, match=match):

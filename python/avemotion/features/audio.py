@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import numbers
 import os
 import threading
 from collections.abc import Sequence
@@ -156,10 +157,17 @@ class AudioConfig:
     def __post_init__(self) -> None:
         for name in ("window_s", "hop_s"):
             value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not np.isfinite(value) or value <= 0:
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, numbers.Real)
+                or not np.isfinite(value)
+                or value <= 0
+            ):
                 raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
         if self.window_s < 0.1:
-            raise ValueError(f"window_s must be at least 0.1 s for eGeMAPS functionals, got {self.window_s}")
+            raise ValueError(
+                f"window_s must be at least 0.1 s for eGeMAPS functionals, got {self.window_s}"
+            )
 
     @property
     def window_samples(self) -> int:
@@ -206,15 +214,25 @@ def to_mono_16k(signal: np.ndarray, sampling_rate: int, *, name: str = "signal")
     if np.issubdtype(x.dtype, np.integer):
         x = x.astype(np.float32) / float(np.iinfo(x.dtype).max + 1)
     x = np.ascontiguousarray(x, dtype=np.float32)
-    if isinstance(sampling_rate, bool) or not isinstance(sampling_rate, (int, np.integer)) or sampling_rate <= 0:
-        raise ValueError(f"sampling_rate of {name} must be a positive integer in Hz, got {sampling_rate!r}")
+    if (
+        isinstance(sampling_rate, bool)
+        or not isinstance(sampling_rate, (int, np.integer))
+        or sampling_rate <= 0
+    ):
+        raise ValueError(
+            f"sampling_rate of {name} must be a positive integer in Hz, got {sampling_rate!r}"
+        )
     if not np.all(np.isfinite(x)):
-        raise ValueError(f"{name} contains NaN or Inf samples ({int(np.sum(~np.isfinite(x)))} of {x.size})")
+        raise ValueError(
+            f"{name} contains NaN or Inf samples ({int(np.sum(~np.isfinite(x)))} of {x.size})"
+        )
     if sampling_rate != SAMPLE_RATE and x.size:
         import audresample
 
         logger.debug("resampling %s from %d Hz to %d Hz", name, sampling_rate, SAMPLE_RATE)
-        x = audresample.resample(x, int(sampling_rate), SAMPLE_RATE)[0].astype(np.float32, copy=False)
+        x = audresample.resample(x, int(sampling_rate), SAMPLE_RATE)[0].astype(
+            np.float32, copy=False
+        )
     return np.ascontiguousarray(x)
 
 
@@ -248,11 +266,15 @@ class SmileWindowRunner:
         self._sink = config.EXTERNAL_OUTPUT_COMPONENT
         self._lock = threading.Lock()
         self._smile: Any = OpenSMILE()
-        self._smile.initialize(str(root / "egemaps" / "v02" / "eGeMAPSv02.conf"), options, loglevel=0)
+        self._smile.initialize(
+            str(root / "egemaps" / "v02" / "eGeMAPSv02.conf"), options, loglevel=0
+        )
         n = self._smile.external_sink_get_num_elements(self._sink)
         if n != len(EGEMAPS_NAMES):
             self.close()
-            raise RuntimeError(f"openSMILE eGeMAPSv02 gives {n} functionals, expected {len(EGEMAPS_NAMES)}")
+            raise RuntimeError(
+                f"openSMILE eGeMAPSv02 gives {n} functionals, expected {len(EGEMAPS_NAMES)}"
+            )
 
     def __call__(self, pcm: np.ndarray) -> np.ndarray:
         """Functionals (88,) float32 of one int16 window; NaN if openSMILE gives no frame."""
@@ -264,8 +286,12 @@ class SmileWindowRunner:
             # callbacks must be registered again after each reset; drop references to the old ones
             if isinstance(getattr(smile, "_callbacks", None), list):
                 smile._callbacks.clear()
-            smile.external_sink_set_callback(self._sink, lambda data: out.append(np.array(data, np.float32)))
-            if not smile.external_audio_source_write_data(self._source, np.ascontiguousarray(pcm, np.int16).tobytes()):
+            smile.external_sink_set_callback(
+                self._sink, lambda data: out.append(np.array(data, np.float32))
+            )
+            if not smile.external_audio_source_write_data(
+                self._source, np.ascontiguousarray(pcm, np.int16).tobytes()
+            ):
                 raise RuntimeError(f"openSMILE did not accept a window of {pcm.size} samples")
             smile.external_audio_source_set_eoi(self._source)
             smile.run()
@@ -361,7 +387,9 @@ class AudioStreamExtractor:
     chunking. Memory stays bounded by one window. Call :meth:`close` (or use ``with``).
     """
 
-    def __init__(self, window_s: float = DEFAULT_WINDOW_S, hop_s: float = DEFAULT_HOP_S, *, t0: float = 0.0) -> None:
+    def __init__(
+        self, window_s: float = DEFAULT_WINDOW_S, hop_s: float = DEFAULT_HOP_S, *, t0: float = 0.0
+    ) -> None:
         self.config = AudioConfig(window_s, hop_s)
         self.t0 = float(t0)
         self._runner = SmileWindowRunner()
@@ -373,9 +401,13 @@ class AudioStreamExtractor:
     def push(self, samples: np.ndarray | Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
         x = np.asarray(samples, dtype=np.float32)
         if x.ndim != 1:
-            raise ValueError(f"samples must be 1-D float32 mono at {SAMPLE_RATE} Hz, got shape {x.shape}")
+            raise ValueError(
+                f"samples must be 1-D float32 mono at {SAMPLE_RATE} Hz, got shape {x.shape}"
+            )
         if not np.all(np.isfinite(x)):
-            raise ValueError(f"samples contain NaN or Inf ({int(np.sum(~np.isfinite(x)))} of {x.size})")
+            raise ValueError(
+                f"samples contain NaN or Inf ({int(np.sum(~np.isfinite(x)))} of {x.size})"
+            )
         self._buf = np.concatenate([self._buf, x])
         self.samples_seen += x.size
         cfg = self.config

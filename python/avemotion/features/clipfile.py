@@ -47,7 +47,9 @@ def _as(x: Any, dtype: Any, name: str, shape: tuple[int | None, ...]) -> np.ndar
     a = np.asarray(x)
     if a.size == 0 and a.ndim != len(shape):
         a = a.reshape(tuple(0 if s is None else s for s in shape))
-    if a.ndim != len(shape) or any(s is not None and s != d for s, d in zip(shape, a.shape)):
+    if a.ndim != len(shape) or any(
+        s is not None and s != d for s, d in zip(shape, a.shape, strict=True)
+    ):
         want = "(" + ", ".join("T" if s is None else str(s) for s in shape) + ")"
         raise ValueError(f"{name} must have shape {want}, got {a.shape}")
     if dtype is np.bool_ and a.dtype != np.bool_:
@@ -98,7 +100,9 @@ def load_clip(path: str | os.PathLike[str]) -> ClipFeatures:
     with np.load(path, allow_pickle=False) as z:
         missing = [k for k in KEYS if k not in z.files]
         if missing:
-            raise ValueError(f"{path}: not a clip feature file, missing keys {missing} (has {z.files})")
+            raise ValueError(
+                f"{path}: not a clip feature file, missing keys {missing} (has {z.files})"
+            )
         try:
             meta = json.loads(str(z["meta"][()]))
             return ClipFeatures(

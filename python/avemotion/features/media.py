@@ -8,7 +8,10 @@ whose ``kind`` says what went wrong (``unreadable``, ``no_audio``, ``no_video``,
 Audio: the first audio stream is decoded, mixed down to mono and resampled to 16 kHz float32 by
 FFmpeg's resampler (``av.AudioResampler("flt", "mono", 16000)``, libswresample). Samples are placed on
 the clip's time axis by the pts of the first decoded frame; a gap before it (e.g. a stream starting
-late) is filled with zeros so that sample ``i`` is at ``i / 16000`` s after ``start``. Streams sampled
+late) is filled with zeros so that sample ``i`` is at ``i / 16000`` s after ``start``. A clip that
+starts later than 0 is decoded from ``AUDIO_PREROLL_S`` before its start: 16 kHz PCM files then give
+exactly the samples of a whole-file decode; resampled or lossy streams agree up to the resampler's
+sub-sample phase (tested: correlation > 0.999). Streams sampled
 below ``MIN_SAMPLE_RATE`` (8 kHz) are rejected: eGeMAPS needs the band up to 4 kHz.
 
 Video: the first video stream is decoded and frames are sampled at ``fps``: a frame is kept when its
@@ -31,6 +34,8 @@ logger = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000
 MIN_SAMPLE_RATE = 8000
+#: seconds decoded before a clip's start and dropped (decoder/resampler warm-up)
+AUDIO_PREROLL_S = 0.2
 
 
 class MediaError(Exception):
@@ -78,7 +83,9 @@ def _open(path: str | os.PathLike[str]) -> Any:
     try:
         return av.open(str(p))
     except Exception as exc:  # av.error.InvalidDataError and friends
-        raise MediaError(path, "unreadable", f"cannot open media ({type(exc).__name__}: {exc})") from exc
+        raise MediaError(
+            path, "unreadable", f"cannot open media ({type(exc).__name__}: {exc})"
+        ) from exc
 
 
 def _check_range(path: str | os.PathLike[str], start: float, end: float | None) -> None:
@@ -95,10 +102,19 @@ def probe(path: str | os.PathLike[str]) -> MediaInfo:
         v = container.streams.video[0] if container.streams.video else None
         duration = container.duration / 1_000_000 if container.duration else None
         fps = float(v.average_rate) if v is not None and v.average_rate else None
-        return MediaInfo(str(path), a is not None, v is not None, duration, a.rate if a is not None else None, fps)
+        return MediaInfo(
+            str(path),
+            a is not None,
+            v is not None,
+            duration,
+            a.rate if a is not None else None,
+            fps,
+        )
 
 
-def decode_audio(path: str | os.PathLike[str], *, start: float = 0.0, end: float | None = None) -> DecodedAudio:
+def decode_audio(
+    path: str | os.PathLike[str], *, start: float = 0.0, end: float | None = None
+) -> DecodedAudio:
     """Decode the first audio stream between ``start`` and ``end`` (seconds; ``None`` = to the end).
 
     Raises :class:`MediaError` (``no_audio``, ``unreadable``, ``bad_sample_rate``, ``bad_range``).
@@ -113,18 +129,28 @@ def decode_audio(path: str | os.PathLike[str], *, start: float = 0.0, end: float
         stream = container.streams.audio[0]
         rate = int(stream.rate or 0)
         if rate < MIN_SAMPLE_RATE:
-            raise MediaError(path, "bad_sample_rate", f"audio sample rate {rate} Hz is below {MIN_SAMPLE_RATE} Hz")
+            raise MediaError(
+                path,
+                "bad_sample_rate",
+                f"audio sample rate {rate} Hz is below {MIN_SAMPLE_RATE} Hz",
+            )
         channels = int(stream.channels or 0)
         resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
         if start > 0:
-            container.seek(int(start * 1_000_000), any_frame=False)  # to the keyframe at or before start
+            # from a little before start (then trimmed by pts): the resampler's and decoder's
+            # start-up transients fall before the clip
+            container.seek(int(max(0.0, start - AUDIO_PREROLL_S) * 1_000_000), any_frame=False)
         chunks: list[np.ndarray] = []
         first_t: float | None = None
         try:
             for frame in container.decode(stream):
                 if first_t is None and frame.pts is not None:
                     first_t = float(frame.pts * frame.time_base)
-                if end is not None and frame.pts is not None and float(frame.pts * frame.time_base) >= end:
+                if (
+                    end is not None
+                    and frame.pts is not None
+                    and float(frame.pts * frame.time_base) >= end
+                ):
                     break
                 for out in resampler.resample(frame):
                     chunks.append(out.to_ndarray().reshape(-1))
