@@ -1,0 +1,303 @@
+"""Video features: MTCNN face detection + FaceNet (InceptionResnetV1) 512-d embeddings.
+
+One video step per sampled frame (default 5 fps, see :mod:`avemotion.features.media`): MTCNN
+(facenet-pytorch; its P/R/O-net weights ship inside the wheel) finds faces, the most confident one
+is cropped and aligned to 160x160 (facenet-pytorch's ``extract_face``, margin 0) and standardised
+(``(x - 127.5) / 128``), and InceptionResnetV1 gives a 512-d L2-normalized embedding. A frame without
+a face (or whose best face has probability below ``min_prob``) is a masked step: zeros, mask False.
+
+FaceNet weights (VGGFace2, ``20180402-114759-vggface2.pt``, 107 MB) are never downloaded at run time.
+They are looked up in this order: the ``weights`` argument, the ``AVEMOTION_FACENET_WEIGHTS``
+environment variable, torch's hub cache (``$TORCH_HOME/hub/checkpoints/20180402-114759-vggface2.pt``,
+usually ``~/.cache/torch/hub/checkpoints/``). When none exists :class:`FaceNetWeightsMissing` says
+where to put the file and how to get it. Random weights only with ``allow_random_weights=True``
+(tests and benchmarks; the embeddings are then meaningless).
+
+Two embedders give the same numbers (within 1e-5): :class:`TorchEmbedder` (torch eager) and
+:class:`OnnxEmbedder` (ONNX Runtime, the real-time path; export with
+:func:`avemotion.features.export_onnx.export_facenet`). This module never imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+VIDEO_DIM = 512
+FACE_SIZE = 160
+DEFAULT_FPS = 5.0
+WEIGHTS_ENV = "AVEMOTION_FACENET_WEIGHTS"
+WEIGHTS_FILE = "20180402-114759-vggface2.pt"
+WEIGHTS_URL = "https://github.com/timesler/facenet-pytorch/releases/download/v2.2.9/20180402-114759-vggface2.pt"
+
+
+class FaceNetWeightsMissing(FileNotFoundError):
+    """No VGGFace2 FaceNet weights file was found (the message says where to put one)."""
+
+
+def default_weights_path() -> Path:
+    """Where torch's hub cache keeps the VGGFace2 checkpoint (``$TORCH_HOME/hub/checkpoints/...``)."""
+    import torch
+
+    return Path(torch.hub.get_dir()) / "checkpoints" / WEIGHTS_FILE
+
+
+def find_facenet_weights(weights: str | os.PathLike[str] | None = None) -> Path:
+    """Resolve the FaceNet weights file (argument, then ``$AVEMOTION_FACENET_WEIGHTS``, then hub cache).
+
+    Raises :class:`FaceNetWeightsMissing` naming every place looked at and how to obtain the file.
+    A path given explicitly (argument or environment) that does not exist is an error too.
+    """
+    if weights is not None:
+        p = Path(weights).expanduser()
+        if not p.is_file():
+            raise FaceNetWeightsMissing(f"FaceNet weights file given as argument not found: {p}")
+        return p
+    env = os.environ.get(WEIGHTS_ENV)
+    if env:
+        p = Path(env).expanduser()
+        if not p.is_file():
+            raise FaceNetWeightsMissing(f"{WEIGHTS_ENV}={env} but no such file")
+        return p
+    p = default_weights_path()
+    if p.is_file():
+        return p
+    raise FaceNetWeightsMissing(
+        "FaceNet (InceptionResnetV1, VGGFace2) weights not found. Looked at: the weights argument "
+        f"(not given), ${WEIGHTS_ENV} (not set), {p}. This program never downloads them: on a machine "
+        f"with internet, download {WEIGHTS_URL} (107 MB, facenet-pytorch's release asset; or run "
+        "`python -c \"from facenet_pytorch import InceptionResnetV1; InceptionResnetV1(pretrained='vggface2')\"`, "
+        f"which stores it in torch's hub cache), then copy it to {p} or point {WEIGHTS_ENV} at it. "
+        "For tests only, pass allow_random_weights=True."
+    )
+
+
+def load_facenet(
+    weights: str | os.PathLike[str] | None = None, *, allow_random_weights: bool = False
+) -> Any:
+    """InceptionResnetV1 (eval mode, CPU, outputs L2-normalized 512-d) with VGGFace2 weights.
+
+    With ``allow_random_weights=True`` and no weights file found, a randomly initialised network
+    (seeded, deterministic) is returned with a warning.
+    """
+    import torch
+    from facenet_pytorch import InceptionResnetV1
+
+    try:
+        path: Path | None = find_facenet_weights(weights)
+    except FaceNetWeightsMissing:
+        if not allow_random_weights or weights is not None:
+            raise
+        path = None
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        net = InceptionResnetV1(pretrained=None, classify=False)
+    if path is None:
+        logger.warning("FaceNet uses RANDOM weights (allow_random_weights=True): embeddings are meaningless")
+    else:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = {k: v for k, v in state.items() if not k.startswith("logits.")}
+        missing, unexpected = net.load_state_dict(state, strict=False)
+        if missing or unexpected:
+            raise ValueError(f"{path}: not an InceptionResnetV1 checkpoint (missing {missing[:3]}, unexpected {unexpected[:3]})")
+    return net.eval()
+
+
+class Embedder(Protocol):
+    def __call__(self, faces: np.ndarray) -> np.ndarray: ...
+
+
+class TorchEmbedder:
+    """FaceNet in torch eager: ``faces`` float32 (N, 3, 160, 160) standardised -> (N, 512) float32."""
+
+    def __init__(self, net: Any = None, *, weights: str | os.PathLike[str] | None = None, allow_random_weights: bool = False) -> None:
+        self.net = net if net is not None else load_facenet(weights, allow_random_weights=allow_random_weights)
+
+    def __call__(self, faces: np.ndarray) -> np.ndarray:
+        import torch
+
+        x = _check_faces(faces)
+        if x.shape[0] == 0:
+            return np.zeros((0, VIDEO_DIM), np.float32)
+        with torch.inference_mode():
+            return self.net(torch.from_numpy(x)).numpy().astype(np.float32, copy=False)
+
+
+class OnnxEmbedder:
+    """FaceNet through ONNX Runtime (CPU, or CUDA when present): same I/O as :class:`TorchEmbedder`."""
+
+    def __init__(self, path: str | os.PathLike[str], *, threads: int | None = None, providers: Sequence[str] | None = None) -> None:
+        import onnxruntime as ort
+
+        p = Path(path)
+        if not p.is_file():
+            raise FileNotFoundError(f"FaceNet ONNX model not found: {p} (make one with `python -m avemotion.features.export_onnx`)")
+        opts = ort.SessionOptions()
+        if threads:
+            opts.intra_op_num_threads = threads
+        avail = ort.get_available_providers()
+        chosen = list(providers) if providers else [x for x in ("CUDAExecutionProvider", "CPUExecutionProvider") if x in avail]
+        self.session = ort.InferenceSession(str(p), opts, providers=chosen)
+        self.input_name = self.session.get_inputs()[0].name
+        logger.info("FaceNet ONNX on %s", self.session.get_providers()[0])
+
+    def __call__(self, faces: np.ndarray) -> np.ndarray:
+        x = _check_faces(faces)
+        if x.shape[0] == 0:
+            return np.zeros((0, VIDEO_DIM), np.float32)
+        return self.session.run(None, {self.input_name: x})[0].astype(np.float32, copy=False)
+
+
+def _check_faces(faces: np.ndarray) -> np.ndarray:
+    x = np.ascontiguousarray(faces, dtype=np.float32)
+    if x.ndim != 4 or x.shape[1:] != (3, FACE_SIZE, FACE_SIZE):
+        raise ValueError(f"faces must have shape (N, 3, {FACE_SIZE}, {FACE_SIZE}), got {x.shape}")
+    return x
+
+
+@dataclasses.dataclass
+class Detection:
+    """Best face of one frame: ``face`` float32 (3, 160, 160) standardised crop, ``prob``, ``box`` (x1, y1, x2, y2) px."""
+
+    face: np.ndarray
+    prob: float
+    box: np.ndarray
+
+
+class FaceDetector:
+    """MTCNN (facenet-pytorch) keeping the most confident face per frame.
+
+    ``detect(frames)``: a list of RGB uint8 (H, W, 3) frames (same size within a call to batch them)
+    -> one :class:`Detection` or ``None`` per frame. Faces below ``min_prob`` count as no face.
+    """
+
+    def __init__(self, *, min_face_size: int = 20, thresholds: Sequence[float] = (0.6, 0.7, 0.7), min_prob: float = 0.9) -> None:
+        from facenet_pytorch import MTCNN
+
+        self.min_prob = float(min_prob)
+        self.mtcnn = MTCNN(image_size=FACE_SIZE, margin=0, min_face_size=min_face_size, thresholds=list(thresholds),
+                           keep_all=False, select_largest=False, post_process=True, device="cpu")
+
+    def detect(self, frames: Sequence[np.ndarray]) -> list[Detection | None]:
+        import torch
+        from facenet_pytorch.models.mtcnn import fixed_image_standardization
+        from facenet_pytorch.models.utils.detect_face import extract_face
+
+        if len(frames) == 0:
+            return []
+        for i, f in enumerate(frames):
+            if f.ndim != 3 or f.shape[2] != 3 or f.dtype != np.uint8:
+                raise ValueError(f"frame {i} must be RGB uint8 (H, W, 3), got {f.dtype} {f.shape}")
+        same = all(f.shape == frames[0].shape for f in frames)
+        if same:
+            with torch.inference_mode():
+                boxes, probs = self.mtcnn.detect(np.stack(frames))
+        else:
+            boxes, probs = [], []
+            for f in frames:
+                with torch.inference_mode():
+                    b, p = self.mtcnn.detect(f)
+                boxes.append(b)
+                probs.append(p)
+        out: list[Detection | None] = []
+        for f, b, p in zip(frames, boxes, probs):
+            if b is None or p is None or len(b) == 0 or p[0] is None:
+                out.append(None)
+                continue
+            b = np.asarray(b, np.float32).reshape(-1, 4)
+            p = np.asarray(p, np.float32).reshape(-1)
+            k = int(np.argmax(p))
+            if not p[k] >= self.min_prob:
+                out.append(None)
+                continue
+            face = fixed_image_standardization(extract_face(f, b[k], FACE_SIZE, 0))
+            out.append(Detection(face.numpy().astype(np.float32), float(p[k]), b[k]))
+        return out
+
+
+@dataclasses.dataclass
+class VideoFeatures:
+    """``steps`` float32 (T, 512) (zeros where no face), ``times`` float64 (T,) s, ``mask`` bool (T,) True = face, ``probs`` float32 (T,)."""
+
+    steps: np.ndarray
+    times: np.ndarray
+    mask: np.ndarray
+    probs: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.steps.shape[0])
+
+
+class VideoExtractor:
+    """Frames in, video steps out: MTCNN on batches of ``batch_size`` frames, then one FaceNet call per batch.
+
+    ``embedder``: a :class:`TorchEmbedder` or :class:`OnnxEmbedder` (default: torch with the weights
+    found by :func:`find_facenet_weights`, random only if ``allow_random_weights``).
+    """
+
+    def __init__(self, embedder: Embedder | None = None, detector: FaceDetector | None = None, *, batch_size: int = 8,
+                 weights: str | os.PathLike[str] | None = None, allow_random_weights: bool = False) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.embedder = embedder if embedder is not None else TorchEmbedder(weights=weights, allow_random_weights=allow_random_weights)
+        self.detector = detector if detector is not None else FaceDetector()
+        self.batch_size = batch_size
+        self.timings = {"detect_s": 0.0, "embed_s": 0.0}
+
+    def process(self, frames: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One batch of frames -> (steps (N, 512), mask (N,), probs (N,))."""
+        import time
+
+        t0 = time.perf_counter()
+        dets = self.detector.detect(frames)
+        t1 = time.perf_counter()
+        steps = np.zeros((len(frames), VIDEO_DIM), np.float32)
+        mask = np.array([d is not None for d in dets], bool)
+        probs = np.array([d.prob if d is not None else 0.0 for d in dets], np.float32)
+        if mask.any():
+            steps[mask] = self.embedder(np.stack([d.face for d in dets if d is not None]))
+        self.timings["detect_s"] += t1 - t0
+        self.timings["embed_s"] += time.perf_counter() - t1
+        return steps, mask, probs
+
+    def extract(self, frames: Iterable[tuple[float, np.ndarray]]) -> VideoFeatures:
+        """``(t, rgb)`` pairs (e.g. :func:`avemotion.features.media.iter_video_frames`) -> :class:`VideoFeatures`."""
+        all_steps, all_mask, all_probs, times = [], [], [], []
+        batch: list[np.ndarray] = []
+
+        def flush() -> None:
+            if batch:
+                s, m, p = self.process(batch)
+                all_steps.append(s)
+                all_mask.append(m)
+                all_probs.append(p)
+                batch.clear()
+
+        for t, rgb in frames:
+            if batch and rgb.shape != batch[0].shape:
+                flush()
+            times.append(float(t))
+            batch.append(rgb)
+            if len(batch) >= self.batch_size:
+                flush()
+        flush()
+        if not times:
+            return VideoFeatures(np.zeros((0, VIDEO_DIM), np.float32), np.zeros(0), np.zeros(0, bool), np.zeros(0, np.float32))
+        return VideoFeatures(np.concatenate(all_steps), np.asarray(times, np.float64), np.concatenate(all_mask), np.concatenate(all_probs))
+
+
+def extract_video_file(path: str | os.PathLike[str], *, fps: float = DEFAULT_FPS, start: float = 0.0, end: float | None = None,
+                       extractor: VideoExtractor | None = None, allow_random_weights: bool = False) -> VideoFeatures:
+    """Video steps of a media file at ``fps`` between ``start`` and ``end`` (times relative to ``start``)."""
+    from avemotion.features.media import iter_video_frames
+
+    ex = extractor if extractor is not None else VideoExtractor(allow_random_weights=allow_random_weights)
+    return ex.extract(iter_video_frames(path, fps=fps, start=start, end=end))
