@@ -287,6 +287,8 @@ class WindowPredictor:
         n_video = np.asarray(batch.n_video)
         fms = np.asarray(batch.face_missing_share, np.float64)
         for i in range(n):
+            if float(batch.end[i]) <= self.t_min:  # a window ending at the media start holds one frame at most
+                continue
             has_v = self.mode != "audio" and n_video[i] > 0
             lp = float(laugh[i])
             out.append(WindowResult(
