@@ -436,3 +436,605 @@ def _report(frames: Iterable[tuple[float, np.ndarray]], progress: Callable[[str,
         progress("video", t, total)
         yield t, rgb
     progress("video", total, total)
+
+
+# --------------------------------------------------------------------------------------------------
+# Real time
+#
+# Threads (each "never blocks" the one before it; queues between them are bounded):
+#
+#   capture (source)  ──audio chunks──► audio worker: AudioStreamExtractor ──► FrameRing(89)  ─┐
+#      PyAV demux /   ──video frames──► video worker: MTCNN + FaceNet      ──► FrameRing(512) ─┤
+#      camera + mic      (deque, oldest dropped when the worker is busy)                       ▼
+#                                       inference: rings ─► AVSync ─► batched Predictor ─► results
+#                                                                                              ▼
+#                                       caller's on_result (JSONL writer) and the display queue
+#
+# A source calls LiveEngine.on_audio(t0, samples, wall) / on_video(t, rgb, wall) / on_end(reason)
+# from its own thread. Media times are seconds on the source's clock (0 = first timestamp seen);
+# ``wall`` is time.monotonic() when the data was captured (decoded), used for latency.
+
+
+@dataclass
+class LiveConfig:
+    """Live settings. ``max_latency_s``: a window waits at most this long (stream clock) for the lagging
+    modality. ``blocking``: capture waits for the workers instead of dropping (files read as fast as
+    possible); else video frames beyond ``frame_queue`` waiting ones are dropped (oldest first) and
+    audio beyond ``audio_queue_s`` seconds waiting is dropped. ``clock_sync``: AVSync's mode (``none``
+    for one muxed stream, ``drift`` for camera + microphone on separate clocks)."""
+
+    mode: str = "av"
+    enhanced: bool = False
+    ema_alpha: float = 0.4
+    max_latency_s: float = 1.5
+    frame_queue: int = 4
+    audio_queue_s: float = 10.0
+    blocking: bool = False
+    clock_sync: str = "none"
+    batch_frames: int = 4
+
+
+@dataclass
+class LiveReport:
+    """End-of-run statistics (latencies in seconds, capture to prediction)."""
+
+    windows_emitted: int
+    windows_dropped: int
+    video_frames_captured: int
+    video_frames_dropped: int
+    audio_seconds_captured: float
+    audio_seconds_dropped: float
+    latency_p50_s: float | None
+    latency_p95_s: float | None
+    latency_p99_s: float | None
+    latency_max_s: float | None
+    latencies_measured: int
+    av_drift_ppm: float
+    media_vs_wall_ppm: float | None
+    wall_s: float
+    end_reason: str
+    sync: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class _CaptureClock:
+    """Monotone (media_t, wall) pairs of one modality: when was media time t captured?"""
+
+    def __init__(self, keep_s: float = 60.0) -> None:
+        self.keep_s = keep_s
+        self._t: list[float] = []
+        self._w: list[float] = []
+        self._lock = threading.Lock()
+        self.first: tuple[float, float] | None = None
+        self.fit_pairs: list[tuple[float, float]] = []  # sparse (wall, media) samples for drift
+
+    def add(self, media_t: float, wall: float) -> None:
+        with self._lock:
+            if self._t and media_t <= self._t[-1]:
+                return
+            self._t.append(media_t)
+            self._w.append(wall)
+            if self.first is None:
+                self.first = (media_t, wall)
+            if not self.fit_pairs or wall - self.fit_pairs[-1][0] >= 0.25:
+                self.fit_pairs.append((wall, media_t))
+                if len(self.fit_pairs) > 20000:
+                    del self.fit_pairs[::2]
+            if len(self._t) > 64 and self._t[0] < media_t - self.keep_s:
+                cut = len(self._t) // 2
+                del self._t[:cut], self._w[:cut]
+
+    def wall_at(self, t: float) -> float | None:
+        import bisect
+
+        with self._lock:
+            i = bisect.bisect_left(self._t, t - 1e-6)
+            return self._w[i] if i < len(self._t) else None
+
+
+def _percentile(x: list[float], q: float) -> float | None:
+    return float(np.percentile(np.asarray(x), q)) if x else None
+
+
+def _make_ring(dim: int, capacity: int) -> Any:
+    try:
+        from avemotion.streaming import FrameRing
+    except ImportError:
+        from avemotion._core import FrameRing  # type: ignore[no-redef]
+
+        return FrameRing(dim, capacity, "drop_oldest", 256)
+    return FrameRing(dim, capacity, "drop_oldest")
+
+
+class LiveEngine:
+    """Real-time pipeline: sources feed it from their threads, results come out per window.
+
+    ``on_result(result, info)`` is called on the inference thread for each window in order;
+    ``info`` holds ``latency_s`` (None when unknown), ``raw_laugh_prob`` and ``forced``.
+    Call :meth:`start`, then let a source push data, then :meth:`wait` (returns a :class:`LiveReport`).
+    :meth:`stop` asks everything to finish (the source should stop pushing; pending data is drained).
+    """
+
+    def __init__(self, predictor: Any, config: LiveConfig, *, video_extractor: Any = None,
+                 settings: PipelineSettings | None = None,
+                 on_result: Callable[[WindowResult, dict[str, Any]], None] | None = None) -> None:
+        import collections
+        import queue
+
+        self.cfg = config
+        check_mode(config.mode)
+        self.settings = settings or PipelineSettings.from_bundle(predictor.bundle)
+        s = self.settings
+        self.use_audio = config.mode in ("av", "audio")
+        self.use_video = config.mode in ("av", "video")
+        if self.use_video and video_extractor is None:
+            raise ValueError("video_extractor: required in mode 'av' and 'video'")
+        self.extractor = video_extractor
+        self.predict = WindowPredictor(predictor, s, config.mode)
+        self.on_result = on_result
+        self.timings = StageTimings()
+        self._timer = _Timer(self.timings)
+        self.sync = make_sync(s, max_latency_s=config.max_latency_s, clock_sync=config.clock_sync)
+        self.audio_ring = _make_ring(s.audio_dim, int(64 / s.audio_hop_s) + 64)
+        self.video_ring = _make_ring(s.video_dim, int(64 * s.video_fps) + 64)
+        self.audio_q: queue.Queue[tuple[float, np.ndarray, float] | None] = queue.Queue()
+        self._frames: collections.deque[tuple[float, np.ndarray, float]] = collections.deque()
+        self._frames_cv = threading.Condition()
+        self._audio_cv = threading.Condition()
+        self._audio_pending_s = 0.0
+        self._ready = threading.Event()
+        self._stop = threading.Event()
+        self._capture_done = threading.Event()
+        self._workers_done = {"audio": not self.use_audio, "video": not self.use_video}
+        self.clock_a, self.clock_v = _CaptureClock(), _CaptureClock()
+        self.latencies: list[float] = []
+        self.windows_emitted = 0
+        self.frames_captured = self.frames_dropped = 0
+        self.audio_captured_s = self.audio_dropped_s = 0.0
+        self.last_audio_t = self.last_video_t = -math.inf
+        self.end_reason = "running"
+        self.error: str | None = None
+        self._ema = None
+        self._hyst = None
+        if config.enhanced:
+            from avemotion.analysis import EMASmoother, Hysteresis
+
+            self._ema = EMASmoother(config.ema_alpha)
+            self._hyst = Hysteresis(s.laughter_threshold)
+        self._threads: list[threading.Thread] = []
+        self._t_start = time.monotonic()
+        self._lock = threading.Lock()
+
+    # -- source side (any thread)
+
+    def on_audio(self, t0: float, samples: np.ndarray, wall: float) -> None:
+        """Contiguous 16 kHz mono float32 samples starting at media time ``t0``."""
+        if not self.use_audio or samples.size == 0:
+            return
+        dur = samples.size / 16000.0
+        with self._audio_cv:
+            self.audio_captured_s += dur
+            if self.cfg.blocking:
+                while self._audio_pending_s > self.cfg.audio_queue_s and not self._stop.is_set():
+                    self._audio_cv.wait(0.1)
+            elif self._audio_pending_s > self.cfg.audio_queue_s:
+                self.audio_dropped_s += dur  # the worker fell behind: drop (the extractor sees a gap as contiguous)
+                return
+            self._audio_pending_s += dur
+        self.audio_q.put((t0, np.ascontiguousarray(samples, np.float32), wall))
+
+    def on_video(self, t: float, rgb: np.ndarray, wall: float) -> None:
+        """One sampled RGB uint8 (H, W, 3) frame at media time ``t``."""
+        if not self.use_video:
+            return
+        with self._frames_cv:
+            self.frames_captured += 1
+            if self.cfg.blocking:
+                while len(self._frames) >= self.cfg.frame_queue and not self._stop.is_set():
+                    self._frames_cv.wait(0.1)
+            elif len(self._frames) >= self.cfg.frame_queue:
+                self._frames.popleft()
+                self.frames_dropped += 1
+            self._frames.append((t, rgb, wall))
+            self._frames_cv.notify_all()
+
+    def on_end(self, reason: str, error: str | None = None) -> None:
+        """The source has no more data (end of stream, timeout, error or stop)."""
+        if self.end_reason == "running":
+            self.end_reason = reason
+        if error and not self.error:
+            self.error = error
+        self._capture_done.set()
+        self.audio_q.put(None)
+        with self._frames_cv:
+            self._frames_cv.notify_all()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def stop(self, reason: str = "stopped") -> None:
+        if self.end_reason == "running":
+            self.end_reason = reason
+        self._stop.set()
+        with self._frames_cv:
+            self._frames_cv.notify_all()
+        with self._audio_cv:
+            self._audio_cv.notify_all()
+
+    # -- workers
+
+    def start(self) -> None:
+        if self.use_audio:
+            self._threads.append(threading.Thread(target=self._guard(self._audio_worker), name="avemotion-audio", daemon=True))
+        if self.use_video:
+            self._threads.append(threading.Thread(target=self._guard(self._video_worker), name="avemotion-video", daemon=True))
+        self._threads.append(threading.Thread(target=self._guard(self._inference), name="avemotion-inference", daemon=True))
+        for th in self._threads:
+            th.start()
+
+    def _guard(self, fn: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                fn()
+            except BaseException as exc:  # report, and let the rest finish
+                log.exception("%s failed", threading.current_thread().name)
+                self.error = self.error or f"{threading.current_thread().name}: {type(exc).__name__}: {exc}"
+                self.end_reason = "error" if self.end_reason == "running" else self.end_reason
+                self._stop.set()
+                self._capture_done.set()
+                self._workers_done = {"audio": True, "video": True}
+                self._ready.set()
+        return run
+
+    def _audio_worker(self) -> None:
+        import queue
+
+        from avemotion.features.audio import AudioStreamExtractor
+
+        s = self.settings
+        ex: AudioStreamExtractor | None = None
+        try:
+            while True:
+                try:
+                    item = self.audio_q.get(timeout=0.2)
+                except queue.Empty:
+                    if self._stop.is_set():
+                        break
+                    continue
+                if item is None:
+                    break
+                t0, x, wall = item
+                with self._audio_cv:
+                    self._audio_pending_s -= x.size / 16000.0
+                    self._audio_cv.notify_all()
+                if ex is None:
+                    ex = AudioStreamExtractor(s.audio_window_s, s.audio_hop_s, t0=t0)
+                self.clock_a.add(ex.t0 + (ex.samples_seen + x.size) / 16000.0, wall)
+                with self._timer("audio_features_s"):
+                    ts, steps = ex.push(x)
+                if ts.size:
+                    self.audio_ring.push(ts, steps, np.ones(ts.size, bool))
+                    self.last_audio_t = float(ts[-1])
+                    self._ready.set()
+        finally:
+            if ex is not None:
+                ex.close()
+            self._workers_done["audio"] = True
+            self._ready.set()
+
+    def _video_worker(self) -> None:
+        ex = self.extractor
+        while True:
+            with self._frames_cv:
+                while not self._frames and not (self._capture_done.is_set() or self._stop.is_set()):
+                    self._frames_cv.wait(0.2)
+                if not self._frames:
+                    break
+                batch = [self._frames.popleft()]
+                while self._frames and len(batch) < self.cfg.batch_frames and self._frames[0][1].shape == batch[0][1].shape:
+                    batch.append(self._frames.popleft())
+                self._frames_cv.notify_all()
+            d0, e0 = ex.timings["detect_s"], ex.timings["embed_s"]
+            steps, mask, _ = ex.process([b[1] for b in batch])
+            self._timer.add("face_detection_s", ex.timings["detect_s"] - d0)
+            self._timer.add("embedding_s", ex.timings["embed_s"] - e0)
+            ts = np.array([b[0] for b in batch], np.float64)
+            for b in batch:
+                self.clock_v.add(b[0], b[2])
+            self.video_ring.push(ts, steps, mask)
+            self.last_video_t = float(ts[-1])
+            self._ready.set()
+        self._workers_done["video"] = True
+        self._ready.set()
+
+    def _latency(self, t: float, now: float) -> float | None:
+        walls = [w for w in ((self.clock_a.wall_at(t) if self.use_audio else None),
+                             (self.clock_v.wall_at(t) if self.use_video else None)) if w is not None]
+        return now - min(walls) if walls else None
+
+    def _emit(self, batch: Any) -> None:
+        with self._timer("model_s"):
+            results = self.predict(batch)
+        now = time.monotonic()
+        forced = {float(e): bool(f) for e, f in zip(np.asarray(batch.end), np.asarray(batch.forced))}
+        for r in results:
+            info: dict[str, Any] = {"latency_s": self._latency(r.end, now), "raw_laugh_prob": r.laugh_prob,
+                                    "forced": forced.get(r.end, False)}
+            if info["latency_s"] is not None:
+                self.latencies.append(info["latency_s"])
+            if self._ema is not None and self._hyst is not None:
+                labels = self.settings.labels
+                p = self._ema([r.probabilities[k] for k in labels] + [r.laugh_prob])
+                r.probabilities = {k: float(p[i]) for i, k in enumerate(labels)}
+                r.emotion = labels[int(np.argmax(p[:-1]))]
+                r.laugh_prob = float(p[-1])
+                r.laughing = self._hyst(r.laugh_prob)
+            self.windows_emitted += 1
+            if self.on_result is not None:
+                self.on_result(r, info)
+
+    def _inference(self) -> None:
+        while True:
+            self._ready.wait(0.1)
+            self._ready.clear()
+            workers_done = all(self._workers_done.values())
+            with self._timer("sync_s"):
+                # audio first: its watermark is the window clock; video then fills in
+                if self.use_audio:
+                    ts, x, _ = self.audio_ring.pop(1 << 16)
+                    if len(ts):
+                        self.sync.push_audio(ts, x)
+                if self.use_video:
+                    ts, x, f = self.video_ring.pop(1 << 16)
+                    if len(ts):
+                        self.sync.push_video(ts, x, f)
+                batch = self.sync.pop_batch() if self.sync.pending else None
+            if batch is not None:
+                self._emit(batch)
+            if workers_done and len(self.audio_ring) == 0 and len(self.video_ring) == 0:
+                break
+        last = max(self.last_audio_t, self.last_video_t)
+        if math.isfinite(last) and self.error is None:
+            flush_sync(self.sync, self.settings, self.cfg.max_latency_s, last,
+                       stream="audio" if math.isfinite(self.last_audio_t) else "video")
+            batch = self.sync.pop_batch()
+            limit = math.ceil(last / self.settings.hop_s - 1e-9) * self.settings.hop_s + 1e-9
+            keep = np.asarray(batch.end) <= limit
+            if keep.any():
+                self._emit(SimpleNamespace(**{k: np.asarray(v)[keep] for k, v in vars(_batch_fields(batch)).items()}))
+
+    def wait(self, timeout: float | None = None) -> LiveReport | None:
+        """Wait for the engine to finish (after the source ended or :meth:`stop`); None on timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for th in self._threads:
+            th.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+            if th.is_alive():
+                return None
+        return self.report()
+
+    @property
+    def finished(self) -> bool:
+        return bool(self._threads) and not any(th.is_alive() for th in self._threads)
+
+    def report(self) -> LiveReport:
+        st = sync_stats_dict(self.sync.stats())
+        pairs = self.clock_a.fit_pairs if self.use_audio else self.clock_v.fit_pairs
+        ppm = None
+        pairs = pairs[len(pairs) // 5:]  # skip the start-up burst (probing, buffered data)
+        if len(pairs) >= 8 and pairs[-1][0] - pairs[0][0] >= 10.0:
+            w, m = np.asarray(pairs).T
+            slope = np.polyfit(w - w[0], m - m[0], 1)[0]
+            ppm = float((slope - 1.0) * 1e6)
+        dropped_windows = int(st.get("windows_overflowed", 0))
+        return LiveReport(
+            windows_emitted=self.windows_emitted, windows_dropped=dropped_windows,
+            video_frames_captured=self.frames_captured, video_frames_dropped=self.frames_dropped,
+            audio_seconds_captured=round(self.audio_captured_s, 3), audio_seconds_dropped=round(self.audio_dropped_s, 3),
+            latency_p50_s=_percentile(self.latencies, 50), latency_p95_s=_percentile(self.latencies, 95),
+            latency_p99_s=_percentile(self.latencies, 99), latency_max_s=max(self.latencies) if self.latencies else None,
+            latencies_measured=len(self.latencies), av_drift_ppm=float(st.get("drift_ppm") or 0.0),
+            media_vs_wall_ppm=ppm, wall_s=time.monotonic() - self._t_start, end_reason=self.end_reason,
+            sync=st, timings=self.timings.to_dict(), error=self.error,
+        )
+
+
+def _batch_fields(batch: Any) -> SimpleNamespace:
+    if isinstance(batch, SimpleNamespace):
+        return batch
+    names = ("start", "end", "audio", "audio_mask", "audio_times", "video", "video_mask", "video_times",
+             "n_audio", "n_video", "forced", "face_missing_share")
+    return SimpleNamespace(**{k: getattr(batch, k) for k in names})
+
+
+# -- sources
+
+
+SAMPLE_RATE = 16000
+
+
+class StreamSource:
+    """Decodes a URL or file with PyAV (FFmpeg) on its own thread and feeds a :class:`LiveEngine`.
+
+    Audio is resampled to 16 kHz mono and delivered as contiguous chunks (a gap in the audio pts of
+    more than 0.1 s is filled with silence, so the audio clock keeps the media clock); frames are
+    sampled at ``fps`` (kept when the pts reaches the next instant ``k / fps``). Media time 0 is the
+    first timestamp seen in the container. ``realtime``: pace delivery to the media clock (for files).
+    ``open_timeout_s`` / ``read_timeout_s``: how long to wait for the stream to start / for more data
+    (a read timeout ends the stream cleanly: "no data").
+    """
+
+    def __init__(self, url: str, engine: LiveEngine, *, fps: float, realtime: bool = False,
+                 open_timeout_s: float = 10.0, read_timeout_s: float = 3.0,
+                 options: dict[str, str] | None = None) -> None:
+        self.url, self.engine, self.fps, self.realtime = url, engine, fps, realtime
+        self.timeouts = (open_timeout_s, read_timeout_s)
+        self.options = dict(options or {})
+        self.thread = threading.Thread(target=self._run, name="avemotion-capture", daemon=True)
+        self.opened = threading.Event()
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def _run(self) -> None:
+        import av
+
+        eng = self.engine
+        try:
+            container = av.open(self.url, timeout=self.timeouts, options=self.options)
+        except Exception as exc:  # noqa: BLE001 - reported to the user as the end reason
+            eng.on_end("error", f"cannot open {self.url}: {type(exc).__name__}: {exc}")
+            return
+        self.opened.set()
+        reason, err = "end of stream", None
+        try:
+            a = container.streams.audio[0] if container.streams.audio and eng.use_audio else None
+            v = container.streams.video[0] if container.streams.video and eng.use_video else None
+            if eng.use_audio and a is None:
+                eng.on_end("error", f"{self.url}: no audio stream (mode {eng.cfg.mode!r} needs one)")
+                return
+            if eng.use_video and v is None:
+                eng.on_end("error", f"{self.url}: no video stream (mode {eng.cfg.mode!r} needs one)")
+                return
+            streams = [x for x in (a, v) if x is not None]
+            if v is not None:
+                v.thread_type = "AUTO"
+            resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE) if a is not None else None
+            origin: float | None = None
+            wall0: float | None = None
+            a_start: float | None = None
+            a_emitted = 0
+            k = 0
+            try:
+                for packet in container.demux(*streams):
+                    if eng.stopping:
+                        reason = "stopped"
+                        break
+                    for frame in packet.decode():
+                        if frame.pts is None or frame.time is None:
+                            continue
+                        t_abs = float(frame.time)
+                        if origin is None:
+                            origin, wall0 = t_abs, time.monotonic()
+                        t = t_abs - origin
+                        if self.realtime and wall0 is not None:
+                            delay = wall0 + t - time.monotonic()
+                            if delay > 0 and eng._stop.wait(delay):
+                                break
+                        wall = time.monotonic()
+                        if packet.stream is a and resampler is not None:
+                            if a_start is None:
+                                a_start = max(t, 0.0)
+                            expected = a_start + a_emitted / SAMPLE_RATE
+                            if t - expected > 0.1:  # a hole in the stream: keep the audio clock
+                                gap = int(round((t - expected) * SAMPLE_RATE))
+                                eng.on_audio(expected, np.zeros(gap, np.float32), wall)
+                                a_emitted += gap
+                            for out in resampler.resample(frame):
+                                x = out.to_ndarray().reshape(-1)
+                                eng.on_audio(a_start + a_emitted / SAMPLE_RATE, x, wall)
+                                a_emitted += x.size
+                        elif packet.stream is v:
+                            if t + 1e-6 >= k / self.fps:
+                                while (k + 1) / self.fps <= t + 1e-6:
+                                    k += 1
+                                k += 1
+                                eng.on_video(t, frame.to_ndarray(format="rgb24"), wall)
+            except (av.error.ExitError, TimeoutError) as exc:
+                reason = f"no data for {self.timeouts[1]:g} s ({type(exc).__name__})"
+            except av.error.EOFError:
+                reason = "end of stream"
+            except av.error.FFmpegError as exc:
+                reason = "stream error"
+                err = f"{type(exc).__name__}: {exc}"
+        finally:
+            container.close()
+        if eng.stopping and reason == "end of stream":
+            reason = "stopped"
+        eng.on_end(reason, err)
+
+
+class DeviceSource:
+    """Camera (OpenCV ``VideoCapture(index)``) and microphone (sounddevice/PortAudio) capture threads.
+
+    The microphone's sample count is the audio clock; camera frames are stamped with the monotonic
+    clock since start (AVSync's ``drift`` clock sync maps them onto the audio clock). Frames are
+    forwarded at ``fps``. ``sounddevice`` is imported only here; when it is missing and audio is
+    needed, :class:`RuntimeError` says how to install it or to use ``--mode video``.
+    """
+
+    def __init__(self, engine: LiveEngine, *, camera: int | None, mic: str | int | None, fps: float) -> None:
+        self.engine, self.camera, self.mic, self.fps = engine, camera, mic, fps
+        self.threads: list[threading.Thread] = []
+        self._t0 = time.monotonic()
+        self._stream: Any = None
+        self._mic_samples = 0
+        self._mic_t0: float | None = None
+
+    def start(self) -> None:
+        eng = self.engine
+        if eng.use_audio:
+            try:
+                import sounddevice as sd
+            except (ImportError, OSError) as exc:
+                raise RuntimeError(
+                    f"microphone capture needs the sounddevice package and PortAudio ({exc}); "
+                    "install them (pip install sounddevice; apt-get install libportaudio2) or use --mode video"
+                ) from None
+
+            def callback(indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
+                wall = time.monotonic()
+                if self._mic_t0 is None:
+                    self._mic_t0 = wall - self._t0 - frames / SAMPLE_RATE
+                t0 = self._mic_t0 + self._mic_samples / SAMPLE_RATE
+                self._mic_samples += frames
+                eng.on_audio(t0, indata[:, 0].copy(), wall)
+
+            try:
+                self._stream = sd.InputStream(samplerate=SAMPLE_RATE, channels=1, dtype="float32",
+                                              device=self.mic, blocksize=1600, callback=callback)
+                self._stream.start()
+            except Exception as exc:  # noqa: BLE001
+                raise RuntimeError(f"--mic {self.mic!r}: cannot open the microphone: {exc}") from None
+        if eng.use_video:
+            import cv2
+
+            cap = cv2.VideoCapture(int(self.camera if self.camera is not None else 0))
+            if not cap.isOpened():
+                self.close()
+                raise RuntimeError(f"--camera {self.camera}: cannot open the camera (see --list-devices)")
+            th = threading.Thread(target=self._camera, args=(cap,), name="avemotion-camera", daemon=True)
+            self.threads.append(th)
+            th.start()
+
+    def _camera(self, cap: Any) -> None:
+        import cv2
+
+        eng = self.engine
+        next_t = 0.0
+        try:
+            while not eng.stopping:
+                ok, bgr = cap.read()
+                wall = time.monotonic()
+                if not ok:
+                    eng.on_end("camera stopped")
+                    return
+                t = wall - self._t0
+                if t >= next_t:
+                    next_t = t + 1.0 / self.fps
+                    eng.on_video(t, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), wall)
+        finally:
+            cap.release()
+        eng.on_end("stopped")
+
+    def close(self) -> None:
+        if self._stream is not None:
+            self._stream.stop()
+            self._stream.close()
+            self._stream = None
+        if not self.engine.use_video:
+            self.engine.on_end("stopped")
