@@ -578,7 +578,9 @@ class LiveEngine:
         self.on_result = on_result
         self.timings = StageTimings()
         self._timer = _Timer(self.timings)
-        self.sync = make_sync(s, max_latency_s=config.max_latency_s, clock_sync=config.clock_sync)
+        # one modality: nothing to wait for, a window is cut as soon as its stream passes its end
+        self.max_latency_s = config.max_latency_s if config.mode == "av" else 0.0
+        self.sync = make_sync(s, max_latency_s=self.max_latency_s, clock_sync=config.clock_sync)
         self.audio_ring = _make_ring(s.audio_dim, int(64 / s.audio_hop_s) + 64)
         self.video_ring = _make_ring(s.video_dim, int(64 * s.video_fps) + 64)
         self.audio_q: queue.Queue[tuple[float, np.ndarray, float] | None] = queue.Queue()
@@ -764,7 +766,8 @@ class LiveEngine:
         forced = {float(e): bool(f) for e, f in zip(np.asarray(batch.end), np.asarray(batch.forced))}
         for r in results:
             info: dict[str, Any] = {"latency_s": self._latency(r.end, now), "raw_laugh_prob": r.laugh_prob,
-                                    "forced": forced.get(r.end, False)}
+                                    # only meaningful with two modalities (one modality: every window)
+                                    "forced": self.cfg.mode == "av" and forced.get(r.end, False)}
             if info["latency_s"] is not None:
                 self.latencies.append(info["latency_s"])
             if self._ema is not None and self._hyst is not None:
@@ -800,7 +803,7 @@ class LiveEngine:
                 break
         last = max(self.last_audio_t, self.last_video_t)
         if math.isfinite(last) and self.error is None:
-            flush_sync(self.sync, self.settings, self.cfg.max_latency_s, last,
+            flush_sync(self.sync, self.settings, self.max_latency_s, last,
                        stream="audio" if math.isfinite(self.last_audio_t) else "video")
             batch = self.sync.pop_batch()
             limit = math.ceil(last / self.settings.hop_s - 1e-9) * self.settings.hop_s + 1e-9
