@@ -10,6 +10,7 @@
 # binding for inference (same outputs, a little more per-call overhead).
 #
 # Usage: scripts/fetch_ort_headers.sh [DEST]   (DEST defaults to <repo>/.cache/ortdev)
+#        AVEMOTION_DEBIAN_MIRROR=http://mirror/debian scripts/fetch_ort_headers.sh
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DEST=${1:-$ROOT/.cache/ortdev}
@@ -31,7 +32,9 @@ command -v apt-get >/dev/null 2>&1 || skip "apt-get not found (not Debian/Ubuntu
 command -v dpkg >/dev/null 2>&1 || skip "dpkg not found"
 
 # The Debian mirror this machine already uses (first non-security 'debian' URI in its apt sources).
-MIRROR=$(grep -rhoE '^(deb +(\[[^]]*\] +)?|URIs: +)[^ ]+' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null \
+# AVEMOTION_DEBIAN_MIRROR overrides it.
+MIRROR=${AVEMOTION_DEBIAN_MIRROR:-}
+[ -n "$MIRROR" ] || MIRROR=$(grep -rhoE '^(deb +(\[[^]]*\] +)?|URIs: +)[^ ]+' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null \
   | awk '{print $NF}' | grep -v security | grep -i debian | head -1)
 [ -n "$MIRROR" ] || MIRROR=http://deb.debian.org/debian
 KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg

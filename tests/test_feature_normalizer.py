@@ -464,8 +464,6 @@ def test_compute_bad_inputs() -> None:
         fn.compute_normalization_stats([])
     with pytest.raises(ValueError, match="no unmasked steps"):
         fn.compute_normalization_stats([np.ones((2, 89))], [np.zeros(2, bool)])
-    with pytest.raises(ValueError, match=r"wrap a single sequence"):
-        fn.compute_normalization_stats(np.ones((4, 89)))
     with pytest.raises(ValueError, match=r"features\[1\]: dimension is 88, expected 89"):
         fn.compute_normalization_stats([np.ones((2, 89)), np.ones((2, 88))])
     with pytest.raises(ValueError, match=r"features\[0\].*expected the audio feature dimension 89"):
@@ -489,3 +487,26 @@ def test_compute_constant_dim_clamped() -> None:
     x[:, 4] = 3.0
     st_ = fn.compute_normalization_stats([x], name="audio")
     assert st_.clamped == (4,) and st_.std[4] == np.float32(STD_EPS)
+
+
+def test_compute_array_forms() -> None:
+    rng = np.random.default_rng(6)
+    x = rng.normal(1, 2, (3, 7, 89))
+    m = rng.random((3, 7)) < 0.7
+    m[:, 0] = True
+    x[~m] = np.nan  # masked steps never count
+    ref = x[m]
+    whole = fn.compute_normalization_stats(x, m, ["train"] * 3, name="audio")  # (B, T, D)
+    assert whole.count == len(ref) and whole.extra["split_counts"] == {"train": len(ref)}
+    np.testing.assert_allclose(whole.mean, ref.mean(0), rtol=1e-5)
+    np.testing.assert_allclose(whole.std, ref.std(0), rtol=1e-5)
+    flat = fn.compute_normalization_stats(x.reshape(-1, 89), m.reshape(-1), name="audio")  # (N, D)
+    np.testing.assert_allclose(flat.std, whole.std, rtol=1e-6)
+    rows = np.array(["train"] * 21)
+    rows[5] = "val"
+    with pytest.raises(ValueError, match=r"splits\[5\]: step is from split 'val'.*1 of 21"):
+        fn.compute_normalization_stats(x.reshape(-1, 89), m.reshape(-1), rows, name="audio")
+    with pytest.raises(ValueError, match=r"masks: expected shape \(3, 7\)"):
+        fn.compute_normalization_stats(x, m[:, :5], name="audio")
+    with pytest.raises(ValueError, match="expected the video feature dimension 512"):
+        fn.compute_normalization_stats(x, m, name="video")

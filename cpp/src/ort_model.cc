@@ -326,7 +326,10 @@ void OrtModel::Run(const std::vector<OrtInputView>& inputs, std::vector<OrtOutpu
   }
 
   const OrtApi* api = impl_->api;
-  std::lock_guard<std::mutex> lock(run_mutex_);
+  // The preallocated output buffers serve one call at a time. A concurrent caller does not wait for
+  // them: its outputs are allocated by ONNX Runtime instead (the session itself is thread-safe).
+  std::unique_lock<std::mutex> lock(run_mutex_, std::try_to_lock);
+  const bool use_buffers = lock.owns_lock();
   std::vector<OrtValue*> in_values(inputs.size(), nullptr);
   std::vector<OrtValue*> out_values(outputs_.size(), nullptr);
   auto release_all = [&]() {
@@ -345,13 +348,15 @@ void OrtModel::Run(const std::vector<OrtInputView>& inputs, std::vector<OrtOutpu
                                                 &in_values[i]),
             "CreateTensorWithDataAsOrtValue (input)");
     }
-    if (batch > max_batch_) max_batch_ = batch;
-    for (size_t o = 0; o < outputs_.size(); ++o) {
+    int64_t seen = max_batch_.load();
+    while (batch > seen && !max_batch_.compare_exchange_weak(seen, batch)) {
+    }
+    for (size_t o = 0; o < outputs_.size() && use_buffers; ++o) {
       if (!impl_->preallocated[o] || batch < 0) continue;
       std::vector<int64_t> shape = outputs_[o].shape;
       shape[0] = batch;
       auto& buf = impl_->buffers[o];
-      const size_t need = static_cast<size_t>(max_batch_ * impl_->per_row[o]);
+      const size_t need = static_cast<size_t>(std::max(batch, max_batch_.load()) * impl_->per_row[o]);
       if (buf.size() < need) buf.resize(need);  // grows to the largest batch seen, then reused
       Check(api,
             api->CreateTensorWithDataAsOrtValue(impl_->cpu_memory, buf.data(),

@@ -35,12 +35,10 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
-import io
 import json
 import logging
 import math
 import os
-import pickle
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -110,61 +108,33 @@ class Bundle:
 
 
 # --------------------------------------------------------------------------- stats pickles
-# The stats format belongs to avemotion.feature_normalizer; these two functions are the only place
-# that touches it, and use it when it is installed. The fallback reads/writes the same dict layout
-# ({"mean", "std", "count", ...}) with a restricted unpickler (never executes code from a file).
-
-_SAFE_GLOBALS = {
-    ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "_reconstruct"), ("numpy.core.multiarray", "scalar"),
-    ("numpy._core.multiarray", "scalar"), ("builtins", "slice"),
-}
-
-
-class _RestrictedUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in _SAFE_GLOBALS:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"global {module}.{name} is not allowed in a stats file")
+# The stats format belongs to avemotion.feature_normalizer (restricted unpickler: loading never
+# executes code from a file); these two functions are the only place the bundle touches it.
 
 
 def _save_stats(mean: np.ndarray, std: np.ndarray, name: str, stats_dir: Path) -> Path:
-    try:
-        from avemotion.feature_normalizer import save_normalization_stats
-    except ImportError:
-        path = Path(stats_dir) / STATS_FILES[name]
-        payload = {"name": name, "mean": np.asarray(mean, np.float32), "std": np.asarray(std, np.float32),
-                   "dim": int(np.asarray(mean).shape[0]), "count": None}
-        _atomic_write_bytes(path, pickle.dumps(payload, protocol=4))
-        return path
+    from avemotion.feature_normalizer import save_normalization_stats
+
     return Path(save_normalization_stats(mean, std, name=name, stats_dir=stats_dir))
 
 
 def _load_stats(path: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """(mean, std) as float32 1-D arrays from a stats pickle; BundleError naming the file otherwise."""
+    """(mean, std) as float32 1-D arrays from ``path`` (a ``{name}_normalization_stats.pkl``);
+    BundleError naming the file otherwise. Never falls back to default statistics."""
+    from avemotion.feature_normalizer import load_normalization_stats
+
+    if not path.is_file():
+        raise BundleError(f"{path}: missing")
     try:
-        from avemotion.feature_normalizer import load_normalization_stats
-    except ImportError:
-        load_normalization_stats = None
-    try:
-        if load_normalization_stats is not None:
-            st = load_normalization_stats(name, stats_dir=path.parent, strict=True)
-            mean, std = st.mean, st.std
-        else:
-            obj = _RestrictedUnpickler(io.BytesIO(path.read_bytes())).load()
-            if not isinstance(obj, Mapping) or "mean" not in obj or "std" not in obj:
-                raise ValueError(f"expected a dict with 'mean' and 'std', got {type(obj).__name__}")
-            mean, std = obj["mean"], obj["std"]
-        mean = np.asarray(mean, dtype=np.float32)
-        std = np.asarray(std, dtype=np.float32)
-    except BundleError:
-        raise
+        st = load_normalization_stats(name, stats_dir=path.parent, strict=True)
     except Exception as exc:
         raise BundleError(f"{path}: cannot read {name} normalization stats: {exc}") from exc
+    if st.source != "pickle" or Path(st.path) != path:
+        raise BundleError(f"{path}: expected the statistics pickle, got {st.source} data from {st.path}")
+    mean = np.asarray(st.mean, dtype=np.float32)
+    std = np.asarray(st.std, dtype=np.float32)
     if mean.ndim != 1 or std.shape != mean.shape:
         raise BundleError(f"{path}: expected mean and std of shape (D,), got {mean.shape} and {std.shape}")
-    if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(std)) and np.all(std >= 0)):
-        raise BundleError(f"{path}: expected finite mean and finite non-negative std")
     return mean, std
 
 
@@ -378,6 +348,8 @@ def read_bundle(path: str | os.PathLike[str], *, verify: bool = True) -> Bundle:
     check every file's size and sha256 and that the stats' dims agree with ``dims``.
     Raises ``BundleError`` (or ``FileNotFoundError`` when ``path`` is not a directory)."""
     root = Path(path)
+    if root.name == BUNDLE_JSON and root.is_file():
+        root = root.parent
     if not root.is_dir():
         raise FileNotFoundError(f"path: model bundle directory not found: {root}")
     bj = root / BUNDLE_JSON
@@ -417,6 +389,9 @@ def read_bundle(path: str | os.PathLike[str], *, verify: bool = True) -> Bundle:
     for name in (MODEL_FILE, *STATS_FILES.values()):
         if name not in files:
             raise BundleError(f"{bj}: 'files' has no entry for {name}")
+    for name, info in files.items():
+        if not isinstance(name, str) or Path(name).name != name or name in (".", "..") or not isinstance(info, dict):
+            raise BundleError(f"{bj}: 'files' entry {name!r}: expected a plain file name with a sha256 record")
     if verify:
         for name, info in files.items():
             p = root / name

@@ -775,6 +775,9 @@ def compute_normalization_stats(
 
     ``features``: a sequence or any iterable (e.g. a generator reading files) of (T, D) arrays
     (T may be 0; D the same for all; D checked against 89/512 when ``name`` is audio/video).
+    Two array forms are taken whole (one C++ call): a (B, T, D) ndarray with ``masks`` (B, T) and
+    ``splits`` one label per sequence (B,); and a (N, D) ndarray of N steps with ``masks`` (N,) and
+    ``splits`` one label per step (N,).
     ``masks``: None, or one entry per sequence: a bool (T,) array, True = real step (masked steps
     never enter the statistics), or None for "all real". ``splits``: None, or one label per
     sequence; a sequence whose label is not ``split`` raises ValueError (training-split-only
@@ -786,11 +789,11 @@ def compute_normalization_stats(
     accumulator (e.g. merged from workers). NaN/Inf in an unmasked step raises ValueError naming
     the sequence. Returns ``NormalizationStats`` with ``source="computed"``, ``count`` = steps used.
     """
-    if isinstance(features, np.ndarray) and features.ndim == 2:
-        raise ValueError(
-            f"features: expected a sequence of (T, D) arrays, got one 2-D array of shape {features.shape}; "
-            "wrap a single sequence as [x]"
-        )
+    if isinstance(features, np.ndarray) and features.ndim in (2, 3):
+        return _compute_from_array(
+            features, masks, splits, name=name, split=split,
+            allow_other_splits=allow_other_splits, running=running,
+        )  # fmt: skip
     if name is not None:
         _check_name(name)
     if not isinstance(split, str):
@@ -883,6 +886,85 @@ def compute_normalization_stats(
             "compute_normalization_stats: no split labels given; assuming every sequence is %r",
             split,
         )
+    return stats_from_running(rs, name, extra=extra)
+
+
+def _compute_from_array(
+    x: np.ndarray,
+    masks: Any,
+    splits: Any,
+    *,
+    name: str | None,
+    split: str,
+    allow_other_splits: bool,
+    running: RunningStats | None,
+) -> NormalizationStats:
+    """``compute_normalization_stats`` for one (N, D) or (B, T, D) ndarray."""
+    if name is not None:
+        _check_name(name)
+    unit = "step" if x.ndim == 2 else "sequence"
+    n, dim = x.shape[0], x.shape[-1]
+    expected = EXPECTED_DIMS.get(name) if name is not None else None
+    if expected is not None and dim != expected:
+        raise ValueError(
+            f"features: dimension is {dim} (shape {x.shape}), expected the {name} feature dimension {expected}"
+        )
+    rs = running if running is not None else RunningStats(int(dim))
+    if not isinstance(rs, RunningStats):
+        raise TypeError(
+            f"running: expected avemotion.RunningStats or None, got {type(rs).__name__}"
+        )
+    if rs.dim != dim:
+        raise ValueError(
+            f"features: dimension is {dim}, expected {rs.dim} (the running statistics')"
+        )
+    m = None
+    if masks is not None:
+        m = np.asarray(masks)
+        if m.dtype != np.bool_:
+            raise TypeError(f"masks: expected a bool array (True = real step), got dtype {m.dtype}")
+        if m.shape != x.shape[:-1]:
+            raise ValueError(
+                f"masks: expected shape {x.shape[:-1]} (features' leading dims), got {m.shape}"
+            )
+    counts: dict[str, int] = {}
+    if splits is not None:
+        if isinstance(splits, str):
+            raise TypeError(f"splits: expected one label per {unit}, got a single str")
+        labels = np.asarray(splits).astype(str)
+        if labels.shape != (n,):
+            raise ValueError(
+                f"splits: expected one label per {unit}, shape ({n},), got {labels.shape}"
+            )
+        other = np.flatnonzero(labels != split)
+        if len(other) and not allow_other_splits:
+            i = int(other[0])
+            more = f" ({len(other)} of {n} {unit}s)"
+            raise ValueError(
+                f"splits[{i}]: {unit} is from split {str(labels[i])!r}, not {split!r}{more}; normalization "
+                f"statistics come from the {split!r} split only (no leakage): filter those rows out, "
+                "or pass allow_other_splits=True to include them knowingly"
+            )
+        per = (
+            m.reshape(n, -1).sum(axis=1)
+            if m is not None
+            else np.full(n, int(np.prod(x.shape[1:-1], dtype=np.int64)))
+        )
+        for label in np.unique(labels):
+            counts[str(label)] = int(per[labels == label].sum())
+    try:
+        rs.update(x, m)
+    except (ValueError, TypeError) as exc:
+        raise type(exc)(f"features: {exc}") from None
+    extra: dict[str, Any] = {
+        "split": split,
+        "sequences": n if x.ndim == 3 else 1,
+        "split_checked": splits is not None,
+    }
+    if counts:
+        extra["split_counts"] = counts
+        if set(counts) - {split}:
+            logger.warning("statistics include steps from other splits than %r: %s", split, counts)
     return stats_from_running(rs, name, extra=extra)
 
 

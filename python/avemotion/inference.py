@@ -37,8 +37,9 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
+from avemotion import _core
 from avemotion.bundle import Bundle, check_model_io, read_bundle
-from avemotion.core import normalize
+from avemotion.core import prepare_stats
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +72,6 @@ def ort_library_path() -> Path:
 
 def _c_backend_error() -> str | None:
     """None when the C backend can run here, else why not."""
-    from avemotion import _core
-
     if not getattr(_core, "HAVE_ORT", False):
         return "built without ONNX Runtime headers (run scripts/fetch_ort_headers.sh and rebuild)"
     try:
@@ -90,8 +89,6 @@ def available_backend() -> str:
 def backend_info() -> dict[str, Any]:
     """Backend, ORT versions (Python package, C library, header API), available providers."""
     import onnxruntime
-
-    from avemotion import _core
 
     info: dict[str, Any] = {
         "backend": available_backend(),
@@ -151,8 +148,6 @@ class CSession:
 
     def __init__(self, model_path: Path, *, provider: str, strict: bool, intra_op_threads: int,
                  inter_op_threads: int, device_id: int = 0) -> None:
-        from avemotion import _core
-
         self._m = _core.OrtModel(str(ort_library_path()), str(model_path), provider=provider,
                                  device_id=device_id, intra_op_threads=intra_op_threads,
                                  inter_op_threads=inter_op_threads, strict=strict)
@@ -313,7 +308,8 @@ class Predictor:
         out_names = [n for n, _ in session.outputs]
         self._emo_idx = out_names.index(bundle.outputs["emotion"])
         self._laugh_idx = out_names.index(bundle.outputs["laughter"])
-        self._stats = {m: bundle.stats(m) for m in _MODALITY}
+        # mean and 1/max(std, eps) once, so each call runs only the normalization kernel
+        self._norm = {m: prepare_stats(*bundle.stats(m), dim=bundle.dims[m])[:2] for m in _MODALITY}
 
     @property
     def backend(self) -> str:
@@ -375,11 +371,13 @@ class Predictor:
         keep = ma.reshape(-1)
         if not keep.all():
             flat[~keep] = 0.0  # garbage (even NaN) in masked steps never reaches the model
-        mean, std = self._stats[m]
-        try:
-            normalize(flat, mean, std, out=flat)
-        except ValueError as exc:
-            raise ValueError(f"{arg}: {exc}") from None
+        mean, inv_std = self._norm[m]
+        bad = _core.normalize(flat, mean, inv_std, flat, True)  # in place, C++ SIMD kernel
+        if bad >= 0:
+            b_i, t_i = divmod(int(bad), t)
+            col = int(np.flatnonzero(~np.isfinite(flat[bad]))[0])
+            where = f"step {t_i}, column {col}" if this_single else f"sample {b_i}, step {t_i}, column {col}"
+            raise ValueError(f"{arg}: expected finite values in real (unmasked) steps, got {flat[bad, col]} at {where}")
         if not keep.all():
             flat[~keep] = 0.0
         return xf, ma.astype(np.float32), this_single
@@ -440,21 +438,54 @@ class Predictor:
             return emo[0], laugh[0]
         return emo, laugh
 
-    def predict_window(self, window: Any) -> Prediction:
-        """Predict one analysis window: an object with ``audio`` (Ta, 89), ``audio_mask`` (Ta,) bool,
-        ``video`` (Tv, 512), ``video_mask`` (Tv,) bool (the streaming synchronizer's window; masks may
-        be None); its end time is taken from ``t``/``end``/``time`` when it has one."""
+    def predict_windows(self, windows: Sequence[Any], *, batch_size: int = 64) -> list[Prediction]:
+        """``predict_window`` over many windows, padded into batches of up to ``batch_size`` (one model
+        call per batch; padding is masked, so each result equals ``predict_window(w)``)."""
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size: expected an int >= 1, got {batch_size!r}")
+        results: list[Prediction] = []
+        ws = list(windows)
+        for start in range(0, len(ws), batch_size):
+            chunk = ws[start : start + batch_size]
+            feats, masks = [], []
+            for m in _MODALITY:
+                dim = self.dims[m]
+                xs, ms = [], []
+                for i, w in enumerate(chunk):
+                    self._check_window(w, start + i)
+                    x = np.zeros((0, dim), np.float32) if getattr(w, m) is None else np.asarray(getattr(w, m))
+                    if x.ndim != 2 or x.shape[1] != dim:
+                        raise ValueError(f"windows[{start + i}].{m}: expected shape (T, {dim}), got {x.shape}")
+                    mk = getattr(w, f"{m}_mask")
+                    mk = np.ones(len(x), bool) if mk is None else np.asarray(mk, bool).reshape(-1)
+                    if mk.shape != (len(x),):
+                        raise ValueError(f"windows[{start + i}].{m}_mask: expected shape ({len(x)},), got {mk.shape}")
+                    xs.append(x)
+                    ms.append(mk)
+                t = max(1, max(len(x) for x in xs))
+                xb = np.zeros((len(chunk), t, dim), np.float32)
+                mb = np.zeros((len(chunk), t), bool)
+                for i, (x, mk) in enumerate(zip(xs, ms, strict=True)):
+                    xb[i, : len(x)] = x
+                    mb[i, : len(x)] = mk
+                feats.append(xb)
+                masks.append(mb)
+            emo, laugh, _ = self._run(feats, masks, None)
+            results += [self._prediction(emo[i], laugh[i], w) for i, w in enumerate(chunk)]
+        return results
+
+    @staticmethod
+    def _check_window(window: Any, index: int | None = None) -> None:
         missing = [a for a in ("audio", "audio_mask", "video", "video_mask") if not hasattr(window, a)]
         if missing:
-            raise TypeError(f"window: expected attributes audio, audio_mask, video, video_mask; {type(window).__name__} lacks {missing}")
-        emo, laugh, _ = self._run(
-            [window.audio, window.video],
-            [None if window.audio_mask is None else np.asarray(window.audio_mask, bool).reshape(-1),
-             None if window.video_mask is None else np.asarray(window.video_mask, bool).reshape(-1)],
-            None,
-        )
-        probs = emo[0].astype(np.float32, copy=False)
-        lp = float(laugh[0].reshape(-1)[0])
+            name = "window" if index is None else f"windows[{index}]"
+            raise TypeError(
+                f"{name}: expected attributes audio, audio_mask, video, video_mask; {type(window).__name__} lacks {missing}"
+            )
+
+    def _prediction(self, emo: np.ndarray, laugh: np.ndarray, window: Any) -> Prediction:
+        probs = emo.astype(np.float32, copy=False)
+        lp = float(np.asarray(laugh).reshape(-1)[0])
         t = None
         for attr in ("t", "end", "time"):
             v = getattr(window, attr, None)
@@ -463,6 +494,19 @@ class Predictor:
                 break
         return Prediction(emotion=self.labels[int(np.argmax(probs))], probabilities=probs, laugh_prob=lp,
                           laughing=lp >= self.laughter_threshold, labels=self.labels, time=t)
+
+    def predict_window(self, window: Any) -> Prediction:
+        """Predict one analysis window: an object with ``audio`` (Ta, 89), ``audio_mask`` (Ta,) bool,
+        ``video`` (Tv, 512), ``video_mask`` (Tv,) bool (the streaming synchronizer's window; masks may
+        be None); its end time is taken from ``t``/``end``/``time`` when it has one."""
+        self._check_window(window)
+        emo, laugh, _ = self._run(
+            [window.audio, window.video],
+            [None if window.audio_mask is None else np.asarray(window.audio_mask, bool).reshape(-1),
+             None if window.video_mask is None else np.asarray(window.video_mask, bool).reshape(-1)],
+            None,
+        )
+        return self._prediction(emo[0], laugh[0], window)
 
 
 def load_model(

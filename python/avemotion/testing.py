@@ -182,8 +182,7 @@ def write_test_stats(
     seed: int = 0,
 ) -> tuple[Path, Path]:
     """Write ``audio_normalization_stats.pkl`` and ``video_normalization_stats.pkl`` with random
-    mean/std (std in [0.5, 2)); returns their paths. Uses ``avemotion.feature_normalizer`` when
-    present, else the same dict layout (``mean``, ``std``, ``count``) directly.
+    mean/std (std in [0.5, 2)) through ``avemotion.feature_normalizer``; returns their paths.
     """
     from avemotion.bundle import _save_stats
 

@@ -184,3 +184,12 @@ def test_not_a_model(bundle_copy: Path) -> None:
     with pytest.raises(RuntimeError, match="cannot create an ONNX Runtime session"):
         load_model(bundle_copy)
     shutil.rmtree(bundle_copy)
+
+
+def test_bundle_json_path_and_unsafe_file_names(bundle_copy: Path) -> None:
+    assert read_bundle(bundle_copy / BUNDLE_JSON).path == bundle_copy
+    meta = json.loads((bundle_copy / BUNDLE_JSON).read_text())
+    meta["files"]["../outside.bin"] = {"sha256": "0" * 64, "bytes": 1}
+    (bundle_copy / BUNDLE_JSON).write_text(json.dumps(meta))
+    with pytest.raises(BundleError, match="expected a plain file name"):
+        read_bundle(bundle_copy)

@@ -110,7 +110,7 @@ def test_input_errors_name_the_argument(model) -> None:
         model.predict([None, None])
     bad = a.copy()
     bad[2, 5] = np.nan
-    with pytest.raises(ValueError, match=r"features\[0\] \(audio\): x: expected finite values, got nan at row 2, column 5"):
+    with pytest.raises(ValueError, match=r"features\[0\] \(audio\): expected finite values in real \(unmasked\) steps, got nan at step 2, column 5"):
         model.predict([bad, v])
 
 
@@ -166,3 +166,18 @@ def test_renamed_inputs_mapped_through_bundle_json(renamed_bundle_dir: Path, bun
     rng = np.random.default_rng(6)
     feats = [rng.normal(size=(2, 5, 89)), rng.normal(size=(2, 3, 512))]
     np.testing.assert_allclose(m_ren.predict(feats)[0], m_std.predict(feats)[0], atol=1e-6)
+
+
+def test_predict_windows_batches_like_single_windows(model) -> None:
+    rng = np.random.default_rng(7)
+    ws = [Window(rng.normal(size=(ta, 89)), rng.random(ta) > 0.2, rng.normal(size=(tv, 512)), rng.random(tv) > 0.5,
+                 t=float(i)) for i, (ta, tv) in enumerate([(20, 10), (3, 0), (11, 4), (1, 7), (0, 2)])]
+    batched = model.predict_windows(ws, batch_size=3)
+    assert [p.time for p in batched] == [0.0, 1.0, 2.0, 3.0, 4.0]
+    for w, p in zip(ws, batched, strict=True):
+        single = model.predict_window(w)
+        np.testing.assert_allclose(p.probabilities, single.probabilities, atol=1e-6)
+        assert p.laugh_prob == pytest.approx(single.laugh_prob, abs=1e-6) and p.emotion == single.emotion
+    assert model.predict_windows([]) == []
+    with pytest.raises(ValueError, match=r"windows\[1\].video: expected shape \(T, 512\), got \(2, 511\)"):
+        model.predict_windows([ws[0], Window(ws[0].audio, ws[0].audio_mask, np.zeros((2, 511)), np.ones(2, bool))])

@@ -14,8 +14,9 @@
 //   - Outputs whose dimensions are static except the first (batch) are written into buffers owned by
 //     the model, grown to the largest batch seen and reused; other outputs are allocated by ONNX
 //     Runtime per call. Run() then copies each output into the caller's destination.
-//   - Run() is serialized by a mutex (the preallocated outputs are shared); it may be called from any
-//     thread, with the Python GIL released.
+//   - Run() may be called from several threads at once, with the Python GIL released. One call at a
+//     time uses the preallocated output buffers (guarded by a mutex taken with try_lock); a call that
+//     finds them busy does not wait but lets ONNX Runtime allocate its outputs.
 //   - The library, once loaded, stays loaded for the life of the process (unloading ONNX Runtime is
 //     unsafe); a second model asking for a different library path throws.
 // Errors: std::invalid_argument for bad options or inputs, std::runtime_error for library, session
@@ -24,6 +25,7 @@
 
 #ifdef AVEMOTION_HAVE_ORT
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -93,7 +95,7 @@ class OrtModel {
   // Empty unless a requested CUDA provider fell back to the CPU; then why.
   const std::string& FallbackReason() const { return fallback_reason_; }
   // Largest batch (first dimension of the first input) seen by Run() so far.
-  int64_t MaxBatchSeen() const { return max_batch_; }
+  int64_t MaxBatchSeen() const { return max_batch_.load(); }
 
   // Runs the model. `inputs` has one entry per Inputs() in that order; every shape must have the
   // input's rank and match its static dimensions; all inputs share the first (batch) dimension.
@@ -107,7 +109,7 @@ class OrtModel {
   std::vector<OrtTensorSpec> outputs_;
   std::string provider_;
   std::string fallback_reason_;
-  int64_t max_batch_ = 0;
+  std::atomic<int64_t> max_batch_{0};
   std::mutex run_mutex_;
 };
 
