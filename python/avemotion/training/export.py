@@ -114,7 +114,7 @@ def export_onnx(model: Any, cfg: TrainConfig, out_path: str | Path) -> ExportRes
     batches = random_batches(cfg, cfg.export.verify_batches, seed=cfg.seed)
     for x in batches:
         ref = model(x, training=False)
-        got = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, x)))
+        got = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, x), strict=False))
         for name in OUTPUT_NAMES:
             r = np.asarray(ref[name], np.float32).reshape(got[name].shape)
             if not np.isfinite(got[name]).all():

@@ -7,10 +7,11 @@
     manifests/emotion_synthetic.csv    emotion manifest (labels anger ... sad), corpus "synthetic_emotion"
     manifests/laughter_synthetic.csv   laughter manifest (laughter / no_laughter), corpus "synthetic_laughter"
 
-Learnable structure: every emotion class shifts the mean of its own 4 audio dimensions (+1.5 per-step
-noise sigma) and 4 video dimensions; laughter shifts 3 audio dimensions (and the RMS level column) and 4
-video dimensions. Every feature dimension also has its own random offset and scale (so normalization
-matters). Lengths are random (audio ``audio_steps`` range at 10 steps/s, video at 5 frames/s), about
+Learnable structure: every emotion class shifts the mean of its own 4 audio dimensions (+0.5 per-step
+noise sigma, ``AUDIO_SHIFT``) and 4 video dimensions (``VIDEO_SHIFT``); laughter shifts 3 audio
+dimensions (and the RMS level column) and 4 video dimensions. 8 % of the labels are then replaced by a
+random label (``LABEL_NOISE``), so no model reaches 100 %. Every feature dimension also has its own
+random offset and scale (so normalization matters). Lengths are random (audio ``audio_steps`` range at 10 steps/s, video at 5 frames/s), about
 15 % of video frames have no face (zero vector, ``video_mask`` False), and about 3 % of clips have no
 video at all. Clips belong to groups (synthetic speakers / videos); the split is assigned per group by
 a seeded hash, so no group spans two splits. Half the clips (rounded up) are emotion clips, the rest
@@ -42,6 +43,12 @@ AUDIO_DIM = 89
 VIDEO_DIM = 512
 MANIFEST_COLUMNS = ("clip_id", "corpus", "media_path", "start", "end", "label", "label_kind",
                     "source_detail", "group", "split")
+#: Class signal: mean shift of a class's dimensions, in units of the per-step noise (audio) and of the
+#: per-frame noise 0.3 (video). Weak per step; evident over a clip's steps.
+AUDIO_SHIFT = 0.5
+VIDEO_SHIFT = 0.2
+#: Share of clips whose label is replaced by a random one (a realistic ceiling on accuracy).
+LABEL_NOISE = 0.08
 INDEX_COLUMNS = ("clip_id", "status", "path", "error", "n_audio", "n_video", "seconds")
 
 
@@ -152,15 +159,18 @@ def generate_synthetic_dataset(
         clip_rng = np.random.default_rng([seed, i])
         audio = clip_rng.normal(0.0, 1.0, (ta, audio_dim)).astype(np.float32)
         if a_dims:
-            audio[:, a_dims] += 1.5
+            audio[:, a_dims] += AUDIO_SHIFT
         audio = audio * a_scale + a_off
         video = clip_rng.normal(0.0, 1.0, (tv, video_dim)).astype(np.float32) * 0.3 + v_off
         if v_dims and tv:
-            video[:, v_dims] += 0.6
+            video[:, v_dims] += VIDEO_SHIFT
         if tv:
             video /= np.linalg.norm(video, axis=1, keepdims=True)
         face = clip_rng.random(tv) >= 0.15
         video[~face] = 0.0
+        if rng.random() < LABEL_NOISE:  # label noise: the written label ignores the signal
+            label = (EMOTION_LABELS[int(rng.integers(len(EMOTION_LABELS)))] if is_emotion
+                     else ("laughter" if rng.random() < 0.5 else "no_laughter"))
         seconds = ta * 0.1
         split = splits[group]
         path = feat_dir / f"{clip_id}.npz"

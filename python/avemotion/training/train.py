@@ -39,7 +39,6 @@ import numpy as np
 
 from avemotion.training.config import EMOTION_LABELS, TrainConfig, config_to_dict
 from avemotion.training.data import (
-    Example,
     check_group_leakage,
     compute_train_stats,
     load_class_weights,
@@ -162,6 +161,40 @@ def evaluate_split(pred: dict[str, np.ndarray], cfg: TrainConfig, class_weights:
             "emotion": to_jsonable(em), "laughter": to_jsonable(lm)}
 
 
+def build_train_step(model: Any, optimizer: Any, strategy: Any, element_spec: Any, *,
+                     laughter_loss_weight: float = 0.3, class_weights: np.ndarray | None = None) -> Any:
+    """A traced ``step((x, y)) -> (loss, emotion_term, laughter_term)`` doing one optimizer update
+    under ``strategy``; ``element_spec`` is the (distributed) dataset's element spec. Per replica the
+    head sums are divided by the labelled counts all-reduced over replicas (see ``losses.py``)."""
+    import tensorflow as tf
+
+    from avemotion.training.losses import combine, loss_parts
+
+    cw = tf.constant(class_weights) if class_weights is not None else None
+    w_laugh = float(laughter_loss_weight)
+    sum_op = tf.distribute.ReduceOp.SUM
+
+    def replica_step(x: Any, y: Any) -> Any:
+        with tf.GradientTape() as tape:
+            out = model(x, training=True)
+            parts = loss_parts(out["emotion"], out["laughter"], y["emotion"], y["laughter"], cw)
+            ctx = tf.distribute.get_replica_context()
+            g_counts = (ctx.all_reduce(sum_op, parts.emotion_count), ctx.all_reduce(sum_op, parts.laughter_count))
+            total, e_term, l_term = combine(parts, w_laugh, g_counts)
+        grads = tape.gradient(total, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=False))
+        return total, e_term, l_term
+
+    @tf.function(input_signature=[element_spec], reduce_retracing=True)
+    def train_step(batch: Any) -> Any:
+        x, y = batch
+        t, e, l_ = strategy.run(replica_step, args=(x, y))
+        return (strategy.reduce(sum_op, t, axis=None), strategy.reduce(sum_op, e, axis=None),
+                strategy.reduce(sum_op, l_, axis=None))
+
+    return train_step
+
+
 def train(cfg: TrainConfig, run_dir: str | Path, *, strategy: str = "default", progress: bool = True,
           export: bool = True, bundle_out: str | Path | None = None, resume: bool = False,
           provenance: dict[str, Any] | None = None) -> TrainResult:
@@ -174,7 +207,6 @@ def train(cfg: TrainConfig, run_dir: str | Path, *, strategy: str = "default", p
     import keras
     import tensorflow as tf
 
-    from avemotion.training.losses import combine, loss_parts
     from avemotion.training.model import build_model
 
     cfg.validate()
@@ -230,27 +262,9 @@ def train(cfg: TrainConfig, run_dir: str | Path, *, strategy: str = "default", p
     eval_ds = {s: make_dataset(v, stats, cfg, training=False) for s, v in splits.items() if v}
     dist_ds = strat.experimental_distribute_dataset(train_ds)
     fwd = inference_fn(model, next(iter(eval_ds.values())))
-    cw = tf.constant(class_weights) if class_weights is not None else None
-    w_laugh = float(cfg.training.laughter_loss_weight)
-    sum_op = tf.distribute.ReduceOp.SUM
 
-    def replica_step(x: Any, y: Any) -> Any:
-        with tf.GradientTape() as tape:
-            out = model(x, training=True)
-            parts = loss_parts(out["emotion"], out["laughter"], y["emotion"], y["laughter"], cw)
-            ctx = tf.distribute.get_replica_context()
-            g_counts = (ctx.all_reduce(sum_op, parts.emotion_count), ctx.all_reduce(sum_op, parts.laughter_count))
-            total, e_term, l_term = combine(parts, w_laugh, g_counts)
-        grads = tape.gradient(total, model.trainable_variables)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables))
-        return total, e_term, l_term
-
-    @tf.function(input_signature=[dist_ds.element_spec], reduce_retracing=True)
-    def train_step(batch: Any) -> Any:
-        x, y = batch
-        t, e, l_ = strat.run(replica_step, args=(x, y))
-        return (strat.reduce(sum_op, t, axis=None), strat.reduce(sum_op, e, axis=None),
-                strat.reduce(sum_op, l_, axis=None))
+    train_step = build_train_step(model, optimizer, strat, dist_ds.element_spec,
+                                  laughter_loss_weight=cfg.training.laughter_loss_weight, class_weights=class_weights)
 
     tb_train = tf.summary.create_file_writer(str(run / "logs" / "train"))
     tb_val = tf.summary.create_file_writer(str(run / "logs" / "val"))
@@ -290,7 +304,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, *, strategy: str = "default", p
             global_step += 1
             with tb_train.as_default(step=global_step):
                 _tb_scalar("step/loss", vals[0], global_step)
-        train_stats = dict(zip(("loss", "emotion_loss", "laughter_loss"), (sums / max(n_steps, 1)).tolist()))
+        train_stats = dict(zip(("loss", "emotion_loss", "laughter_loss"), (sums / max(n_steps, 1)).tolist(), strict=False))
         sel = evaluate_split(predict_split(fwd, eval_ds[select_split]), cfg, class_weights)
         rec = {"epoch": epoch + 1, **{f"train_{k}": v for k, v in train_stats.items()},
                "val_loss": sel["loss"], "val_emotion_loss": sel["emotion_loss"],

@@ -1,0 +1,61 @@
+"""Configuration loading (no TensorFlow)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from avemotion.training.config import TrainConfig, config_to_dict, load_config
+
+ROOT = Path(__file__).resolve().parents[2]
+SHIPPED = ROOT / "training" / "dynamic_padding_no_leakage.toml"
+
+
+def test_shipped_config_sets_every_field() -> None:
+    import tomllib
+
+    raw = tomllib.loads(SHIPPED.read_text())
+    cfg = load_config(SHIPPED)
+    resolved = config_to_dict(cfg)
+    for section, values in resolved.items():
+        if isinstance(values, dict):
+            missing = set(values) - set(raw[section]) - {"max_steps_per_epoch"}
+            assert not missing, f"[{section}] lacks {missing} in the shipped config"
+    assert cfg.training.laughter_loss_weight == 0.3
+    json.dumps(resolved)
+
+
+def test_overrides_parse_toml_values() -> None:
+    cfg = load_config(SHIPPED, ["training.epochs=3", "data.cache=false", "data.bucket_boundaries=[5, 9]",
+                                'data.features_dir="/x y"', "model.dropout=0"])
+    assert cfg.training.epochs == 3 and cfg.data.cache is False
+    assert cfg.data.bucket_boundaries == [5, 9] and cfg.data.features_dir == "/x y"
+    assert cfg.model.dropout == 0.0 and isinstance(cfg.model.dropout, float)
+
+
+@pytest.mark.parametrize(("override", "needle"), [
+    ("training.epochz=3", "unknown key training.epochz"),
+    ("training.epochs=0", "training.epochs: expected > 0, got 0"),
+    ("training.epochs=1.5", "training.epochs: expected int"),
+    ("model.num_heads=3", "a multiple of model.num_heads=3"),
+    ("data.bucket_boundaries=[9, 5]", "strictly increasing"),
+    ("nosuch.x=1", "unknown key 'nosuch'"),
+])
+def test_bad_values_name_the_key(override: str, needle: str) -> None:
+    with pytest.raises(ValueError, match=needle.replace("[", r"\[").replace(".", r"\.")):
+        load_config(SHIPPED, [override])
+
+
+def test_missing_file_and_bad_toml(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="nope.toml"):
+        load_config(tmp_path / "nope.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[training\nepochs = 1")
+    with pytest.raises(ValueError, match="not valid TOML"):
+        load_config(bad)
+
+
+def test_defaults_validate() -> None:
+    TrainConfig().validate()
