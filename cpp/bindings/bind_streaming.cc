@@ -6,6 +6,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "avemotion/av_sync.h"
 #include "avemotion/frame_ring.h"
@@ -131,6 +132,51 @@ py::dict SyncPop(AVSync& s, int64_t max_n) {
   return d;
 }
 
+// Pops into caller-owned arrays (AVSync.new_batch): no allocation. Each array must be C-contiguous,
+// of the right dtype, with a leading axis >= the windows popped and the option's trailing shape.
+int64_t SyncPopInto(AVSync& s, const py::dict& out, int64_t max_n) {
+  if (max_n < 0) throw std::invalid_argument("max_n: expected >= 0, got " + std::to_string(max_n));
+  const AVSyncOptions& o = s.options();
+  const py::ssize_t ta = o.MaxAudioSteps(), tv = o.MaxVideoSteps();
+  py::ssize_t rows = -1;
+  auto get = [&](const char* key, char kind, py::ssize_t itemsize,
+                 std::vector<py::ssize_t> tail) -> void* {
+    if (!out.contains(key)) throw std::invalid_argument(std::string("out: missing array '") + key + "'");
+    py::array a = py::reinterpret_borrow<py::array>(out[key]);
+    if (!py::isinstance<py::array>(out[key]) || a.dtype().kind() != kind || a.itemsize() != itemsize ||
+        !(a.flags() & py::array::c_style) || !a.writeable() ||
+        a.ndim() != static_cast<py::ssize_t>(tail.size()) + 1) {
+      throw py::type_error(std::string("out['") + key + "']: expected a writable C-contiguous array of " +
+                           std::to_string(tail.size() + 1) + " dims, kind '" + kind + "', " +
+                           std::to_string(itemsize) + " bytes per item");
+    }
+    for (size_t i = 0; i < tail.size(); ++i) {
+      if (a.shape(i + 1) != tail[i]) {
+        throw std::invalid_argument(std::string("out['") + key + "']: expected trailing shape of size " +
+                                    std::to_string(tail[i]) + " on axis " + std::to_string(i + 1) +
+                                    ", got " + ShapeStr(a));
+      }
+    }
+    rows = rows < 0 ? a.shape(0) : std::min(rows, a.shape(0));
+    return a.mutable_data();
+  };
+  WindowOut w{static_cast<double*>(get("start", 'f', 8, {})),
+              static_cast<double*>(get("end", 'f', 8, {})),
+              static_cast<float*>(get("audio", 'f', 4, {ta, o.audio_dim})),
+              static_cast<uint8_t*>(get("audio_mask", 'b', 1, {ta})),
+              static_cast<double*>(get("audio_times", 'f', 8, {ta})),
+              static_cast<float*>(get("video", 'f', 4, {tv, o.video_dim})),
+              static_cast<uint8_t*>(get("video_mask", 'b', 1, {tv})),
+              static_cast<double*>(get("video_times", 'f', 8, {tv})),
+              static_cast<int32_t*>(get("n_audio", 'i', 4, {})),
+              static_cast<int32_t*>(get("n_video", 'i', 4, {})),
+              static_cast<uint8_t*>(get("forced", 'b', 1, {})),
+              static_cast<float*>(get("face_missing_share", 'f', 4, {}))};
+  const int64_t n = std::min<int64_t>(max_n, rows);
+  py::gil_scoped_release release;
+  return s.Pop(w, n);
+}
+
 }  // namespace
 
 void BindStreaming(py::module_& m) {
@@ -240,6 +286,7 @@ void BindStreaming(py::module_& m) {
           py::arg("timestamps").noconvert(), py::arg("steps").noconvert(),
           py::arg("face_present") = py::none())
       .def("pop", &SyncPop, py::arg("max_n"))
+      .def("pop_into", &SyncPopInto, py::arg("out"), py::arg("max_n"))
       .def_property_readonly("pending", &AVSync::Pending)
       .def_property_readonly("max_audio_steps", [](const AVSync& s) { return s.options().MaxAudioSteps(); })
       .def_property_readonly("max_video_steps", [](const AVSync& s) { return s.options().MaxVideoSteps(); })

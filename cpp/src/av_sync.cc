@@ -284,19 +284,27 @@ void AVSync::Refit() {
   const double y_first = py_[p_first_ % cap];
   const double y_last = py_[(p_first_ + n - 1) % cap];
   if (y_last - y_first < opt_.sync_min_span_s) return;
+  // Oldest to newest (the reference sums in this order): the ring's two contiguous segments.
+  const int64_t f = p_first_ % cap;
+  const int64_t seg1 = std::min(n, cap - f);
+  const int64_t seg_lo[2] = {f, 0}, seg_hi[2] = {f + seg1, n - seg1};
   double sx = 0, sy = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    sx += px_[(p_first_ + i) % cap];
-    sy += py_[(p_first_ + i) % cap];
+  for (int s = 0; s < 2; ++s) {
+    for (int64_t i = seg_lo[s]; i < seg_hi[s]; ++i) {
+      sx += px_[i];
+      sy += py_[i];
+    }
   }
   const double mx = sx / static_cast<double>(n);
   const double my = sy / static_cast<double>(n);
   double syy = 0, sxy = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    const double dy = py_[(p_first_ + i) % cap] - my;
-    const double dx = px_[(p_first_ + i) % cap] - mx;
-    syy += dy * dy;
-    sxy += dy * dx;
+  for (int s = 0; s < 2; ++s) {
+    for (int64_t i = seg_lo[s]; i < seg_hi[s]; ++i) {
+      const double dy = py_[i] - my;
+      const double dx = px_[i] - mx;
+      syy += dy * dy;
+      sxy += dy * dx;
+    }
   }
   if (!(syy > 0)) return;
   const double beta = sxy / syy;

@@ -120,7 +120,13 @@ RingStressResult RingStressTest(int64_t dim, int64_t capacity, OverflowPolicy po
   FrameRing ring(dim, capacity, policy);
   RingStressResult r;
   std::atomic<bool> done{false};
+  std::atomic<int> ready{0};
+  auto start_together = [&ready] {  // both threads spin until the other one runs
+    ready.fetch_add(1, std::memory_order_acq_rel);
+    while (ready.load(std::memory_order_acquire) < 2) std::this_thread::yield();
+  };
   std::thread producer([&] {
+    start_together();
     std::vector<double> ts(push_batch);
     std::vector<float> x(push_batch * dim);
     std::vector<uint8_t> fl(push_batch);
@@ -140,6 +146,7 @@ RingStressResult RingStressTest(int64_t dim, int64_t capacity, OverflowPolicy po
     std::vector<float> x(pop_batch * dim);
     std::vector<uint8_t> fl(pop_batch);
     double last = -1.0;
+    start_together();
     for (;;) {
       const bool finished = done.load(std::memory_order_acquire);
       const int64_t n = ring.Pop(ts.data(), x.data(), fl.data(), pop_batch);

@@ -1,0 +1,398 @@
+"""AVSync: C++ against the Python reference on random streams, rules, scenarios, errors."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from avemotion.streaming import AVSync, ReferenceAVSync, Window
+
+DA, DV = 3, 2  # small step sizes keep the reference fast; the logic does not depend on them
+
+
+def assert_windows_equal(got: list[Window], want: list[Window]) -> None:
+    assert [w.end for w in got] == [w.end for w in want]
+    for a, b in zip(got, want, strict=False):
+        for k, va in a.__dict__.items():
+            vb = getattr(b, k)
+            if isinstance(va, np.ndarray):
+                assert va.dtype == vb.dtype and np.array_equal(va, vb, equal_nan=True), (k, a.end)
+            else:
+                assert va == vb, (k, a.end, va, vb)
+
+
+def make_events(
+    seed: int, *, duration: float, a_rate: float, v_fps: float, drift: float
+) -> list[tuple]:
+    """Random arrival sequence: ('a'|'v', timestamps, steps, face) batches with jitter, gaps, bursts,
+    drops, duplicates and reordering."""
+    rng = np.random.default_rng(seed)
+    ta = np.arange(rng.uniform(0, 1), duration, 1 / a_rate)
+    tau_v = np.arange(rng.uniform(0, 1), duration, 1 / v_fps)
+    tv = (
+        tau_v * (1 + drift) + rng.uniform(-0.5, 0.5) + rng.normal(0, 0.002, tau_v.size)
+    )  # pts jitter
+    streams = []
+    for kind, ts, tau, dim in (("a", ta, ta, DA), ("v", tv, tau_v, DV)):
+        keep = rng.random(ts.size) > rng.uniform(0, 0.2)  # drops
+        for _ in range(rng.integers(0, 3)):  # gaps
+            g0 = rng.uniform(0, duration)
+            keep &= ~((tau > g0) & (tau < g0 + rng.uniform(0.2, 3.0)))
+        ts, tau = ts[keep], tau[keep]
+        ts = ts.copy()
+        dup = rng.random(ts.size) < 0.03  # duplicates: same timestamp as the previous step
+        dup[0] = False
+        ts[dup] = ts[np.flatnonzero(dup) - 1]
+        arrival = (
+            tau + rng.uniform(0, 0.3) + np.abs(rng.normal(0, 0.05, ts.size))
+        )  # latency + jitter
+        if rng.random() < 0.5:  # bursts: released together at the end of each burst
+            burst = rng.uniform(0.3, 1.5)
+            arrival = (np.floor(arrival / burst) + 1) * burst
+        x = rng.standard_normal((ts.size, dim)).astype(np.float32)
+        face = rng.random(ts.size) > 0.2
+        streams.append((kind, ts, x, face, arrival))
+    events = []
+    for kind, ts, x, face, arrival in streams:
+        for i in range(ts.size):
+            events.append((arrival[i], kind, ts[i], x[i], face[i]))
+    events.sort(key=lambda e: (e[0], e[1]))  # reordering within a stream follows from the jitter
+    batches: list[tuple] = []
+    i = 0
+    while i < len(events):
+        kind = events[i][1]
+        j = i
+        limit = int(rng.integers(1, 20))
+        while j < len(events) and events[j][1] == kind and j - i < limit:
+            j += 1
+        chunk = events[i:j]
+        batches.append(
+            (
+                kind,
+                np.array([c[2] for c in chunk]),
+                np.stack([c[3] for c in chunk]),
+                np.array([c[4] for c in chunk]),
+            )
+        )
+        if rng.random() < 0.3:
+            batches.append(("pop", None, None, None))
+        i = j
+    return batches
+
+
+def run_both(
+    kw: dict[str, Any], batches: list[tuple]
+) -> tuple[list[Window], list[Window], AVSync, ReferenceAVSync]:
+    cpp, ref = AVSync(**kw), ReferenceAVSync(**kw)
+    got: list[Window] = []
+    want: list[Window] = []
+    for kind, ts, x, face in batches:
+        if kind == "a":
+            assert cpp.push_audio(ts, x) == ref.push_audio(ts, x)
+        elif kind == "v":
+            assert cpp.push_video(ts, x, face) == ref.push_video(ts, x, face)
+        else:
+            got += cpp.pop_windows()
+            want += ref.pop_windows()
+    got += cpp.pop_windows()
+    want += ref.pop_windows()
+    return got, want, cpp, ref
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    drift=st.floats(-0.01, 0.01),
+    a_rate=st.sampled_from([8.0, 10.0, 25.0]),
+    v_fps=st.sampled_from([4.0, 5.0, 12.5]),
+    nominal=st.sampled_from([0.1, 0.5, 1.0]),  # below the real rate: truncation and buffer overflow
+    rate_margin=st.sampled_from([1.0, 1.25]),
+    max_latency_s=st.sampled_from([0.0, 0.3, 1.0]),
+    max_pending=st.sampled_from([2, 64]),
+    clock_sync=st.sampled_from(["none", "drift", "full"]),
+    window_hop=st.sampled_from([(2.0, 0.5), (1.0, 0.25), (0.7, 0.3)]),
+)
+def test_cpp_matches_reference(
+    seed: int, drift: float, a_rate: float, v_fps: float, nominal: float, rate_margin: float,
+    max_latency_s: float, max_pending: int, clock_sync: str, window_hop: tuple[float, float],
+) -> None:  # fmt: skip
+    kw = dict(
+        window_s=window_hop[0], hop_s=window_hop[1], max_latency_s=max_latency_s, audio_dim=DA, video_dim=DV,
+        audio_rate_hz=a_rate * nominal, video_fps=v_fps * nominal, rate_margin=rate_margin,
+        max_pending_windows=max_pending, clock_sync=clock_sync, sync_horizon_s=4.0, sync_min_span_s=2.0,
+        sync_refit_every=4, max_drift_ppm=8000.0, max_offset_s=0.2,
+    )  # fmt: skip
+    batches = make_events(seed, duration=8.0, a_rate=a_rate, v_fps=v_fps, drift=drift)
+    got, want, cpp, ref = run_both(kw, batches)
+    assert cpp.stats().emitted >= 10  # 8 s of stream
+    assert_windows_equal(got, want)
+    assert cpp.stats() == ref.stats()
+    s = cpp.stats()
+    assert s.emitted == s.popped + s.windows_overflowed and s.pending == 0
+    for w in got:  # window invariants
+        for times, n in ((w.audio_times, w.n_audio), (w.video_times, w.n_video)):
+            real = times[:n]
+            assert np.all((real > w.start) & (real <= w.end)) and np.all(np.diff(real) > 0)
+            assert np.isnan(times[n:]).all()
+        assert not w.audio_mask[w.n_audio :].any() and w.audio_mask[: w.n_audio].all()
+        assert not w.video_mask[w.n_video :].any()
+
+
+def _steps(n: int, dim: int, value: float = 1.0) -> np.ndarray:
+    return np.full((n, dim), value, np.float32)
+
+
+def test_defaults_and_shapes() -> None:
+    s = AVSync()
+    assert (s.max_audio_steps, s.max_video_steps) == (26, 14)
+    s.push_audio(np.arange(1, 31) * 0.1, _steps(30, 89))
+    s.push_video(np.arange(1, 16) * 0.2, _steps(15, 512), face_present=np.arange(15) % 3 != 0)
+    b = s.pop_batch()
+    assert b.audio.shape == (len(b), 26, 89) and b.video.shape == (len(b), 14, 512)
+    assert (
+        b.audio.dtype == np.float32
+        and b.audio_mask.dtype == np.bool_
+        and b.video_times.dtype == np.float64
+    )
+    np.testing.assert_allclose(b.end, [0.5, 1.0, 1.5, 2.0, 2.5, 3.0])
+    w = b.windows()[-1]
+    assert (w.start, w.end) == (1.0, 3.0)
+    assert (
+        w.n_audio == 20 and w.n_video == 10 and w.video_mask.sum() == 7
+    )  # frames 7, 10, 13 without a face
+    assert w.face_missing_share == pytest.approx(0.3)
+    assert not w.audio_missing and not w.video_missing and not w.forced
+
+
+def test_duplicate_out_of_order_and_late_rules() -> None:
+    s = AVSync(window_s=1.0, hop_s=0.5, max_latency_s=0.0, audio_dim=1, video_dim=1)
+    ref = ReferenceAVSync(window_s=1.0, hop_s=0.5, max_latency_s=0.0, audio_dim=1, video_dim=1)
+    for o in (s, ref):
+        assert (
+            o.push_audio([0.1, 0.2, 0.2, 0.15, 0.3], _steps(5, 1)) == 3
+        )  # one duplicate, one out of order
+        o.push_video(
+            [0.5], _steps(1, 1)
+        )  # the leading stream: window 0.5 forced at once (latency 0)
+        o.push_audio(
+            [0.4, 0.6, 1.4], _steps(3, 1)
+        )  # 0.4 arrives after window 0.5 was cut: late, kept
+        o.push_audio([1.45], _steps(1, 1))
+        o.push_video([0.2], _steps(1, 1))  # behind the video watermark
+    st_ = s.stats()
+    assert st_.audio.dropped_duplicate == 1 and st_.audio.dropped_out_of_order == 1
+    assert st_.audio.late >= 1 and st_.video.dropped_out_of_order == 1
+    assert st_ == ref.stats()
+    got, want = s.pop_windows(), ref.pop_windows()
+    assert_windows_equal(got, want)
+    first = got[0]
+    assert first.end == 0.5 and list(first.audio_times[: first.n_audio]) == [0.1, 0.2, 0.3]
+
+
+def test_video_never_arrives_windows_forced_after_max_latency() -> None:
+    s = AVSync(max_latency_s=1.0, audio_dim=1, video_dim=1, audio_rate_hz=8)
+    ends = []
+    for k in range(1, 41):  # 5 s of audio at 8 Hz, one step at a time
+        t = k * 0.125
+        s.push_audio([t], _steps(1, 1))
+        for w in s.pop_windows():
+            assert (
+                t - w.end <= 1.0 + 1e-12 and w.forced and w.video_missing and not w.video_mask.any()
+            )
+            ends.append(w.end)
+    assert ends == [0.5 * k for k in range(1, 9)]
+    assert math.isnan(s.stats().lag_video_s)
+
+
+def _interleave(
+    a: tuple[np.ndarray, np.ndarray],
+    v: tuple[np.ndarray, np.ndarray],
+    v_arrival: np.ndarray | None = None,
+):
+    """Per-step arrival in true-time order: audio (ts, x), video (pts, x); video arrival defaults to pts."""
+    ev = [(t, 0, i) for i, t in enumerate(a[0])]
+    ev += [(t, 1, i) for i, t in enumerate(v[0] if v_arrival is None else v_arrival)]
+    ev.sort()
+    return ev
+
+
+def test_scenario_video_stops_two_seconds() -> None:
+    """Audio 8 Hz, video 4 fps (exact binary times), video silent in [4, 6.5): windows keep coming
+    every hop, video masked, each emitted at most max_latency_s after its end."""
+    s = AVSync(max_latency_s=1.0, audio_dim=1, video_dim=1, audio_rate_hz=8, video_fps=4)
+    ta = np.arange(1, 97) * 0.125  # to 12 s
+    tv = np.arange(1, 49) * 0.25
+    tv = tv[(tv < 4.0) | (tv >= 6.5)]
+    got: list[Window] = []
+    for t, kind, _i in _interleave((ta, _steps(96, 1)), (tv, _steps(tv.size, 1))):
+        if kind == 0:
+            s.push_audio([t], _steps(1, 1))
+        else:
+            s.push_video([t], _steps(1, 1))
+        for w in s.pop_windows():
+            assert t - w.end <= 1.0 + 1e-12  # latency bound on the stream clock
+            got.append(w)
+    assert [w.end for w in got] == [0.5 * k for k in range(1, 25)]  # no window skipped
+    by_end = {w.end: w for w in got}
+    assert by_end[6.0].video_missing and not by_end[6.0].video_mask.any()
+    assert all(by_end[e].forced for e in (4.0, 4.5, 5.0, 5.5))  # video watermark stuck at 3.75
+    assert not by_end[
+        6.0
+    ].forced  # emitted when the frame at 6.5 arrived (both watermarks past 6.0)
+    assert by_end[6.0].n_audio == 16 and not by_end[6.0].audio_missing
+    assert by_end[5.0].n_video == 3 and by_end[6.5].n_video == 1  # 3.25..3.75; 6.5
+    assert by_end[3.0].n_video == 8 and not by_end[3.0].forced
+    assert by_end[9.0].n_video == 8 and not by_end[9.0].forced  # recovered after the gap
+    st_ = s.stats()
+    assert st_.forced == 4 and st_.dropped == 0
+
+
+def test_scenario_audio_in_one_second_bursts() -> None:
+    """Audio released in 1 s bursts (at the end of each second), video per frame: with max_latency_s
+    above the burst length every window is complete (16 audio, 8 video steps), none forced."""
+    s = AVSync(max_latency_s=1.5, audio_dim=1, video_dim=1, audio_rate_hz=8, video_fps=4)
+    ta = np.arange(1, 81) * 0.125  # 10 s
+    tv = np.arange(1, 41) * 0.25
+    a_arrival = np.ceil(ta)  # each step waits for the end of its second
+    ev = sorted(
+        [(a_arrival[i], 0, i) for i in range(ta.size)] + [(tv[i], 1, i) for i in range(tv.size)]
+    )
+    got: list[Window] = []
+    k = 0
+    while k < len(ev):
+        if ev[k][1] == 0:  # push the whole burst in one call
+            j = k
+            while j < len(ev) and ev[j][1] == 0 and ev[j][0] == ev[k][0]:
+                j += 1
+            idx = [e[2] for e in ev[k:j]]
+            s.push_audio(ta[idx], _steps(len(idx), 1))
+            k = j
+        else:
+            s.push_video([tv[ev[k][2]]], _steps(1, 1))
+            k += 1
+        got += s.pop_windows()
+    assert [w.end for w in got] == [0.5 * i for i in range(1, 21)]
+    full = [w for w in got if w.end >= 2.0]
+    assert all(w.n_audio == 16 and w.n_video == 8 and not w.forced for w in full)
+    assert s.stats().late == 0 and s.stats().dropped == 0
+
+
+@pytest.mark.parametrize("batch_s", [None, 0.1])
+def test_scenario_drift_30fps_vs_100hz(batch_s: float | None) -> None:
+    """30 fps video whose clock runs 0.5% fast against 100 Hz audio: after 60 s the drift estimate is
+    within 0.1% (1000 ppm) and the corrected video timestamps sit on the audio clock."""
+    s = AVSync(audio_dim=1, video_dim=1, audio_rate_hz=100, video_fps=30, max_latency_s=0.5)
+    tau_a = np.arange(1, 6001) / 100
+    tau_v = np.arange(1, 1801) / 30
+    pts = tau_v * 1.005
+    ev = _interleave((tau_a, None), (tau_v, None))  # type: ignore[arg-type]
+    if batch_s is not None:  # deliver in batches released every batch_s
+        ev.sort(key=lambda e: (math.ceil(e[0] / batch_s - 1e-9), e[1], e[0]))
+    windows: list[Window] = []
+    i = 0
+    while i < len(ev):
+        j = i
+        while j < len(ev) and ev[j][1] == ev[i][1] and (batch_s is not None or j == i):
+            j += 1
+        idx = [e[2] for e in ev[i:j]]
+        if ev[i][1] == 0:
+            s.push_audio(tau_a[idx], _steps(len(idx), 1))
+        else:
+            s.push_video(pts[idx], _steps(len(idx), 1))
+        windows += s.pop_windows()
+        i = j
+    st_ = s.stats()
+    assert abs(st_.drift_ppm - 5000.0) < 1000.0, st_.drift_ppm
+    assert abs(st_.applied_drift_ppm - st_.drift_ppm) < 1e-6
+    assert abs(s.map_video_time(pts[-1]) - tau_v[-1]) < 0.02  # uncorrected it would be 0.3 s off
+    late = [w for w in windows if w.end >= 40.0]
+    assert late and all(58 <= w.n_video <= 62 for w in late)
+    assert st_.video.dropped <= 3  # at most a few frames at the switch-on of the correction
+
+
+def test_bad_input_errors_apply_nothing() -> None:
+    s = AVSync(audio_dim=2, video_dim=2)
+    with pytest.raises(ValueError, match=r"timestamps: expected finite seconds.*nan at index 1"):
+        s.push_audio([0.1, float("nan")], _steps(2, 2))
+    assert s.stats().audio.accepted == 0
+    with pytest.raises(ValueError, match=r"steps: expected shape \(2, 2\), got \(2, 3\)"):
+        s.push_video([0.1, 0.2], _steps(2, 3))
+    with pytest.raises(ValueError, match="face_present"):
+        s.push_video([0.1, 0.2], _steps(2, 2), face_present=[True])
+    with pytest.raises(TypeError, match="timestamps"):
+        s.push_audio(["a"], _steps(1, 2))
+    with pytest.raises(ValueError, match=r"hop_s: expected > 0, got -1"):
+        AVSync(hop_s=-1)
+    with pytest.raises(ValueError, match="clock_sync: expected 'none', 'drift' or 'full', got 'x'"):
+        AVSync(clock_sync="x")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="sync_min_span_s"):
+        AVSync(sync_horizon_s=5, sync_min_span_s=10)
+
+
+def test_pending_queue_overflow_is_counted() -> None:
+    s = AVSync(
+        window_s=1.0, hop_s=0.5, max_latency_s=0.0, audio_dim=1, video_dim=1, max_pending_windows=3
+    )
+    s.push_audio(np.arange(1, 41) * 0.125, _steps(40, 1))  # 5 s: 10 windows, nobody pops
+    st_ = s.stats()
+    assert st_.emitted == 10 and st_.windows_overflowed == 7 and st_.pending == 3
+    assert [w.end for w in s.pop_windows()] == [4.0, 4.5, 5.0]
+    assert s.stats().overflowed == 7
+
+
+def test_stream_buffer_overflow_discards_oldest_and_counts() -> None:
+    kw = dict(max_latency_s=5.0, audio_dim=1, video_dim=1, audio_rate_hz=1.0, max_pending_windows=1)
+    s, ref = AVSync(**kw), ReferenceAVSync(**kw)  # audio buffer: ceil(8.0 * 1.25) + 16 = 26 steps
+    ta = np.arange(1, 101) * 0.01
+    for o in (s, ref):
+        o.push_audio(ta, np.arange(100, dtype=np.float32)[:, None])
+        o.push_video([2.0], _steps(1, 1))
+    st_ = s.stats()
+    assert st_.audio.overflowed == 74 and st_ == ref.stats()
+    assert st_.emitted == 2 and st_.windows_overflowed == 1  # windows 0.5 and 1.0; one pending slot
+    got, want = s.pop_windows(), ref.pop_windows()
+    assert_windows_equal(got, want)
+    # window 1.0 sees the 26 steps left (0.75..1.0) and keeps the newest max_audio_steps = 4
+    assert got[0].end == 1.0 and got[0].n_audio == s.max_audio_steps == 4
+    np.testing.assert_array_equal(got[0].audio[:, 0], [96, 97, 98, 99])
+    assert s.stats().audio.truncated == 22
+
+
+def test_pop_into_preallocated_batch_matches_pop() -> None:
+    kw = dict(audio_dim=2, video_dim=3, max_latency_s=0.5)
+    a, b = AVSync(**kw), AVSync(**kw)
+    out = b.new_batch(2)
+    rng = np.random.default_rng(1)
+    ta, tv = np.arange(1, 61) * 0.1, np.arange(1, 31) * 0.2
+    xa, xv = rng.standard_normal((60, 2)), rng.standard_normal((30, 3))
+    got_a: list[Window] = []
+    got_b: list[Window] = []
+    for k in range(6):
+        for s in (a, b):
+            s.push_audio(ta[k * 10 : (k + 1) * 10], xa[k * 10 : (k + 1) * 10])
+            s.push_video(tv[k * 5 : (k + 1) * 5], xv[k * 5 : (k + 1) * 5])
+        got_a += a.pop_windows()
+        while b.pending:
+            batch = b.pop_batch(out=out)
+            assert np.shares_memory(batch.audio, out.audio) and len(batch) <= 2
+            got_b += [  # copy: the next pop into `out` overwrites the views
+                Window(
+                    **{
+                        k: (v.copy() if isinstance(v, np.ndarray) else v)
+                        for k, v in w.__dict__.items()
+                    }
+                )
+                for w in batch.windows()
+            ]
+    assert len(got_a) == 12
+    assert_windows_equal(got_b, got_a)
+    with pytest.raises(TypeError, match=r"out\['audio'\]"):
+        bad = b.new_batch(1)
+        bad.audio = bad.audio.astype(np.float64)
+        b.push_audio([7.0, 9.0], np.zeros((2, 2)))
+        b.pop_batch(out=bad)
