@@ -166,7 +166,12 @@ def get_video_extractor(
     :class:`avemotion.features.video.FaceNetWeightsMissing` (a ``FileNotFoundError``) with the
     message that says how to obtain the weights.
     """
-    from avemotion.features.video import FaceNetWeightsMissing, OnnxEmbedder, TorchEmbedder, VideoExtractor
+    from avemotion.features.video import (
+        FaceNetWeightsMissing,
+        OnnxEmbedder,
+        TorchEmbedder,
+        VideoExtractor,
+    )
 
     key = (str(weights) if weights else None, bool(random_weights), str(onnx) if onnx else None, batch_size)
     with _EXTRACTORS_LOCK:
@@ -763,7 +768,7 @@ class LiveEngine:
         with self._timer("model_s"):
             results = self.predict(batch)
         now = time.monotonic()
-        forced = {float(e): bool(f) for e, f in zip(np.asarray(batch.end), np.asarray(batch.forced))}
+        forced = {float(e): bool(f) for e, f in zip(np.asarray(batch.end), np.asarray(batch.forced), strict=True)}
         for r in results:
             info: dict[str, Any] = {"latency_s": self._latency(r.end, now), "raw_laugh_prob": r.laugh_prob,
                                     # only meaningful with two modalities (one modality: every window)

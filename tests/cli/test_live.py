@@ -101,7 +101,7 @@ def test_file_source_matches_analyze(tmp_path: Path, bundle_dir: Path, speech_wa
     report = capsys.readouterr().out
     a, b = _rows(off.read_text()), _rows(live.read_text())
     assert len(a) == len(b) == 7
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=True):
         assert y.pop("forced") is False and y.pop("latency_ms") > 0
         assert x == y
     assert "windows: 7 emitted, 0 dropped" in report and "ended: end of stream" in report

@@ -305,7 +305,7 @@ def run(args: argparse.Namespace) -> int:
     done = 0
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                   TimeRemainingColumn(), console=err, disable=args.no_progress, transient=True) as prog:
-        for src, p in zip(args.inputs, paths):
+        for src, p in zip(args.inputs, paths, strict=True):
             if isinstance(p, UsageError):
                 failures.append((src, str(p), EXIT_USAGE))
                 continue
