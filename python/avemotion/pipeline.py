@@ -922,6 +922,7 @@ class StreamSource:
                     if eng.stopping:
                         reason = "stopped"
                         break
+                    frame: Any
                     for frame in packet.decode():
                         if frame.pts is None or frame.time is None:
                             continue
