@@ -1047,3 +1047,51 @@ class DeviceSource:
             self._stream = None
         if not self.engine.use_video:
             self.engine.on_end("stopped")
+
+
+def stream_options(url: str) -> dict[str, str]:
+    """FFmpeg options for a URL: for ``udp://`` a large receive FIFO that tolerates overruns
+    (unless the URL sets its own ``fifo_size``), else none."""
+    if url.startswith("udp://") and "fifo_size" not in url:
+        return {"fifo_size": "1000000", "overrun_nonfatal": "1"}
+    return {}
+
+
+def analyze_stream(
+    url: str,
+    predictor: Any,
+    *,
+    mode: str = "av",
+    video_extractor: Any = None,
+    settings: PipelineSettings | None = None,
+    open_timeout_s: float = 10.0,
+    read_timeout_s: float = 5.0,
+) -> AnalysisResult:
+    """Analyze a stream URL (``http://``, ``udp://``, ...) to its end, offline-style: the live engine
+    in blocking mode (nothing dropped, no window forced for lack of the other modality), all rows
+    returned at the end. The stream ends at its end or after ``read_timeout_s`` without data.
+    Raises :class:`avemotion.features.media.MediaError` when it cannot be opened or lacks a stream
+    the mode needs; ``RuntimeError`` when the pipeline fails. ``timings.decode_s`` stays 0 (decoding
+    overlaps the other stages on the capture thread)."""
+    from avemotion.features.media import MediaError
+
+    s = settings or PipelineSettings.from_bundle(predictor.bundle)
+    results: list[WindowResult] = []
+    cfg = LiveConfig(mode=check_mode(mode), max_latency_s=30.0, blocking=True, clock_sync="none")
+    eng = LiveEngine(predictor, cfg, video_extractor=video_extractor, settings=s,
+                     on_result=lambda r, info: results.append(r))
+    src = StreamSource(url, eng, fps=s.video_fps, open_timeout_s=open_timeout_s, read_timeout_s=read_timeout_s,
+                       options=stream_options(url))
+    eng.start()
+    src.start()
+    rep = eng.wait()
+    assert rep is not None
+    if rep.end_reason == "error" and rep.error and (rep.error.startswith("cannot open") or "no audio stream" in rep.error
+                                                    or "no video stream" in rep.error):
+        raise MediaError(url, "unreadable" if rep.error.startswith("cannot open") else "no_stream", rep.error)
+    if rep.error:
+        raise RuntimeError(f"{url}: {rep.error}")
+    duration = max(eng.audio_captured_s, eng.last_video_t if math.isfinite(eng.last_video_t) else 0.0)
+    n_a = int(rep.sync.get("audio", {}).get("accepted", 0))
+    n_v = int(rep.sync.get("video", {}).get("accepted", 0))
+    return AnalysisResult(results, eng.timings, duration, n_a, n_v, rep.sync)

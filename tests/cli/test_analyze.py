@@ -177,9 +177,26 @@ def test_unknown_url_scheme(src: str, bundle_dir: Path, capsys: pytest.CaptureFi
     assert "unknown URL scheme" in err and "udp://" in err
 
 
-def test_stream_url_points_to_live(bundle_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    err = _usage(["analyze", "udp://127.0.0.1:5000", "--model", str(bundle_dir), "--mode", "audio"], capsys)
-    assert "avemotion live --source udp://127.0.0.1:5000" in err
+def test_http_url_matches_file(tmp_path: Path, bundle_dir: Path, speech_wav: Path) -> None:
+    """A stream URL (HTTP on loopback) is read to its end and gives the file's rows."""
+    import functools
+    import http.server
+    import threading
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(speech_wav.parent))
+    handler.log_message = lambda *a, **k: None  # type: ignore[attr-defined]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/{speech_wav.name}"
+        common = ["--model", str(bundle_dir), "--mode", "audio", "--no-progress", "--quiet"]
+        assert main(["analyze", url, "--out", str(tmp_path / "http"), *common]) == 0
+        assert main(["analyze", str(speech_wav), "--out", str(tmp_path / "file"), *common]) == 0
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert _rows(tmp_path / "http" / "windows.jsonl") == _rows(tmp_path / "file" / "windows.jsonl")
+    assert json.loads((tmp_path / "http" / "summary.json").read_text())["input"] == {"url": url}
 
 
 def test_missing_model(tmp_path: Path, speech_wav: Path, capsys: pytest.CaptureFixture[str]) -> None:

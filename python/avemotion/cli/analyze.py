@@ -1,6 +1,8 @@
 """``avemotion analyze INPUT...``: per-window emotion and laughter of media files, offline.
 
-For each input (a media file FFmpeg reads, or ``file://`` URL) the audio track and frames sampled at
+For each input (a media file FFmpeg reads, a ``file://`` URL, or a stream URL such as ``http://``,
+``udp://``, ``rtsp://`` read to its end or until ``--read-timeout`` seconds pass without data) the
+audio track and frames sampled at
 the model's ``video_fps`` are decoded, turned into feature steps, cut into the model's analysis
 windows (``window_s`` every ``hop_s``, from the bundle's ``bundle.json``) and predicted in batches
 (see :mod:`avemotion.pipeline`). Outputs, each written atomically (temporary file + ``os.replace``):
@@ -46,7 +48,7 @@ from typing import Any
 
 from avemotion.cli import EXIT_FAILURE, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, UsageError
 
-#: URL schemes accepted as sources (FFmpeg protocols). analyze reads local files; live reads all.
+#: URL schemes accepted as sources (FFmpeg protocols), besides local files and file://.
 STREAM_SCHEMES = ("udp", "rtp", "rtsp", "rtmp", "http", "https", "tcp", "srt")
 FILE_SCHEME = "file"
 
@@ -59,7 +61,8 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:  # typ
         "probability (rows), laughter events and a summary, written atomically; optional timeline PNG. "
         "Exit codes: 0 ok, 1 failure, 2 bad input, 3 some inputs failed.",
     )
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="media file(s) (or file:// URLs)")
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="media file(s), file:// URLs, or stream URLs (http(s)://, udp://, rtsp://, ...: read to their end)")
     add_model_args(p)
     out = p.add_argument_group("outputs")
     out.add_argument("--out", type=Path, help="output directory (default out/<input stem>)")
@@ -72,6 +75,8 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:  # typ
                      help="shortest laughter event kept, seconds (default 0.5)")
     out.add_argument("--force", action="store_true", help="recompute even when the outputs are up to date")
     out.add_argument("--no-progress", action="store_true", help="no progress bar")
+    out.add_argument("--read-timeout", type=float, default=5.0,
+                     help="stream URLs: seconds without data that end the stream (default 5)")
     out.add_argument("--quiet", action="store_true", help="no printed summary")
     p.set_defaults(func=run)
     return p
@@ -144,10 +149,11 @@ def split_source(source: str) -> tuple[str, str]:
     return scheme, source
 
 
-def _input_path(source: str) -> Path:
+def _input_path(source: str) -> Path | str:
+    """A local file's Path (checked), or the URL string of a stream."""
     scheme, target = split_source(source)
     if scheme != FILE_SCHEME:
-        raise UsageError(f"{source}: analyze reads files; use `avemotion live --source {source}` for streams")
+        return source
     p = Path(target)
     if not p.exists():
         raise UsageError(f"INPUT: no such file: {p}")
@@ -167,10 +173,20 @@ class _Outputs:
         return [self.rows, self.events, self.summary] + ([self.plot] if self.plot else [])
 
 
-def _outputs(args: argparse.Namespace, path: Path, several: bool) -> _Outputs:
+def _stem(src: Path | str) -> str:
+    if isinstance(src, Path):
+        return src.stem
+    import re
+
+    tail = src.split("://", 1)[1].split("?", 1)[0].rstrip("/")
+    name = tail.rsplit("/", 1)[-1] if "/" in tail else tail
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name).stem or name) or "stream"
+
+
+def _outputs(args: argparse.Namespace, path: Path | str, several: bool) -> _Outputs:
     plot = args.plot
     if several and plot is not None:
-        plot = plot.with_name(f"{plot.stem}_{path.stem}{plot.suffix}")
+        plot = plot.with_name(f"{plot.stem}_{_stem(path)}{plot.suffix}")
     explicit = args.jsonl or args.csv
     if explicit and args.out:
         raise UsageError("--out and --jsonl/--csv: give one of them")
@@ -183,11 +199,13 @@ def _outputs(args: argparse.Namespace, path: Path, several: bool) -> _Outputs:
         f = Path(explicit)
         return _Outputs(f, fmt, f.with_name(f"{f.stem}.events.json"), f.with_name(f"{f.stem}.summary.json"), plot)
     base = args.out if args.out is not None else Path("out")
-    d = base / path.stem if (several or args.out is None) else base
+    d = base / _stem(path) if (several or args.out is None) else base
     return _Outputs(d / f"windows.{args.format}", args.format, d / "events.json", d / "summary.json", plot)
 
 
-def _fingerprint(path: Path) -> dict[str, Any]:
+def _fingerprint(path: Path | str) -> dict[str, Any]:
+    if isinstance(path, str):
+        return {"url": path}
     st = path.stat()
     return {"path": str(path), "bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
 
@@ -199,7 +217,9 @@ def _model_id(predictor: Any) -> dict[str, Any]:
             "training": predictor.bundle.training}
 
 
-def _up_to_date(outs: _Outputs, path: Path, predictor: Any, mode: str) -> bool:
+def _up_to_date(outs: _Outputs, path: Path | str, predictor: Any, mode: str) -> bool:
+    if isinstance(path, str):
+        return False  # a stream is analyzed again every time
     if not outs.summary.is_file() or not all(p.is_file() for p in outs.all()):
         return False
     try:
@@ -210,15 +230,19 @@ def _up_to_date(outs: _Outputs, path: Path, predictor: Any, mode: str) -> bool:
             and (old.get("model") or {}).get("model_sha256") == _model_id(predictor)["model_sha256"])
 
 
-def analyze_one(path: Path, args: argparse.Namespace, predictor: Any, extractor: Any, outs: _Outputs,
+def analyze_one(path: Path | str, args: argparse.Namespace, predictor: Any, extractor: Any, outs: _Outputs,
                 progress: Any = None) -> dict[str, Any]:
     """Analyze one file and write its outputs; returns the summary dict."""
     from avemotion import analysis, pipeline
 
     settings = pipeline.PipelineSettings.from_bundle(predictor.bundle)
     t0 = time.perf_counter()
-    res = pipeline.analyze_file(path, predictor, mode=args.mode, video_extractor=extractor, settings=settings,
-                                progress=progress)
+    if isinstance(path, str):
+        res = pipeline.analyze_stream(path, predictor, mode=args.mode, video_extractor=extractor, settings=settings,
+                                      read_timeout_s=args.read_timeout)
+    else:
+        res = pipeline.analyze_file(path, predictor, mode=args.mode, video_extractor=extractor, settings=settings,
+                                    progress=progress)
     wall = time.perf_counter() - t0
     if not res.results:
         raise UsageError(
@@ -240,7 +264,7 @@ def analyze_one(path: Path, args: argparse.Namespace, predictor: Any, extractor:
     analysis.atomic_write_text(outs.events, json.dumps(ev_doc, indent=2) + "\n")
     if outs.plot is not None:
         analysis.plot_timeline(results, settings.labels, events, settings.laughter_threshold, outs.plot,
-                               title=f"{path.name} ({args.mode})")
+                               title=f"{_name(path)} ({args.mode})")
     doc = summary.to_dict()
     doc.pop("events")
     doc.update(
@@ -259,10 +283,14 @@ def analyze_one(path: Path, args: argparse.Namespace, predictor: Any, extractor:
     return doc
 
 
-def _print_summary(console: Any, path: Path, doc: dict[str, Any], outs: _Outputs) -> None:
+def _name(path: Path | str) -> str:
+    return path.name if isinstance(path, Path) else path
+
+
+def _print_summary(console: Any, path: Path | str, doc: dict[str, Any], outs: _Outputs) -> None:
     from rich.table import Table
 
-    t = Table(title=f"{path.name}: {doc['windows']} windows, {doc['media_duration_s']:.1f} s "
+    t = Table(title=f"{_name(path)}: {doc['windows']} windows, {doc['media_duration_s']:.1f} s "
                     f"(processed in {doc['wall_s']:.1f} s, real-time factor {doc['real_time_factor']:.2f})")
     t.add_column("emotion")
     t.add_column("share of windows", justify="right")
@@ -289,9 +317,11 @@ def run(args: argparse.Namespace) -> int:
     err = Console(stderr=True)
     if args.min_event_s < 0:
         raise UsageError(f"--min-event-s: expected >= 0, got {args.min_event_s}")
+    if not args.read_timeout > 0:
+        raise UsageError(f"--read-timeout: expected > 0 seconds, got {args.read_timeout}")
     several = len(args.inputs) > 1
     # Validate every input first: a typo fails fast, before minutes of loading.
-    paths: list[Path | UsageError] = []
+    paths: list[Path | str | UsageError] = []
     for src in args.inputs:
         try:
             paths.append(_input_path(src))
@@ -315,9 +345,9 @@ def run(args: argparse.Namespace) -> int:
                     console.print(f"{p}: up to date ({outs.summary}); --force recomputes")
                     done += 1
                     continue
-                task = prog.add_task(f"{p.name}", total=1.0)
+                task = prog.add_task(_name(p), total=1.0)
 
-                def progress(stage: str, t: float, total: float, task: Any = task, name: str = p.name) -> None:
+                def progress(stage: str, t: float, total: float, task: Any = task, name: str = _name(p)) -> None:
                     frac = min(t / total, 1.0) if total > 0 else 0.0
                     # audio features are computed first (~1/3 of the work), video after
                     value = frac / 3 if stage == "audio" else (1 / 3 if args.mode == "av" else 0) + frac * (2 / 3 if args.mode == "av" else 1)

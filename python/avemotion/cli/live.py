@@ -233,9 +233,7 @@ def run(args: argparse.Namespace) -> int:
     engine = pipeline.LiveEngine(predictor, cfg, video_extractor=extractor, settings=settings, on_result=on_result)
     source: Any
     if url is not None:
-        opts: dict[str, str] = {}
-        if url.startswith("udp://") and "fifo_size" not in url:
-            opts = {"fifo_size": "1000000", "overrun_nonfatal": "1"}
+        opts = pipeline.stream_options(url)
         source = pipeline.StreamSource(url, engine, fps=settings.video_fps, realtime=args.realtime,
                                        open_timeout_s=args.open_timeout, read_timeout_s=args.read_timeout, options=opts)
     else:
