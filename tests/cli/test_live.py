@@ -166,3 +166,16 @@ def test_source_that_never_sends_fails_cleanly(bundle_dir: Path, capsys: pytest.
     assert rc == 1
     assert "cannot open udp://127.0.0.1" in cap.err
     assert "windows: 0 emitted" in cap.out
+
+
+def test_list_devices(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["live", "--list-devices"]) == 0
+    out = capsys.readouterr().out
+    assert "microphones" in out and "cameras" in out
+
+
+def test_camera_without_sounddevice_is_a_clear_error(bundle_dir: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setitem(sys.modules, "sounddevice", None)  # import fails as if not installed
+    err = _usage(["live", "--camera", "0", "--mode", "audio", "--model", str(bundle_dir), "--no-display"], capsys)
+    assert "sounddevice" in err and "--mode video" in err
