@@ -494,7 +494,7 @@ class LiveReport:
     latency_p99_s: float | None
     latency_max_s: float | None
     latencies_measured: int
-    av_drift_ppm: float
+    av_drift_ppm: float | None  # None: one muxed source (clock_sync "none"), one clock by construction
     media_vs_wall_ppm: float | None
     wall_s: float
     end_reason: str
@@ -845,7 +845,8 @@ class LiveEngine:
             audio_seconds_captured=round(self.audio_captured_s, 3), audio_seconds_dropped=round(self.audio_dropped_s, 3),
             latency_p50_s=_percentile(self.latencies, 50), latency_p95_s=_percentile(self.latencies, 95),
             latency_p99_s=_percentile(self.latencies, 99), latency_max_s=max(self.latencies) if self.latencies else None,
-            latencies_measured=len(self.latencies), av_drift_ppm=float(st.get("drift_ppm") or 0.0),
+            latencies_measured=len(self.latencies),
+            av_drift_ppm=None if self.cfg.clock_sync == "none" else float(st.get("drift_ppm") or 0.0),
             media_vs_wall_ppm=ppm, wall_s=time.monotonic() - self._t_start, end_reason=self.end_reason,
             sync=st, timings=self.timings.to_dict(), error=self.error,
         )

@@ -173,7 +173,8 @@ def _report_lines(rep: Any) -> list[str]:
         f"audio: {rep.audio_seconds_captured:.1f} s captured, {rep.audio_seconds_dropped:.1f} s dropped",
         f"latency (capture to prediction, {rep.latencies_measured} windows): p50 {ms(rep.latency_p50_s)}, "
         f"p95 {ms(rep.latency_p95_s)}, p99 {ms(rep.latency_p99_s)}, max {ms(rep.latency_max_s)}",
-        f"drift: video vs audio {rep.av_drift_ppm:+.0f} ppm; media clock vs wall clock {wall}",
+        "drift: video vs audio " + (f"{rep.av_drift_ppm:+.0f} ppm" if rep.av_drift_ppm is not None
+                                     else "n/a (one container clock)") + f"; media clock vs wall clock {wall}",
         f"ended: {rep.end_reason} after {rep.wall_s:.1f} s" + (f" (error: {rep.error})" if rep.error else ""),
     ]
 
