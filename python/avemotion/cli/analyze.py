@@ -302,6 +302,9 @@ def _print_summary(console: Any, path: Path | str, doc: dict[str, Any], outs: _O
                   f"mean face-present share per window {doc['face_present_share']:.0%}")
     for ev in doc["_events"]:
         console.print(f"  laugh {ev['onset']:7.2f} - {ev['offset']:7.2f} s  peak {ev['peak_prob']:.2f} at {ev['peak_time']:.2f} s")
+    if (doc.get("model") or {}).get("training", {}).get("demonstration"):
+        console.print("[yellow]note: the model is a demonstration model (trained on synthetic data): its predictions "
+                      "on real media carry no meaning; see training/README.md to train a real one[/]")
     if doc.get("random_facenet"):
         console.print("[yellow]note: FaceNet ran with RANDOM weights (--random-facenet): video embeddings are meaningless[/]")
     console.print(f"wrote {outs.rows}, {outs.events}, {outs.summary}" + (f", {outs.plot}" if outs.plot else ""))

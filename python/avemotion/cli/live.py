@@ -248,7 +248,9 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     # one line on stderr once capture has started (scripts and tests wait for it)
     print(f"avemotion live: reading {args.source or f'camera {args.camera}'} (mode {args.mode}"
-          f"{', enhanced' if args.enhanced else ''}; model {predictor.bundle.path})", file=sys.stderr, flush=True)
+          f"{', enhanced' if args.enhanced else ''}; model {predictor.bundle.path}"
+          f"{', a demonstration model' if predictor.bundle.training.get('demonstration') else ''})",
+          file=sys.stderr, flush=True)
     view = _View(console, settings.labels, settings.laughter_threshold)
     t_end = None if args.duration is None else time.monotonic() + args.duration
     interrupted = False
