@@ -63,7 +63,8 @@ def sanitize(session: nox.Session) -> None:
         env = {"TSAN_OPTIONS": "halt_on_error=1 second_deadlock_stack=1"}
     else:
         sanitizers = "address,undefined"
-        preload = f"{_runtime_lib('libasan.so')} {_runtime_lib('libubsan.so')}"
+        # gcc 12: libstdc++ must be preloaded beside libasan, or ASan aborts at the first C++ throw.
+        preload = f"{_runtime_lib('libasan.so')} {_runtime_lib('libubsan.so')} {_runtime_lib('libstdc++.so')}"
         env = {
             # CPython's own allocations are not ours to report; UBSan findings are fatal.
             "ASAN_OPTIONS": "detect_leaks=0 abort_on_error=1",

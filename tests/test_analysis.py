@@ -13,7 +13,6 @@ from avemotion.analysis import (
     EMASmoother,
     Hysteresis,
     WindowResult,
-    atomic_write_text,
     detect_laughter_events,
     plot_timeline,
     rows_to_csv,
@@ -101,12 +100,3 @@ def test_summary_outputs_and_plot(tmp_path) -> None:
 
     with Image.open(png) as im:
         assert im.size[0] > 500
-
-def test_atomic_write_leaves_no_partial_file(tmp_path) -> None:
-    target = tmp_path / "out.jsonl"
-    atomic_write_text(target, "old\n")
-
-    with pytest.raises(TypeError):
-        atomic_write_text(target, 123)  # type: ignore[arg-type]
-    assert target.read_text() == "old\n"
-    assert [p.name for p in tmp_path.iterdir()] == ["out.jsonl"]

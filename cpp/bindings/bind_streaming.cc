@@ -238,7 +238,7 @@ void BindStreaming(py::module_& m) {
                        int64_t video_dim, double audio_rate_hz, double video_fps, double rate_margin,
                        int64_t max_pending_windows, const std::string& clock_sync, double sync_horizon_s,
                        double sync_min_span_s, int64_t sync_refit_every, double max_drift_ppm,
-                       double max_offset_s) {
+                       double max_offset_s, double sync_min_sigmas) {
              AVSyncOptions o;
              o.window_s = window_s;
              o.hop_s = hop_s;
@@ -255,13 +255,14 @@ void BindStreaming(py::module_& m) {
              o.sync_refit_every = sync_refit_every;
              o.max_drift_ppm = max_drift_ppm;
              o.max_offset_s = max_offset_s;
+             o.sync_min_sigmas = sync_min_sigmas;
              return new AVSync(o);
            }),
            py::arg("window_s"), py::arg("hop_s"), py::arg("max_latency_s"), py::arg("audio_dim"),
            py::arg("video_dim"), py::arg("audio_rate_hz"), py::arg("video_fps"), py::arg("rate_margin"),
            py::arg("max_pending_windows"), py::arg("clock_sync"), py::arg("sync_horizon_s"),
            py::arg("sync_min_span_s"), py::arg("sync_refit_every"), py::arg("max_drift_ppm"),
-           py::arg("max_offset_s"))
+           py::arg("max_offset_s"), py::arg("sync_min_sigmas"))
       .def(
           "push_audio",
           [](AVSync& s, const F64& ts, const F32& x) {
@@ -313,6 +314,7 @@ void BindStreaming(py::module_& m) {
         d["lag_video_s"] = st.lag_video_s;
         d["drift_ppm"] = st.drift_ppm;
         d["offset_s"] = st.offset_s;
+        d["drift_stderr_ppm"] = st.drift_stderr_ppm;
         d["applied_drift_ppm"] = st.applied_drift_ppm;
         d["sync_pairs"] = st.sync_pairs;
         d["sync_fits"] = st.sync_fits;

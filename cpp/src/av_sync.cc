@@ -74,6 +74,8 @@ void AVSyncOptions::Validate() const {
   Require(sync_refit_every >= 1, "sync_refit_every", ">= 1", static_cast<double>(sync_refit_every));
   Require(max_drift_ppm >= 0 && max_drift_ppm < 1e6, "max_drift_ppm", "in [0, 1e6)", max_drift_ppm);
   Require(max_offset_s >= 0 && std::isfinite(max_offset_s), "max_offset_s", ">= 0", max_offset_s);
+  Require(sync_min_sigmas >= 0 && std::isfinite(sync_min_sigmas), "sync_min_sigmas", ">= 0",
+          sync_min_sigmas);
   const double buf_s = window_s + max_latency_s + (max_pending_windows + 1) * hop_s;
   Require(AudioBufferSteps() <= (int64_t{1} << 28), "audio_rate_hz",
           "a buffer of at most 2^28 steps (rate * (window_s + max_latency_s + pending * hop_s))",
@@ -145,7 +147,7 @@ AVSync::AVSync(const AVSyncOptions& options) : opt_(options) {
 
 double AVSync::MapVideoTime(double pts) const {
   if (!fitted_ || opt_.clock_sync == ClockSync::kNone) return pts;
-  const double td = y0_ + beta_c_ * (pts - y0_);
+  const double td = anchor_t_ + beta_c_ * (pts - anchor_p_);
   if (opt_.clock_sync == ClockSync::kDrift) return td;
   const double tf = alpha_c_ + beta_c_ * pts;
   return std::min(std::max(tf, td - opt_.max_offset_s), td + opt_.max_offset_s);
@@ -171,6 +173,7 @@ int64_t AVSync::PushVideo(const double* timestamps, const float* x, const uint8_
                           int64_t n) {
   CheckTimestamps("timestamps", timestamps, n);
   const int64_t before = st_.video.accepted;
+  bool new_raw = false;
   for (int64_t i = 0; i < n; ++i) {
     const double raw = timestamps[i];
     if (has_raw_v_ && raw == last_raw_v_) {
@@ -183,7 +186,7 @@ int64_t AVSync::PushVideo(const double* timestamps, const float* x, const uint8_
     }
     has_raw_v_ = true;
     last_raw_v_ = raw;
-    if (st_.watermark_audio > -kInf) AddPair(st_.watermark_audio, raw);
+    new_raw = true;
     const double t = MapVideoTime(raw);
     if (t <= st_.watermark_video) {
       ++st_.video.dropped_out_of_order;
@@ -191,6 +194,8 @@ int64_t AVSync::PushVideo(const double* timestamps, const float* x, const uint8_
     }
     Accept(false, t, x + i * opt_.video_dim, face_present ? (face_present[i] ? 1 : 0) : 1);
   }
+  // One clock pair per call: the newest frame has just arrived, the others were held by batching.
+  if (new_raw && st_.watermark_audio > -kInf) AddPair(st_.watermark_audio, last_raw_v_);
   return st_.video.accepted - before;
 }
 
@@ -310,12 +315,29 @@ void AVSync::Refit() {
   const double beta = sxy / syy;
   if (!(beta > 0)) return;
   const double alpha = mx - beta * my;
+  double ssr = 0;
+  for (int s = 0; s < 2; ++s) {
+    for (int64_t i = seg_lo[s]; i < seg_hi[s]; ++i) {
+      const double r = (px_[i] - mx) - beta * (py_[i] - my);
+      ssr += r * r;
+    }
+  }
+  const double se = std::sqrt(ssr / static_cast<double>(n - 2) / syy);  // standard error of beta
   st_.drift_ppm = (1.0 / beta - 1.0) * 1e6;
+  st_.drift_stderr_ppm = se / (beta * beta) * 1e6;
   st_.offset_s = y_last - (alpha + beta * y_last);
+  // Applied slope: 1 unless the drift is significant, then clamped to max_drift_ppm.
   const double m = opt_.max_drift_ppm * 1e-6;
   const double lo = 1.0 / (1.0 + m);
   const double hi = 1.0 / (1.0 - m);
-  beta_c_ = std::min(std::max(beta, lo), hi);
+  const double b = std::fabs(beta - 1.0) <= opt_.sync_min_sigmas * se ? 1.0 : beta;
+  // Re-anchor at the newest paired pts so the mapping stays continuous (no jump, no reordering).
+  // The first fit anchors at the first paired pts instead (the clocks agree at the start).
+  const double p_at = fitted_ ? y_last : y0_;
+  const double t_at = fitted_ ? anchor_t_ + beta_c_ * (y_last - anchor_p_) : y0_;
+  anchor_p_ = p_at;
+  anchor_t_ = t_at;
+  beta_c_ = std::min(std::max(b, lo), hi);
   alpha_c_ = mx - beta_c_ * my;
   st_.applied_drift_ppm = opt_.clock_sync == ClockSync::kNone ? 0.0 : (1.0 / beta_c_ - 1.0) * 1e6;
   fitted_ = true;

@@ -55,7 +55,6 @@ import io
 import logging
 import os
 import pickle
-import tempfile
 import threading
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -67,6 +66,7 @@ import numpy as np
 import numpy.typing as npt
 
 from avemotion import _core
+from avemotion._atomic import atomic_write_bytes as _atomic_write
 from avemotion.core import STD_EPS, RunningStats, prepare_stats
 
 __all__ = [
@@ -417,29 +417,6 @@ def save_normalization_stats(
     return path
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    try:  # make the rename itself durable (best effort; not supported everywhere)
-        dfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
 
 
 # ----------------------------------------------------------------------------- load

@@ -36,16 +36,25 @@ Padding
     window's video steps without a face (0.0 when it has none; then ``video_missing`` is True).
 
 Clock sync (video against audio)
-    For each in-order video step pushed after audio has started, the pair (audio watermark, raw pts)
-    is kept over ``sync_horizon_s``; every ``sync_refit_every`` pairs (once the pairs span
-    ``sync_min_span_s`` of pts) ``audio = alpha + beta * pts`` is fitted by least squares (the exact pts
-    as regressor, so arrival jitter does not bias the slope). ``stats().drift_ppm = (1/beta - 1) * 1e6``
-    (positive: video clock fast) and ``offset_s`` (video pts minus the audio clock it arrived at,
-    pipeline latency included). ``clock_sync="drift"`` (default) maps ``t = y0 + beta_c * (pts - y0)``
-    with ``y0`` the first paired pts and ``beta_c`` clamped to ``max_drift_ppm``; ``"full"`` maps
-    ``t = alpha_c + beta_c * pts`` kept within ``max_offset_s`` of the drift mapping (video slaved to the
-    audio arrival clock, as ffplay does); ``"none"`` only estimates. Use ``"none"`` when both streams
-    come from one container/clock and are pushed in large batches (the estimate is then only noise).
+    At the end of each ``push_video`` call that brought a new in-order frame (once audio has
+    started), the pair (audio watermark, raw pts of the call's newest frame) is kept over
+    ``sync_horizon_s``. One pair per call: the newest frame is the one that has just arrived, and
+    pairing every frame of a batch with one arrival time would bias the slope by about -1/K^2 (K
+    batches in the horizon). Every ``sync_refit_every`` pairs (once they span ``sync_min_span_s`` of
+    pts) ``audio = alpha + beta * pts`` is fitted by least squares, the exact pts as regressor so
+    arrival jitter does not bias the slope. ``stats()`` reports ``drift_ppm = (1/beta - 1) * 1e6``
+    (positive: video clock fast), ``drift_stderr_ppm`` and ``offset_s`` (video pts minus the audio
+    clock it arrived at, pipeline latency included).
+
+    ``clock_sync="drift"`` (default) maps ``t = anchor_t + beta_c * (pts - anchor_p)``: identity
+    before the first fit; the first fit anchors at the first paired pts (the clocks are taken to agree
+    at the start), later fits re-anchor continuously on the newest paired pts. ``beta_c`` is 1 unless
+    ``|beta - 1| > sync_min_sigmas * stderr`` (a drift that arrival noise could explain is not
+    applied), else ``beta`` clamped to ``max_drift_ppm``. ``"full"`` maps ``t = alpha_c + beta_c * pts``
+    within ``max_offset_s`` of the drift mapping (video slaved to the audio arrival clock, as ffplay
+    does). ``"none"`` only estimates. The smallest resolvable drift grows with the batching jitter
+    between the streams and shrinks with ``sync_horizon_s``: with ~1 s batches use a horizon of
+    minutes; when both streams come from one container or one capture clock use ``"none"``.
 
 Threads
     ``AVSync`` is used by one thread. ``FrameRing`` is SPSC: one thread ``push``es while another
@@ -190,6 +199,7 @@ class SyncStats:
     lag_audio_s: float = math.nan
     lag_video_s: float = math.nan
     drift_ppm: float = 0.0
+    drift_stderr_ppm: float = 0.0
     offset_s: float = 0.0
     applied_drift_ppm: float = 0.0
     sync_pairs: int = 0
@@ -357,9 +367,10 @@ class _Options:
     clock_sync: str = "drift"
     sync_horizon_s: float = 30.0
     sync_min_span_s: float = 10.0
-    sync_refit_every: int = 16
+    sync_refit_every: int = 4
     max_drift_ppm: float = 20000.0
     max_offset_s: float = 0.5
+    sync_min_sigmas: float = 3.0
 
 
 class AVSync:
@@ -373,7 +384,8 @@ class AVSync:
             they size the per-window arrays and buffers (with ``rate_margin`` headroom).
         max_pending_windows: emitted windows kept until popped (oldest discarded beyond, counted).
         clock_sync: ``"drift"`` (default), ``"full"`` or ``"none"``; sync_horizon_s, sync_min_span_s,
-            sync_refit_every, max_drift_ppm, max_offset_s tune the estimate and bound the correction.
+            sync_refit_every, max_drift_ppm, max_offset_s, sync_min_sigmas tune the estimate and bound
+            the correction.
     Invalid values raise ``ValueError`` naming the argument, the expected range and the value.
     """
 
@@ -392,15 +404,16 @@ class AVSync:
         clock_sync: ClockSyncMode = "drift",
         sync_horizon_s: float = 30.0,
         sync_min_span_s: float = 10.0,
-        sync_refit_every: int = 16,
+        sync_refit_every: int = 4,
         max_drift_ppm: float = 20000.0,
         max_offset_s: float = 0.5,
+        sync_min_sigmas: float = 3.0,
     ) -> None:
         self.options = _Options(
             float(window_s), float(hop_s), float(max_latency_s), int(audio_dim), int(video_dim),
             float(audio_rate_hz), float(video_fps), float(rate_margin), int(max_pending_windows),
             str(clock_sync), float(sync_horizon_s), float(sync_min_span_s), int(sync_refit_every),
-            float(max_drift_ppm), float(max_offset_s),
+            float(max_drift_ppm), float(max_offset_s), float(sync_min_sigmas),
         )  # fmt: skip
         self._s = _core.AVSync(**self.options.__dict__)
         self._empty = WindowBatch(
@@ -553,6 +566,8 @@ class ReferenceAVSync:
         self.pairs: list[tuple[float, float]] = []
         self.since_fit = 0
         self.y0: float | None = None
+        self.anchor_p = 0.0
+        self.anchor_t = 0.0
         self.fitted = False
         self.alpha_c = 0.0
         self.beta_c = 1.0
@@ -563,8 +578,7 @@ class ReferenceAVSync:
         o = self.o
         if not self.fitted or o.clock_sync == "none":
             return pts
-        assert self.y0 is not None
-        td = self.y0 + self.beta_c * (pts - self.y0)
+        td = self.anchor_t + self.beta_c * (pts - self.anchor_p)
         if o.clock_sync == "drift":
             return td
         tf = self.alpha_c + self.beta_c * pts
@@ -606,10 +620,25 @@ class ReferenceAVSync:
         if not beta > 0:
             return
         alpha = mx - beta * my
+        ssr = 0.0
+        for x, y in self.pairs:
+            r = (x - mx) - beta * (y - my)
+            ssr += r * r
+        se = math.sqrt(ssr / float(n - 2) / syy)
         self.st.drift_ppm = (1.0 / beta - 1.0) * 1e6
+        self.st.drift_stderr_ppm = se / (beta * beta) * 1e6
         self.st.offset_s = y_last - (alpha + beta * y_last)
         m = self.o.max_drift_ppm * 1e-6
-        self.beta_c = min(max(beta, 1.0 / (1.0 + m)), 1.0 / (1.0 - m))
+        b = 1.0 if abs(beta - 1.0) <= self.o.sync_min_sigmas * se else beta
+        assert self.y0 is not None
+        if self.fitted:
+            self.anchor_p, self.anchor_t = (
+                y_last,
+                self.anchor_t + self.beta_c * (y_last - self.anchor_p),
+            )
+        else:  # the first fit anchors at the first paired pts (the clocks agree at the start)
+            self.anchor_p, self.anchor_t = self.y0, self.y0
+        self.beta_c = min(max(b, 1.0 / (1.0 + m)), 1.0 / (1.0 - m))
         self.alpha_c = mx - self.beta_c * my
         self.st.applied_drift_ppm = (
             0.0 if self.o.clock_sync == "none" else (1.0 / self.beta_c - 1.0) * 1e6
@@ -638,6 +667,7 @@ class ReferenceAVSync:
         fp = _flags("face_present", face_present, ts.shape[0])
         _check_finite("timestamps", ts)
         before = self.st.video.accepted
+        new_raw = False
         for i, raw in enumerate(ts.tolist()):
             if self.last_raw_v is not None and raw == self.last_raw_v:
                 self.st.video.dropped_duplicate += 1
@@ -646,13 +676,15 @@ class ReferenceAVSync:
                 self.st.video.dropped_out_of_order += 1
                 continue
             self.last_raw_v = raw
-            if self.wm_a > -math.inf:
-                self._add_pair(self.wm_a, raw)
+            new_raw = True
             t = self.map_video_time(raw)
             if t <= self.wm_v:
                 self.st.video.dropped_out_of_order += 1
                 continue
             self._accept(False, t, x[i], True if fp is None else bool(fp[i]))
+        if new_raw and self.wm_a > -math.inf:
+            assert self.last_raw_v is not None
+            self._add_pair(self.wm_a, self.last_raw_v)
         return self.st.video.accepted - before
 
     def _accept(self, audio: bool, t: float, v: np.ndarray, f: bool) -> None:

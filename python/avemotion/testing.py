@@ -30,6 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from avemotion._atomic import atomic_write_bytes
+
 DEFAULT_INPUT_NAMES = {"audio": "audio", "audio_mask": "audio_mask", "video": "video", "video_mask": "video_mask"}
 DEFAULT_OUTPUT_NAMES = {"emotion": "emotion", "laughter": "laughter"}
 
@@ -161,17 +163,7 @@ def build_tiny_two_head_model(
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="avemotion.testing")
     model.ir_version = min(model.ir_version, 8)  # loadable by onnxruntime >= 1.21
     onnx.checker.check_model(model)
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(model.SerializeToString())
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return out
+    return atomic_write_bytes(path, model.SerializeToString())
 
 
 def write_test_stats(

@@ -140,3 +140,57 @@ def test_missing_inputs_are_clear_errors(tmp_path: Path) -> None:
         audioset.process(tmp_path, segments=[tmp_path / "nope.csv"])
     with pytest.raises(ValueError, match="negatives_per_positive"):
         audioset.process(tmp_path, negatives_per_positive=-1)
+
+
+def test_quick_scan_counts_match_a_full_parse(tmp_path: Path) -> None:
+    onto = {"/m/L": {"id": "/m/L", "name": "Laughter", "child_ids": ["/m/G"]},
+            "/m/G": {"id": "/m/G", "name": "Giggle", "child_ids": []},
+            "/m/LX": {"id": "/m/LX", "name": "Not laughter, same prefix", "child_ids": []}}
+    rows = [("AAAAAAAAAAA", 0.0, 10.0, "/m/L,/m/G"),   # two laughter MIDs on one line: one row
+            ("BBBBBBBBBBB", 0.0, 10.0, "/m/LX"),       # substring hit that is not a laughter class
+            ("CCCCCCCCCCC", 0.0, 10.0, "/m/x,/m/G"),
+            ("DDDDDDDDDDD", 0.0, 10.0, "/m/x")] * 50
+    seg = _segments(tmp_path / "s.csv", rows)
+    laugh = audioset.descendants(onto, "/m/L")
+    n_rows, pos = audioset._scan(seg, laugh, audioset._laughter_test(laugh), block=64)  # tiny blocks: lines split across reads
+    assert n_rows == 200 and len(pos) == 100
+    assert {p[0] for p in pos} == {"AAAAAAAAAAA", "CCCCCCCCCCC"}
+
+
+def test_small_read_blocks_give_the_same_rows_and_error_lines(weak_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ref = audioset.process(weak_root, negatives_per_positive=10.0)
+    monkeypatch.setattr(audioset, "BLOCK", 40)  # lines straddle reads
+    small = audioset.process(weak_root, negatives_per_positive=10.0)
+    assert small.rows == ref.rows
+    assert [(e.line, e.message) for e in small.errors] == [(e.line, e.message) for e in ref.errors]
+
+
+def test_clean_blocks_are_not_parsed_line_by_line(weak_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rows = [(f"N{i:010d}", 0.0, 10.0, "/m/09x0r") for i in range(300)] + [("P0000000000", 0.0, 10.0, "/m/01j3sz")]
+    seg = _segments(tmp_path / "clean.csv", rows)
+    calls = []
+    real = audioset._parse_segment_line
+    monkeypatch.setattr(audioset, "_parse_segment_line", lambda line: calls.append(line) or real(line))
+    res = audioset.process(segments=[seg], ontology=weak_root / "ontology.json")
+    # only the selected rows (1 positive in each pass + ~1 sampled negative) are parsed, not all 301
+    assert res.n_errors == 0 and len(calls) < 20
+
+
+def test_substring_hits_are_not_extra_negatives(tmp_path: Path) -> None:
+    onto = tmp_path / "ontology.json"
+    onto.write_text(json.dumps([{"id": "/m/L", "name": "Laughter", "child_ids": []},
+                                {"id": "/m/LX", "name": "Other", "child_ids": []}]))
+    rows = [("P0000000000", 0.0, 10.0, "/m/L")] + [(f"X{i:010d}", 0.0, 10.0, "/m/LX") for i in range(500)]
+    seg = _segments(tmp_path / "s.csv", rows)
+    res = audioset.process(segments=[seg], ontology=onto, negatives_per_positive=1.0, laughter_root="/m/L")
+    assert sum(r.label == "laughter" for r in res.rows) == 1
+    assert sum(r.label == "no_laughter" for r in res.rows) <= 8  # ~1 expected, not all 500 substring hits
+
+
+def test_iter_segments_streams_rows_and_reports_bad_lines(weak_root: Path) -> None:
+    from avemotion.data._common import ProcessResult
+
+    res = ProcessResult("audioset")
+    segs = list(audioset.iter_segments(weak_root / "balanced_train_segments.csv", res))
+    assert len(segs) == 6 and segs[0].mids() == ["/m/09x0r", "/m/01j3sz"] and segs[0].line == 4
+    assert [e.line for e in res.errors] == [10, 11, 12]

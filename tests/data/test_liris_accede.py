@@ -28,9 +28,9 @@ def _corpus(root: Path, ranking: list[tuple[str, float, float]] = RANKING, extra
     lines = ["id\tname\tvalenceRank\tarousalRank\tvalenceValue\tarousalValue\tvalenceVariance\tarousalVariance"]
     lines += [f"{i}\t{n}\t{100 + i}\t{200 + i}\t{v}\t{a}\t0.1\t0.12" for i, (n, v, a) in enumerate(ranking)]
     (ann / "ACCEDEranking.txt").write_text("\n".join(lines) + "\n" + extra)
-    (ann / "ACCEDEsets.txt").write_text("id\tname\tset\n" + "".join(f"{i}\t{n}\t{s}\n" for i, ((n, _, _), s) in enumerate(zip(ranking, SETS))))
+    (ann / "ACCEDEsets.txt").write_text("id\tname\tset\n" + "".join(f"{i}\t{n}\t{s}\n" for i, ((n, _, _), s) in enumerate(zip(ranking, SETS, strict=False))))
     media = "".join(f"<media><id>{i}</id><name>{n}</name><movie>{m}</movie><start>{100 * i}</start><end>{100 * i + 250}</end></media>"
-                    for i, ((n, _, _), m) in enumerate(zip(ranking, MOVIES)))
+                    for i, ((n, _, _), m) in enumerate(zip(ranking, MOVIES, strict=False)))
     (data / "ACCEDEdescription.xml").write_text(f'<?xml version="1.0"?>\n<videos>{media}</videos>\n')
 
 

@@ -173,3 +173,22 @@ def test_unify_merges_validates_and_skips_missing(tmp_path: Path) -> None:
 def test_writer_outside_with_raises(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="outside"):
         ManifestWriter(tmp_path / "m.csv").write(row("a"))
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_iv = st.tuples(st.floats(0, 100), st.floats(0.01, 10)).map(lambda t: (t[0], t[0] + t[1]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_iv, max_size=8), st.floats(0, 2), st.floats(0, 3), st.one_of(st.none(), st.floats(0.5, 5)))
+def test_subtract_intervals_never_overlaps_blocked(blocked, guard, min_len, max_len) -> None:  # type: ignore[no-untyped-def]
+    pieces = subtract_intervals((0.0, 120.0), blocked, guard=guard, min_len=min_len, max_len=max_len)
+    for a, b in pieces:
+        assert 0.0 <= a < b <= 120.0 and b - a >= min_len - 1e-9
+        if max_len:
+            assert b - a <= max_len + 1e-9
+        for s, e in blocked:
+            assert b <= s - guard + 1e-9 or a >= e + guard - 1e-9
+    assert all(p[1] <= q[0] for p, q in zip(pieces, pieces[1:], strict=False))

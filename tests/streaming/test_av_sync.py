@@ -116,16 +116,18 @@ def run_both(
     max_pending=st.sampled_from([2, 64]),
     clock_sync=st.sampled_from(["none", "drift", "full"]),
     window_hop=st.sampled_from([(2.0, 0.5), (1.0, 0.25), (0.7, 0.3)]),
+    sigmas=st.sampled_from([0.0, 3.0]),  # 0: every fitted drift is applied
 )
 def test_cpp_matches_reference(
     seed: int, drift: float, a_rate: float, v_fps: float, nominal: float, rate_margin: float,
     max_latency_s: float, max_pending: int, clock_sync: str, window_hop: tuple[float, float],
+    sigmas: float,
 ) -> None:  # fmt: skip
     kw = dict(
         window_s=window_hop[0], hop_s=window_hop[1], max_latency_s=max_latency_s, audio_dim=DA, video_dim=DV,
         audio_rate_hz=a_rate * nominal, video_fps=v_fps * nominal, rate_margin=rate_margin,
         max_pending_windows=max_pending, clock_sync=clock_sync, sync_horizon_s=4.0, sync_min_span_s=2.0,
-        sync_refit_every=4, max_drift_ppm=8000.0, max_offset_s=0.2,
+        sync_refit_every=4, max_drift_ppm=8000.0, max_offset_s=0.2, sync_min_sigmas=sigmas,
     )  # fmt: skip
     batches = make_events(seed, duration=8.0, a_rate=a_rate, v_fps=v_fps, drift=drift)
     got, want, cpp, ref = run_both(kw, batches)
@@ -396,3 +398,24 @@ def test_pop_into_preallocated_batch_matches_pop() -> None:
         bad.audio = bad.audio.astype(np.float64)
         b.push_audio([7.0, 9.0], np.zeros((2, 2)))
         b.pop_batch(out=bad)
+
+
+def test_shared_clock_in_coarse_batches_is_left_alone() -> None:
+    """One clock, pushed in ~1 s batches with jittered boundaries: the drift estimate is noise, the
+    significance gate keeps the video timestamps as given (nothing dropped, nothing shifted)."""
+    rng = np.random.default_rng(3)
+    s = AVSync(audio_dim=1, video_dim=1, audio_rate_hz=100, video_fps=30, max_latency_s=2.0)
+    ta, tv = np.arange(1, 12001) / 100, np.arange(1, 3601) / 30
+    cuts = np.arange(121) + rng.uniform(-0.2, 0, 121)
+    ea, ev = (
+        np.searchsorted(ta, np.arange(121), side="right"),
+        np.searchsorted(tv, cuts, side="right"),
+    )
+    for k in range(120):
+        s.push_audio(ta[ea[k] : ea[k + 1]], np.zeros((ea[k + 1] - ea[k], 1), np.float32))
+        s.push_video(tv[ev[k] : ev[k + 1]], np.zeros((ev[k + 1] - ev[k], 1), np.float32))
+        s.pop_batch()
+    st_ = s.stats()
+    assert st_.sync_fits > 10 and st_.applied_drift_ppm == 0.0
+    assert abs(st_.drift_ppm) < 3 * st_.drift_stderr_ppm
+    assert s.map_video_time(100.0) == 100.0 and st_.video.dropped == 0

@@ -59,3 +59,29 @@ def test_missing_file_and_bad_toml(tmp_path: Path) -> None:
 
 def test_defaults_validate() -> None:
     TrainConfig().validate()
+
+
+def test_worker_role_from_tf_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    from avemotion.training.train import worker_role
+
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    assert worker_role() == ("chief", 0, True)
+    cluster = {"worker": ["a:1", "b:2"]}
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 1}}))
+    assert worker_role() == ("worker", 1, False)
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 0}}))
+    assert worker_role()[2] is True
+    monkeypatch.setenv("TF_CONFIG", "{not json")
+    with pytest.raises(ValueError, match="TF_CONFIG"):
+        worker_role()
+
+
+def test_import_avemotion_training_modules_stays_light() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, avemotion, avemotion.training.config, avemotion.training.train, avemotion.training.data, "
+            "avemotion.training.export, avemotion.cli.train, avemotion.cli.export; "
+            "bad = [m for m in ('tensorflow', 'torch', 'keras') if m in sys.modules]; print(bad); sys.exit(bool(bad))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr

@@ -163,3 +163,20 @@ def test_reproduction_command_regenerates_the_bundle_structure(tmp_path: Path) -
     for key in ("labels", "inputs", "outputs", "dims", "window_s", "hop_s", "laughter_threshold"):
         assert fresh[key] == committed[key], key
     assert fresh["training"]["demonstration"] is True and fresh["training"]["dataset"] == "synthetic"
+
+
+@pytest.mark.slow
+def test_resume_continues_after_the_last_epoch(tiny_run: tuple[Path, Path], tmp_path: Path) -> None:
+    import shutil
+
+    run, _ = tiny_run
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    before = json.loads((copy / "metrics.json").read_text())["history"]
+    args = ["train", "--config", str(CONFIG), "--synthetic", "40", "--out", str(copy), "--no-progress",
+            "--no-export", "--resume", *TINY]
+    args[args.index("training.epochs=2")] = "training.epochs=3"
+    assert main(args) == 0
+    after = json.loads((copy / "metrics.json").read_text())["history"]
+    assert len(after) == 3 and after[:2] == before
+    assert json.loads((copy / "checkpoint" / "state.json").read_text())["epoch"] == 3

@@ -35,21 +35,30 @@
 //   ceil((window_s + max_latency_s + (max_pending_windows + 1) * hop_s) * rate * rate_margin) + 16
 // steps. Pop copies windows out into caller-provided arrays.
 //
-// Clock sync. The video clock may drift against the audio clock. For each in-order video step pushed
-// while the audio stream has started, the pair (x = audio watermark at that moment, y = raw video pts)
-// is kept over a sliding horizon (x >= x_latest - sync_horizon_s). Every sync_refit_every pairs, once the
-// horizon spans >= sync_min_span_s of pts and holds >= 8 pairs, x = alpha + beta * y is fitted by least
-// squares (two-pass, centered). The regressor is the exact pts and the response the noisy arrival clock,
-// so arrival jitter does not bias beta. Reported: drift_ppm = (1/beta - 1) * 1e6 (video clock fast
-// when > 0) and offset_s = y - (alpha + beta * y) at the latest pair (video pts minus the audio clock it
-// arrived at: includes the video pipeline's latency). Applied, by clock_sync mode:
-//   * kNone: video timestamps used as given.
-//   * kDrift (default): t = y0 + beta_c * (pts - y0), y0 the first paired pts (the clocks are taken to
-//     agree at the start), beta_c = beta clamped so |drift| <= max_drift_ppm.
-//   * kFull: t = alpha_c + beta_c * pts, alpha_c = mean(x) - beta_c * mean(y) (video slaved to the audio arrival clock, as ffplay does),
-//     clamped to within max_offset_s of the kDrift mapping.
-// Before the first fit the mapping is the identity. A refit can move later timestamps by a little;
-// a step moved at or behind the watermark is dropped (rule 3).
+// Clock sync. The video clock may drift against the audio clock. At the end of each PushVideo() call
+// that brought a new in-order frame, once audio has started, the pair (x = audio watermark now,
+// y = raw pts of the call's newest frame) is kept over a sliding horizon (x >= x_latest -
+// sync_horizon_s). One pair per call: the newest frame is the one that has just arrived, the others
+// were held back by batching, and pairing them all with one arrival time would bias the slope by about
+// -1/K^2 (K batches in the horizon). Every sync_refit_every pairs, once the pairs span
+// >= sync_min_span_s of pts and number >= 8, x = alpha + beta * y is fitted by least squares
+// (two-pass, centered). The regressor is the exact pts and the response the noisy arrival clock, so
+// arrival jitter does not bias beta. Reported: drift_ppm = (1/beta - 1) * 1e6 (video clock fast when
+// > 0), drift_stderr_ppm, and offset_s = y - (alpha + beta * y) at the latest pair (video pts minus the
+// audio clock it arrived at: includes the video pipeline's latency). Applied, by clock_sync mode:
+//   * kNone: video timestamps used as given (the estimate is still reported).
+//   * kDrift (default): t = anchor_t + beta_c * (pts - anchor_p), piecewise linear. The first fit
+//     anchors at the first paired pts y0 (t = y0: the clocks are taken to agree at the start), which
+//     may map the next frames a little behind those already mapped by the identity (dropped by rule 3);
+//     each later fit re-anchors on the newest paired pts, continuously. beta_c = 1 unless
+//     |beta - 1| > sync_min_sigmas * stderr(beta) (a drift that arrival noise could explain is not
+//     applied), else beta, clamped so |drift| <= max_drift_ppm.
+//   * kFull: t = alpha_c + beta_c * pts, alpha_c = mean(x) - beta_c * mean(y) (video slaved to the
+//     audio arrival clock, as ffplay does), clamped to within max_offset_s of the kDrift mapping; a
+//     refit can move later timestamps back a little (rule 3 drops what lands behind the watermark).
+// The identity applies before the first fit. The smallest drift that can be resolved grows with the
+// batching jitter between the streams and shrinks with sync_horizon_s: with ~1 s batches use a
+// horizon of minutes; with one clock for both streams use kNone.
 //
 // Not thread-safe: one thread pushes and pops (put a FrameRing in front for a capture thread).
 #pragma once
@@ -78,9 +87,10 @@ struct AVSyncOptions {
   ClockSync clock_sync = ClockSync::kDrift;
   double sync_horizon_s = 30.0;   // > 0
   double sync_min_span_s = 10.0;  // >= 0, <= sync_horizon_s
-  int64_t sync_refit_every = 16;  // >= 1
+  int64_t sync_refit_every = 4;   // >= 1 (pairs; one pair per PushVideo call)
   double max_drift_ppm = 20000.0;  // >= 0
   double max_offset_s = 0.5;       // >= 0 (kFull only)
+  double sync_min_sigmas = 3.0;    // >= 0: apply a drift only when |beta - 1| > this * stderr(beta)
 
   // Throws std::invalid_argument naming the first bad field, the expected range and the value.
   void Validate() const;
@@ -104,6 +114,7 @@ struct AVSyncStats {
   double watermark_video = -std::numeric_limits<double>::infinity();
   double lag_audio_s = 0, lag_video_s = 0;  // leading watermark minus this stream's (NaN: not started)
   double drift_ppm = 0, offset_s = 0;       // latest estimate (0 before the first fit)
+  double drift_stderr_ppm = 0;              // standard error of drift_ppm
   double applied_drift_ppm = 0;             // drift the mapping currently removes (clamped)
   int64_t sync_pairs = 0, sync_fits = 0;
 };
@@ -179,7 +190,8 @@ class AVSync {
   std::vector<double> px_, py_;
   int64_t p_first_ = 0, p_count_ = 0, since_fit_ = 0;
   bool has_y0_ = false;
-  double y0_ = 0;
+  double y0_ = 0;                       // first paired pts
+  double anchor_p_ = 0, anchor_t_ = 0;  // kDrift: t = anchor_t + beta_c * (pts - anchor_p)
   bool fitted_ = false;
   double alpha_c_ = 0, beta_c_ = 1;  // applied fit (beta clamped, alpha refitted with it)
   AVSyncStats st_;

@@ -67,10 +67,12 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:  # typ
             c.add_argument("--fps", type=float, default=25.0)
         c.set_defaults(func=run, data_command=corpus)
     u = dsub.add_parser("unify", help="merge per-corpus laughter manifests into one")
-    u.add_argument("--inputs", nargs="+", default=DEFAULT_UNIFY_INPUTS,
+    u.add_argument("--inputs", nargs="+", type=str, default=DEFAULT_UNIFY_INPUTS,
                    help="manifests to merge (missing ones are skipped); default datasets/manifests/<corpus>.csv")
     u.add_argument("--out", type=Path, default=MANIFEST_DIR / "laughter_v1.csv")
     u.add_argument("--resplit", action="store_true", help="re-assign every group's split by hash")
+    u.add_argument("--skip-missing", action="store_true",
+                   help="when no input exists, print a message and exit 0 (for make)")
     u.add_argument("--seed", type=int, default=0)
     u.add_argument("--proportions", type=_proportions, default=(0.8, 0.1, 0.1))
     u.set_defaults(func=run)
@@ -150,6 +152,9 @@ def _process(args: argparse.Namespace) -> int:
 def _unify(args: argparse.Namespace) -> int:
     from avemotion.data.manifest import unify
 
+    if args.skip_missing and not any(Path(p).is_file() for p in args.inputs):
+        print(f"skipping unify: none of {', '.join(args.inputs)} exist", file=sys.stderr)
+        return 0
     res = unify(args.inputs, args.out, resplit=args.resplit, seed=args.seed, proportions=args.proportions)
     for m in res.missing:
         print(f"skipping missing manifest {m}", file=sys.stderr)

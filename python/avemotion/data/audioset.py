@@ -43,11 +43,11 @@ import json
 import logging
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from avemotion.data._common import ProcessResult, finish, keep_fraction
+from avemotion.data._common import ProcessResult, finish
 from avemotion.data.manifest import ManifestRow, SplitAssigner, subtract_intervals
 
 log = logging.getLogger(__name__)
@@ -91,33 +91,159 @@ def descendants(ontology: dict[str, dict], root: str = LAUGHTER_MID) -> dict[str
 
 @dataclass
 class Segment:
+    """One segment row; ``labels`` is the raw comma-separated MID list."""
+
     line: int
     ytid: str
     start: float
     end: float
-    labels: list[str]
+    labels: str
+
+    def mids(self) -> list[str]:
+        return [x.strip() for x in self.labels.split(",") if x.strip()]
+
+
+def _parse_segment_line(raw: str) -> tuple[str, float, float, str]:
+    """``YTID, start, end, "labels"`` -> parts; the common case without csv's overhead."""
+    parts = raw.split(",", 3)
+    if len(parts) == 4:
+        labels = parts[3].strip()
+        if len(labels) >= 2 and labels[0] == '"' and labels[-1] == '"' and '"' not in labels[1:-1]:
+            return parts[0].strip(), float(parts[1]), float(parts[2]), labels[1:-1]
+    cells = next(csv.reader([raw], skipinitialspace=True))
+    if len(cells) != 4:
+        raise IndexError(f"expected 4 fields (YTID, start, end, labels), got {len(cells)}")
+    return cells[0].strip(), float(cells[1]), float(cells[2]), cells[3]
 
 
 def iter_segments(path: Path, result: ProcessResult) -> Iterator[Segment]:
-    """Stream one segment CSV; malformed rows go to ``result.error`` with file and line."""
+    """Stream one segment CSV as :class:`Segment` objects (see :func:`iter_segment_tuples`)."""
+    for t in iter_segment_tuples(path, result):
+        yield Segment(*t)
+
+
+def iter_segment_tuples(path: Path, result: ProcessResult) -> Iterator[tuple[int, str, float, float, str]]:
+    """Stream one segment CSV as ``(line, ytid, start, end, labels)``; malformed rows go to
+    ``result.error`` with file and line. Constant memory."""
+    match_id = _YTID.match
     with path.open(encoding="utf-8", newline="") as f:
         for lineno, raw in enumerate(f, 1):
-            if not raw.strip() or raw.startswith("#"):
+            if raw[:1] == "#" or raw.isspace() or not raw:
                 continue
-            cells = next(csv.reader([raw], skipinitialspace=True))
-            if len(cells) != 4:
-                result.error(path, lineno, f"expected 4 fields (YTID, start, end, labels), got {len(cells)}")
-                continue
-            ytid = cells[0].strip()
             try:
-                start, end = float(cells[1]), float(cells[2])
+                ytid, start, end, labels = _parse_segment_line(raw)
+            except IndexError as exc:
+                result.error(path, lineno, str(exc))
+                continue
             except ValueError:
-                result.error(path, lineno, f"start/end not numbers: {cells[1]!r}, {cells[2]!r}")
+                result.error(path, lineno, f"start/end not numbers in {raw.strip()[:80]!r}")
+                continue
+            if not match_id(ytid) or not (0 <= start < end):
+                result.error(path, lineno, f"bad YTID {ytid!r} or times start={start} end={end}")
+                continue
+            yield lineno, ytid, start, end, labels
+
+
+#: A line that is neither a well-formed row, a comment nor blank.
+_INVALID_LINE = re.compile(
+    r'^(?![A-Za-z0-9_-]{11}, *[0-9]+(?:\.[0-9]*)?, *[0-9]+(?:\.[0-9]*)?, *"[^"\n]*" *\r?$|#|[ \t\r]*$).*$',
+    re.M,
+)
+
+
+#: Bytes read at a time by the streaming passes (memory is a few times this, whatever the file size).
+BLOCK = 1 << 20
+
+
+def _blocks(path: Path, block: int | None = None) -> Iterator[tuple[int, str]]:
+    """``(number of the first line, text of whole lines ending in newline)`` in ~``block`` chunks."""
+    block = block or BLOCK
+    tail = ""
+    first = 1
+    with path.open(encoding="utf-8", newline="") as f:
+        while True:
+            chunk = f.read(block)
+            if chunk:
+                text = tail + chunk
+                cut = text.rfind("\n") + 1
+                text, tail = text[:cut], text[cut:]
+            else:
+                text, tail = (tail + "\n" if tail else ""), ""
+            if text:
+                yield first, text
+                first += text.count("\n")
+            if not chunk:
+                return
+
+
+def _select_segments(
+    path: Path, result: ProcessResult, search: Callable[[str], object], handled: set[str], frac: float, seed: int
+) -> Iterator[tuple[int, str, float, float, str, bool]]:
+    """Second pass, fast: the rows that may be emitted, as ``(line, ytid, start, end, labels, drawn)``
+    where ``drawn`` says whether the row is in the negative sample.
+
+    A row is selected when it names a laughter MID (regex), when its CRC-32 draw falls in the
+    negative sample (``keep_fraction`` of the raw line) or when its video has strong annotations.
+    Each block is first checked against the row grammar with one regex search; a clean block is
+    handled with C-level work per line (split, CRC, set lookup) and only its selected lines are
+    parsed; a block with a bad row is parsed line by line so every bad row is reported with its line.
+    """
+    import zlib
+
+    from avemotion.data._common import _seed_crc
+
+    crc = zlib.crc32
+    s0 = _seed_crc(seed)
+    limit = int(frac * 4294967296.0) if frac < 1.0 else 1 << 33
+
+    def sampled(line: str) -> bool:
+        return bool(limit) and crc(line.encode(), s0) < limit
+
+    for first, text in _blocks(path):
+        body = text[:-1]  # text ends with a newline; the lines are exactly body.split("\n")
+        lines = body.split("\n")
+        if _INVALID_LINE.search(body) is None:
+            picks: set[int] = set()
+            if limit:
+                picks.update([i for i, line in enumerate(lines) if crc(line.encode(), s0) < limit])
+            if handled:
+                picks.update([i for i, line in enumerate(lines) if line[:11] in handled])
+            idx, pos = 0, 0
+            for m in _finditer(search, body):
+                idx += body.count("\n", pos, m.start())
+                pos = m.start()
+                picks.add(idx)
+            order: Iterable[int] = sorted(picks)
+        else:
+            order = range(len(lines))
+        for i in order:
+            line = lines[i]
+            if line[:1] == "#" or not line.strip():
+                continue
+            lineno = first + i
+            try:
+                ytid, start, end, labels = _parse_segment_line(line)
+            except IndexError as exc:
+                result.error(path, lineno, str(exc))
+                continue
+            except ValueError:
+                result.error(path, lineno, f"start/end not numbers in {line.strip()[:80]!r}")
                 continue
             if not _YTID.match(ytid) or not (0 <= start < end):
                 result.error(path, lineno, f"bad YTID {ytid!r} or times start={start} end={end}")
                 continue
-            yield Segment(lineno, ytid, start, end, [x.strip() for x in cells[3].split(",") if x.strip()])
+            drawn = sampled(line)
+            if drawn or search(line) or ytid in handled:
+                yield lineno, ytid, start, end, labels, drawn
+
+
+def _finditer(search: Callable[[str], object], text: str) -> Iterator[re.Match[str]]:
+    """``finditer`` of the compiled pattern whose bound ``search`` method is given."""
+    pattern = getattr(search, "__self__", None)
+    if isinstance(pattern, re.Pattern):
+        yield from pattern.finditer(text)
+        return
+    raise TypeError("search must be the bound .search of a compiled pattern")
 
 
 @dataclass
@@ -195,6 +321,45 @@ def _media_name(ytid: str, start: float) -> str:
     return f"{ytid}_{int(round(start * 1000))}.wav"
 
 
+def _laughter_test(laugh: dict[str, str]) -> Callable[[str], bool]:
+    """A predicate: does a raw MID list name a laughter class? (one regex search, exact on a hit)"""
+    search = re.compile("|".join(re.escape(m) for m in sorted(laugh, key=len, reverse=True))).search
+
+    def has(labels: str) -> bool:
+        return search(labels) is not None and any(x.strip() in laugh for x in labels.split(","))
+
+    return has
+
+
+def _scan(path: Path, laugh: dict[str, str], has_laughter: Callable[[str], bool],
+          block: int | None = None) -> tuple[int, list[tuple[str, float, float]]]:
+    """Quick first pass over a segment CSV, in :data:`BLOCK` chunks: the number of data rows and the
+    ``(ytid, start, end)`` of laughter rows (found by searching the block for the laughter MIDs,
+    then parsing only the lines hit). Malformed rows are counted here and reported by the second
+    pass (:func:`_select_segments`)."""
+    search = re.compile("|".join(re.escape(m) for m in sorted(laugh, key=len, reverse=True))).finditer
+    n_rows = 0
+    pos: list[tuple[str, float, float]] = []
+    for _first, text in _blocks(path, block):
+        n_rows += text.count("\n") - text.count("\n#") - (text[:1] == "#")
+        last_line_start = -1
+        for m in search(text):
+            ls = text.rfind("\n", 0, m.start()) + 1
+            if ls == last_line_start:
+                continue  # several laughter MIDs on one line
+            last_line_start = ls
+            line = text[ls : text.find("\n", m.end())]
+            if line[:1] == "#":
+                continue
+            try:
+                ytid, start, end, labels = _parse_segment_line(line)
+            except (IndexError, ValueError):
+                continue
+            if has_laughter(labels) and _YTID.match(ytid) and 0 <= start < end:
+                pos.append((ytid, start, end))
+    return n_rows, pos
+
+
 def _overlaps(intervals: list[tuple[float, float]], a: float, b: float) -> bool:
     return any(s < b and a < e for s, e in intervals)
 
@@ -213,13 +378,15 @@ def process(
     media_dir: str = "clips",
     min_negative_s: float = 0.5,
     guard_s: float = 0.25,
+    laughter_root: str = LAUGHTER_MID,
 ) -> ProcessResult:
     """Build AudioSet laughter rows.
 
     ``root`` (optional) supplies defaults: ``root/ontology.json``, the segment CSVs present among
     :data:`SEGMENT_CSVS`, and the Gillick CSVs when present; explicit arguments win. Media paths are
     ``{root}/{media_dir}/...``. With ``out`` the rows are streamed to that manifest (atomic) and not
-    kept in memory. Raises FileNotFoundError/ValueError for a missing/invalid ontology or no input.
+    kept in memory. ``laughter_root``: the class whose subtree counts as laughter.
+    Raises FileNotFoundError/ValueError for a missing/invalid ontology or no input.
     """
     if negatives_per_positive < 0:
         raise ValueError(f"negatives_per_positive must be >= 0, got {negatives_per_positive}")
@@ -244,7 +411,7 @@ def process(
     if not seg_paths and strong is None and distractors is None:
         raise FileNotFoundError(f"audioset: no segment CSVs ({', '.join(SEGMENT_CSVS)}) or strong annotations under {base}")
 
-    laugh = descendants(load_ontology(ontology))
+    laugh = descendants(load_ontology(ontology), laughter_root)
     media_root = (base / media_dir) if base is not None else Path(media_dir)
     result = ProcessResult(CORPUS)
     result.stats.update(laughter_classes=len(laugh))
@@ -255,47 +422,56 @@ def process(
     distractor_ids = {c.ytid for c in distractor_clips} - strong_ids
     handled = strong_ids | distractor_ids
 
-    # Pass 1: count, and remember laughter segments (per video) and strong clips' segment starts.
+    # Pass 1 (quick scan): count rows and remember the laughter segments of each video.
+    has_laughter = _laughter_test(laugh)
     pos_by_ytid: dict[str, list[tuple[float, float]]] = {}
     seg_start: dict[str, float] = {}
     n_pos = n_neg = 0
     for path in seg_paths:
-        for seg in iter_segments(path, result):
-            if seg.ytid in handled:
-                seg_start.setdefault(seg.ytid, seg.start)
-            if any(mid in laugh for mid in seg.labels):
-                pos_by_ytid.setdefault(seg.ytid, []).append((seg.start, seg.end))
-                n_pos += 1
-            else:
-                n_neg += 1
+        rows_, pos = _scan(path, laugh, has_laughter)
+        for ytid, start, end in pos:
+            pos_by_ytid.setdefault(ytid, []).append((start, end))
+        n_pos += len(pos)
+        n_neg += rows_ - len(pos)
     frac = min(1.0, negatives_per_positive * n_pos / n_neg) if n_neg else 0.0
     result.stats.update(segments_positive=n_pos, segments_negative=n_neg, negative_keep_fraction=frac)
+
+    media_prefix = str(media_root) + os.sep
+    mid_search = re.compile("|".join(re.escape(m) for m in sorted(laugh, key=len, reverse=True))).search
 
     def rows() -> Iterator[ManifestRow]:
         emitted: set[str] = set()
         dropped_overlap = 0
         for path in seg_paths:
-            for seg in iter_segments(path, _Quiet()):
-                if seg.ytid in handled:
+            for line_no, ytid, start, end, labels, drawn in _select_segments(
+                path, result, mid_search, handled, frac, seed
+            ):
+                if ytid in handled:
+                    seg_start.setdefault(ytid, start)
                     continue
-                clip_id = f"{CORPUS}:{seg.ytid}_{int(round(seg.start * 1000))}"
-                if clip_id in emitted:
-                    continue
-                hits = [laugh[m] for m in seg.labels if m in laugh]
-                group = f"{CORPUS}:{seg.ytid}"
-                media = str(media_root / _media_name(seg.ytid, seg.start))
-                if hits:
-                    label, detail = "laughter", "|".join(hits)
-                else:
-                    if seg.ytid in pos_by_ytid and _overlaps(pos_by_ytid[seg.ytid], seg.start, seg.end):
+                positive = has_laughter(labels)
+                if not positive:
+                    if not drawn:
+                        continue  # a MID substring hit that is no laughter class, outside the sample
+                    known = pos_by_ytid.get(ytid)
+                    if known is not None and _overlaps(known, start, end):
                         dropped_overlap += 1
                         continue
-                    if not keep_fraction(clip_id, seed, frac):
-                        continue
-                    label, detail = "no_laughter", "labels=" + " ".join(seg.labels)
+                seg = Segment(line_no, ytid, start, end, labels)
+                ms = int(round(seg.start * 1000))
+                clip_id = f"{CORPUS}:{seg.ytid}_{ms}"
+                if clip_id in emitted:
+                    continue
                 emitted.add(clip_id)
-                yield ManifestRow(clip_id, CORPUS, media, 0.0, seg.end - seg.start, label, "clip",
-                                  f"{path.name}:{seg.line} yt_start={seg.start:g} {detail}", group, split(group))
+                mids = seg.mids()
+                if positive:
+                    label, detail = "laughter", "|".join(laugh[m] for m in mids if m in laugh)
+                else:
+                    label, detail = "no_laughter", "labels=" + " ".join(mids)
+                group = f"{CORPUS}:{seg.ytid}"
+                yield ManifestRow(clip_id, CORPUS, f"{media_prefix}{seg.ytid}_{ms}.wav", 0.0, seg.end - seg.start,
+                                  label, "clip", f"{path.name}:{seg.line} yt_start={seg.start:g} {detail}", group,
+                                  split(group))
         result.stats["negatives_dropped_overlap"] = dropped_overlap
         for clip in strong_clips + [c for c in distractor_clips if c.ytid in distractor_ids]:
             group = f"{CORPUS}:{clip.ytid}"
@@ -316,13 +492,3 @@ def process(
                                   f"{src} strong label gap", group, split(group))
 
     return finish(result, rows(), out, "laughter")
-
-
-class _Quiet(ProcessResult):
-    """Second pass: its errors were already reported by the first."""
-
-    def __init__(self) -> None:
-        super().__init__(CORPUS)
-
-    def error(self, source: object, line: int | None, message: str) -> None:  # type: ignore[override]
-        pass

@@ -89,6 +89,7 @@ def process(
         raise ValueError(f"assume_duration must be > 0 seconds, got {assume_duration}")
     result = ProcessResult(CORPUS)
     wav_dir = base / audio_dir
+    entries: list[tuple[str, int | None, str]]
     if names_file is not None:
         nf = Path(names_file)
         if not nf.is_file():

@@ -84,6 +84,13 @@ def _read_tsv(path: Path, need: Sequence[str]) -> list[tuple[int, dict[str, str]
         return [(reader.line_num, {k: (v or "").strip() for k, v in rec.items() if k}) for rec in reader]
 
 
+def _num(el: ET.Element, tag: str) -> float | None:
+    try:
+        return float(el.findtext(tag) or "")
+    except ValueError:
+        return None
+
+
 def read_description(path: Path, result: ProcessResult) -> dict[str, tuple[str, float | None, float | None]]:
     """``{name: (movie, start, end)}`` from ACCEDEdescription.xml."""
     try:
@@ -97,14 +104,7 @@ def read_description(path: Path, result: ProcessResult) -> dict[str, tuple[str, 
         if not name or not movie:
             result.error(path, None, f"<media> #{i} lacks <name> or <movie>")
             continue
-
-        def num(tag: str) -> float | None:
-            try:
-                return float(media.findtext(tag) or "")
-            except ValueError:
-                return None
-
-        out[name] = (movie, num("start"), num("end"))
+        out[name] = (movie, _num(media, "start"), _num(media, "end"))
     return out
 
 

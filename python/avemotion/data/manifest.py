@@ -27,12 +27,14 @@ import json
 import logging
 import math
 import os
-import tempfile
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, TextIO
+
+from avemotion._atomic import atomic_open
+from avemotion._atomic import atomic_write_text as atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -340,21 +342,6 @@ class _SummaryAcc:
         )
 
 
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
-    """Write ``text`` to ``path`` via a temporary file in the same directory and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 class ManifestWriter:
@@ -375,14 +362,13 @@ class ManifestWriter:
         self._group_split: dict[str, str] = {}
         self._acc = _SummaryAcc()
         self._fh: TextIO | None = None
-        self._tmp: str | None = None
+        self._file: Any = None
         self._writer: Any = None
         self.summary: ManifestSummary | None = None
 
     def __enter__(self) -> ManifestWriter:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
-        self._fh = os.fdopen(fd, "w", encoding="utf-8", newline="")
+        self._file = atomic_open(self.path, "w", newline="")
+        self._fh = self._file.__enter__()
         self._writer = csv.writer(self._fh, lineterminator="\n")
         self._writer.writerow(COLUMNS)
         return self
@@ -414,18 +400,10 @@ class ManifestWriter:
             self.write(r)
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        assert self._fh is not None and self._tmp is not None
-        try:
-            if exc_type is None:
-                self._fh.flush()
-                os.fsync(self._fh.fileno())
-            self._fh.close()
-            if exc_type is None:
-                os.replace(self._tmp, self.path)
-                self.summary = self._acc.result()
-        finally:
-            if os.path.exists(self._tmp):
-                os.unlink(self._tmp)
+        assert self._file is not None
+        self._file.__exit__(exc_type, exc, tb)  # replaces the target on success, else removes the temp file
+        if exc_type is None:
+            self.summary = self._acc.result()
 
 
 def write_manifest(
@@ -490,7 +468,7 @@ def iter_manifest(
             if len(cells) != len(COLUMNS):
                 bad(line, f"expected {len(COLUMNS)} columns, got {len(cells)}")
                 continue
-            d = dict(zip(COLUMNS, cells))
+            d = dict(zip(COLUMNS, cells, strict=False))
             try:
                 start, end = float(d["start"]), float(d["end"] or "nan")
             except ValueError:
@@ -644,10 +622,10 @@ def unify(
         raise ManifestError(f"unify: {len(leaks)} group(s) span several splits (use resplit): {sample}")
     overlaps = find_overlaps(rows)
     if overlaps:
-        n, p = overlaps[0]
+        neg, pos = overlaps[0]
         raise ManifestError(
-            f"unify: {len(overlaps)} negative(s) overlap a positive, e.g. {n.clip_id} [{n.start}, {n.end}) "
-            f"and {p.clip_id} [{p.start}, {p.end}) on {n.media_path}"
+            f"unify: {len(overlaps)} negative(s) overlap a positive, e.g. {neg.clip_id} [{neg.start}, {neg.end}) "
+            f"and {pos.clip_id} [{pos.start}, {pos.end}) on {neg.media_path}"
         )
     summary = write_manifest(out, rows, kind=kind)
     return UnifyResult(Path(out), summary, present, missing)

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from avemotion._atomic import atomic_write_bytes as _atomic_bytes
 from avemotion.training.config import EMOTION_LABELS, TrainConfig, config_to_dict
 from avemotion.training.model import INPUT_NAMES, OUTPUT_NAMES
 
@@ -66,16 +65,6 @@ def random_batches(cfg: TrainConfig, n: int, seed: int = 0) -> list[dict[str, np
     return out
 
 
-def _atomic_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def export_onnx(model: Any, cfg: TrainConfig, out_path: str | Path) -> ExportResult:

@@ -11,10 +11,11 @@ Learnable structure: every emotion class shifts the mean of its own 4 audio dime
 noise sigma, ``AUDIO_SHIFT``) and 4 video dimensions (``VIDEO_SHIFT``); laughter shifts 3 audio
 dimensions (and the RMS level column) and 4 video dimensions. 8 % of the labels are then replaced by a
 random label (``LABEL_NOISE``), so no model reaches 100 %. Every feature dimension also has its own
-random offset and scale (so normalization matters). Lengths are random (audio ``audio_steps`` range at 10 steps/s, video at 5 frames/s), about
-15 % of video frames have no face (zero vector, ``video_mask`` False), and about 3 % of clips have no
-video at all. Clips belong to groups (synthetic speakers / videos); the split is assigned per group by
-a seeded hash, so no group spans two splits. Half the clips (rounded up) are emotion clips, the rest
+random offset and scale (so normalization matters). Lengths are random (audio ``audio_steps`` range
+at 10 steps/s, video at 5 frames/s), about 15 % of video frames have no face (zero vector,
+``video_mask`` False), and about 3 % of clips have no video at all. Clips belong to groups (synthetic
+speakers / videos); whole groups are assigned to splits (ordered by a seeded hash: 15 % test, 15 % val,
+the rest train; see :func:`assign_group_splits`), so no group spans two splits. Half the clips (rounded up) are emotion clips, the rest
 laughter clips.
 
 Generation is deterministic for a seed; files that already exist are kept (a rerun resumes), and each
@@ -28,13 +29,12 @@ import hashlib
 import io
 import json
 import logging
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from avemotion._atomic import atomic_write_bytes as _atomic_write_bytes
 from avemotion.training.config import EMOTION_LABELS
 
 log = logging.getLogger(__name__)
@@ -77,16 +77,6 @@ def assign_group_splits(groups: list[str], seed: int, val: float = 0.15, test: f
     return out
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _write_csv(path: Path, columns: tuple[str, ...], rows: list[dict[str, object]]) -> None:
@@ -184,7 +174,7 @@ def generate_synthetic_dataset(
             _atomic_write_bytes(path, buf.getvalue())
         index_rows.append({"clip_id": clip_id, "status": "ok", "path": path.name, "error": "",
                            "n_audio": ta, "n_video": tv, "seconds": f"{seconds:.3f}"})
-        row = {"clip_id": clip_id, "corpus": corpus, "media_path": f"synthetic/{clip_id}.mp4",
+        row: dict[str, object] = {"clip_id": clip_id, "corpus": corpus, "media_path": f"synthetic/{clip_id}.mp4",
                "start": "0.000", "end": f"{seconds:.3f}", "label": label,
                "label_kind": "clip", "source_detail": "synthetic", "group": group, "split": split}
         (emotion_rows if is_emotion else laughter_rows).append(row)

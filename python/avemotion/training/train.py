@@ -13,7 +13,9 @@ Run directory layout (``run_dir``)::
     model.onnx               exported and verified against Keras
 
 The loop is a plain ``tf.function`` step under a ``tf.distribute`` strategy (``default``: one device;
-``mirrored``: all local GPUs; ``multiworker``: ``MultiWorkerMirroredStrategy`` from ``TF_CONFIG``). Each
+``mirrored``: all local GPUs; ``multiworker``: ``MultiWorkerMirroredStrategy`` from ``TF_CONFIG``; every worker runs the same command,
+the chief writes the run directory, bundle and export, the other workers write only under
+``RUN_DIR/workers/<type><index>/``). Each
 replica divides its per-head loss sums by the labelled counts all-reduced over replicas, so the summed
 gradients equal those of the global per-head means (see ``losses.py``). Early stopping watches the
 validation loss (the training loss when there is no validation split). A rerun with ``resume=True``
@@ -28,7 +30,6 @@ import logging
 import os
 import platform
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -37,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from avemotion._atomic import atomic_write_text
 from avemotion.training.config import EMOTION_LABELS, TrainConfig, config_to_dict
 from avemotion.training.data import (
     check_group_leakage,
@@ -73,16 +75,8 @@ class TrainResult:
 
 
 def _atomic_json(path: Path, obj: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(obj, fh, indent=2, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o))
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    text = json.dumps(obj, indent=2, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o))
+    atomic_write_text(path, text + "\n")
 
 
 def _tb_scalar(name: str, value: float, step: int) -> None:
@@ -93,6 +87,21 @@ def _tb_scalar(name: str, value: float, step: int) -> None:
 
     meta = summary_pb2.SummaryMetadata(plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"))
     tf.summary.write(name, tf.constant(float(value), tf.float32), step=step, metadata=meta)
+
+
+def worker_role() -> tuple[str, int, bool]:
+    """``(task_type, task_index, is_chief)`` from ``TF_CONFIG`` (no TF_CONFIG: a single chief)."""
+    raw = os.environ.get("TF_CONFIG")
+    if not raw:
+        return "chief", 0, True
+    try:
+        conf = json.loads(raw)
+        task = conf.get("task", {})
+        ttype, tindex = str(task.get("type", "worker")), int(task.get("index", 0))
+    except (ValueError, AttributeError, TypeError) as exc:
+        raise ValueError(f"TF_CONFIG: expected JSON with cluster and task, got {raw[:200]!r}: {exc}") from exc
+    chief = ttype == "chief" or (ttype == "worker" and tindex == 0 and "chief" not in conf.get("cluster", {}))
+    return ttype, tindex, chief
 
 
 def make_strategy(name: str) -> Any:
@@ -211,6 +220,11 @@ def train(cfg: TrainConfig, run_dir: str | Path, *, strategy: str = "default", p
 
     cfg.validate()
     run = Path(run_dir)
+    if strategy == "multiworker":
+        ttype, tindex, chief = worker_role()
+        if not chief:  # only the chief writes the run; the others keep their files apart, no export
+            run = run / "workers" / f"{ttype}{tindex}"
+            export, bundle_out = False, None
     run.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(cfg.seed)
 
