@@ -179,3 +179,18 @@ def test_camera_without_sounddevice_is_a_clear_error(bundle_dir: Path, monkeypat
     monkeypatch.setitem(sys.modules, "sounddevice", None)  # import fails as if not installed
     err = _usage(["live", "--camera", "0", "--mode", "audio", "--model", str(bundle_dir), "--no-display"], capsys)
     assert "sounddevice" in err and "--mode video" in err
+
+
+@pytest.mark.video
+def test_video_mode_on_a_file(tmp_path: Path, bundle_dir: Path, short_clip: Path) -> None:
+    """--mode video (the original video-only script): faces only, audio never decoded into steps."""
+    pytest.importorskip("facenet_pytorch")
+    out, stats = tmp_path / "v.jsonl", tmp_path / "v.json"
+    assert main(["live", "--source", str(short_clip), "--mode", "video", "--model", str(bundle_dir),
+                 "--random-facenet", "--no-display", "--jsonl", str(out), "--stats-json", str(stats)]) == 0
+    rows = _rows(out.read_text())
+    assert rows and all(r["audio_missing"] and not r["video_missing"] for r in rows)
+    assert all(r["face_present_share"] == 1.0 for r in rows)  # the face photo is on screen for 0-4 s
+    rep = json.loads(stats.read_text())
+    assert rep["audio_seconds_captured"] == 0.0 and rep["video_frames_captured"] == 4  # 4 s at 1 fps
+    assert rep["windows_emitted"] == len(rows)
