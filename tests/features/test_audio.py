@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import importlib.util
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -128,3 +132,18 @@ def test_bad_signals() -> None:
         A.extract_audio(np.zeros(SR, np.float32), 0)
     with A.AudioStreamExtractor() as s, pytest.raises(ValueError, match="1-D"):
         s.push(np.zeros((2, 10), np.float32))
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("tensorflow") is None, reason="needs tensorflow to show the import-order guard"
+)
+def test_opensmile_after_tensorflow_is_refused_not_a_crash() -> None:
+    """openSMILE's library segfaults when loaded after TensorFlow: a clear RuntimeError instead."""
+    code = (
+        "import tensorflow\n"
+        "from avemotion.features.audio import import_opensmile\n"
+        "try:\n    import_opensmile()\nexcept RuntimeError as e:\n    print('REFUSED', e)\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "REFUSED" in res.stdout and "separate process" in res.stdout

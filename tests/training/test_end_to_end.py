@@ -3,6 +3,7 @@ demo model's reproduction command (at tiny size)."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shlex
@@ -12,8 +13,8 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-pytest.importorskip("tensorflow")
-pytest.importorskip("tf2onnx")
+if importlib.util.find_spec("tensorflow") is None or importlib.util.find_spec("tf2onnx") is None:
+    pytest.skip("needs tensorflow and tf2onnx (the [train] extra)", allow_module_level=True)
 
 from avemotion.cli import main  # noqa: E402
 

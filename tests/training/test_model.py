@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -9,7 +10,20 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-tf = pytest.importorskip("tensorflow")
+if importlib.util.find_spec("tensorflow") is None:
+    pytest.skip("needs tensorflow (the [train] extra)", allow_module_level=True)
+
+
+class _LazyTF:
+    """``tf`` imported at first use, not at collection (see tests/conftest.py on import order)."""
+
+    def __getattr__(self, name: str):
+        import tensorflow
+
+        return getattr(tensorflow, name)
+
+
+tf = _LazyTF()
 
 from avemotion.training.config import TrainConfig  # noqa: E402
 from avemotion.training.losses import two_head_loss  # noqa: E402

@@ -241,6 +241,26 @@ def _to_pcm16(x: np.ndarray) -> np.ndarray:
     return np.clip(x.astype(np.float32) * np.float32(32768.0), -32768.0, 32767.0).astype(np.int16)
 
 
+def import_opensmile() -> Any:
+    """Import opensmile, refusing the one order that crashes.
+
+    openSMILE's C library (loaded by ``import opensmile``) segfaults at its first run when it is loaded
+    *after* TensorFlow in the same process (seen with tensorflow-cpu 2.21 and opensmile 2.6); loaded
+    before TensorFlow it works. Rather than crash, raise a RuntimeError that says what to do.
+    """
+    import sys
+
+    if "opensmile" not in sys.modules and "tensorflow" in sys.modules:
+        raise RuntimeError(
+            "openSMILE cannot be loaded after TensorFlow in the same process (its library crashes): "
+            "import avemotion.features.audio.import_opensmile() (or opensmile) before tensorflow, "
+            "or extract features in a separate process (avemotion extract)"
+        )
+    import opensmile
+
+    return opensmile
+
+
 class SmileWindowRunner:
     """One persistent openSMILE instance computing the eGeMAPSv02 functionals of one window per call.
 
@@ -248,7 +268,7 @@ class SmileWindowRunner:
     """
 
     def __init__(self) -> None:
-        import opensmile
+        opensmile = import_opensmile()
         from opensmile.core.config import config
         from opensmile.core.lib import OpenSMILE
 
