@@ -286,6 +286,26 @@ void BindStreaming(py::module_& m) {
           },
           py::arg("timestamps").noconvert(), py::arg("steps").noconvert(),
           py::arg("face_present") = py::none())
+      .def(
+          "flush",
+          [](AVSync& s, const py::object& end_time) {
+            const bool latest = end_time.is_none();
+            const double t = latest ? 0.0 : py::cast<double>(end_time);
+            py::gil_scoped_release release;  // emits (and indexes) every window up to end_time
+            return latest ? s.Flush() : s.Flush(t);
+          },
+          py::arg("end_time") = py::none())
+      .def(
+          "mark_complete",
+          [](AVSync& s, const std::string& stream, double until) {
+            if (stream != "audio" && stream != "video") {
+              throw std::invalid_argument("stream: expected 'audio' or 'video', got '" + stream + "'");
+            }
+            const bool audio = stream == "audio";
+            py::gil_scoped_release release;
+            return s.MarkComplete(audio, until);
+          },
+          py::arg("stream"), py::arg("until"))
       .def("pop", &SyncPop, py::arg("max_n"))
       .def("pop_into", &SyncPopInto, py::arg("out"), py::arg("max_n"))
       .def_property_readonly("pending", &AVSync::Pending)

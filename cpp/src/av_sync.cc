@@ -201,7 +201,7 @@ int64_t AVSync::PushVideo(const double* timestamps, const float* x, const uint8_
 
 void AVSync::Accept(bool audio, double t, const float* v, uint8_t f) {
   StreamCounters& c = audio ? st_.audio : st_.video;
-  (audio ? st_.watermark_audio : st_.watermark_video) = t;
+  (audio ? st_.watermark_audio : st_.watermark_video) = t;  // st_ keeps the last accepted ts; Stats() adds done_
   if (!has_grid_) {
     has_grid_ = true;
     next_k_ = static_cast<int64_t>(std::ceil(t / opt_.hop_s));
@@ -210,7 +210,7 @@ void AVSync::Accept(bool audio, double t, const float* v, uint8_t f) {
   if (t <= next_start) {
     ++c.dropped_late;
   } else {
-    if (t <= last_emitted_end_) ++c.late;
+    if (t <= last_emitted_end_ || t <= (audio ? done_a_ : done_v_)) ++c.late;
     if (!(audio ? a_ : v_).Append(t, v, f)) ++c.overflowed;
     ++c.accepted;
   }
@@ -220,7 +220,8 @@ void AVSync::Accept(bool audio, double t, const float* v, uint8_t f) {
 void AVSync::TryEmit() {
   while (has_grid_) {
     const double t = static_cast<double>(next_k_) * opt_.hop_s;
-    const double wa = st_.watermark_audio, wv = st_.watermark_video;
+    const double wa = std::max(st_.watermark_audio, done_a_);
+    const double wv = std::max(st_.watermark_video, done_v_);
     const bool both = wa >= t && wv >= t;
     const bool forced = !both && std::max(wa, wv) >= t + opt_.max_latency_s;
     if (!both && !forced) break;
@@ -344,6 +345,39 @@ void AVSync::Refit() {
   ++st_.sync_fits;
 }
 
+namespace {
+void CheckTime(const char* name, double t) {
+  if (!std::isfinite(t) || std::fabs(t) > kMaxAbsTime) {
+    throw std::invalid_argument(std::string(name) + ": expected finite seconds within +-1e12, got " +
+                                Num(t));
+  }
+}
+}  // namespace
+
+int64_t AVSync::MarkComplete(bool audio, double until) {
+  CheckTime("until", until);
+  const int64_t before = st_.emitted;
+  double& done = audio ? done_a_ : done_v_;
+  done = std::max(done, until);
+  TryEmit();
+  return st_.emitted - before;
+}
+
+int64_t AVSync::Flush(double end_time) {
+  CheckTime("end_time", end_time);
+  const int64_t before = st_.emitted;
+  done_a_ = std::max(done_a_, end_time);
+  done_v_ = std::max(done_v_, end_time);
+  TryEmit();
+  return st_.emitted - before;
+}
+
+int64_t AVSync::Flush() {
+  const double t = std::max(std::max(st_.watermark_audio, done_a_), std::max(st_.watermark_video, done_v_));
+  if (t == -kInf) return 0;  // nothing seen yet
+  return Flush(t);
+}
+
 int64_t AVSync::Pending() const { return pend_count_; }
 
 int64_t AVSync::Pop(const WindowOut& out, int64_t max_n) {
@@ -401,6 +435,8 @@ AVSyncStats AVSync::Stats() const {
   AVSyncStats s = st_;
   s.pending = pend_count_;
   s.sync_pairs = p_count_;
+  s.watermark_audio = std::max(s.watermark_audio, done_a_);
+  s.watermark_video = std::max(s.watermark_video, done_v_);
   const double lead = std::max(s.watermark_audio, s.watermark_video);
   s.lag_audio_s = s.watermark_audio > -kInf ? lead - s.watermark_audio : kNaN;
   s.lag_video_s = s.watermark_video > -kInf ? lead - s.watermark_video : kNaN;

@@ -11,13 +11,29 @@ Window semantics (docs/contracts.md, "Analysis windows")
     accepted step of either stream.
 
 Watermarks and emission
-    A stream's watermark is its largest accepted timestamp (streams are expected in timestamp order,
-    so a stream is complete up to its watermark). Window ``t`` is emitted, in order, after the step that
-    makes either (a) both watermarks ``>= t``, or (b) the leading watermark ``>= t + max_latency_s``
+    A stream's watermark is its largest accepted timestamp, or its completion bound from ``flush`` /
+    ``mark_complete`` when later (streams are expected in timestamp order, so a stream is complete up
+    to its watermark). Window ``t`` is emitted, in order, after the step (or flush) that makes either (a) both watermarks ``>= t``, or (b) the leading watermark ``>= t + max_latency_s``
     ("forced"; the lagging modality's missing steps are absent and masked). Latency is measured on
     the stream clock, so the output is a pure function of the input sequence (reproducible, testable).
     Set ``max_latency_s`` above the largest batching delay between the two streams. A window's content
     is fixed when it is emitted.
+
+End of stream
+    ``flush(end_time=None)`` declares both streams complete up to ``end_time`` (default: the latest
+    timestamp seen on either stream) and emits every window ending ``<= end_time``; the last ones may
+    be partial, and a modality with no steps in a window is missing/masked as usual. Flushed windows
+    are **not** ``forced`` (``forced`` means "cut by the max-latency rule before the lagging stream
+    was known complete"; after a flush both are known complete, so nothing they lack can still
+    arrive), and ``stats().forced`` does not count them. A second ``flush`` with the same or an
+    earlier ``end_time`` emits nothing. The synchronizer stays usable: later steps at or before
+    ``end_time`` are counted ``late`` (rule 6 below), later windows are emitted as usual.
+    ``mark_complete(stream, until)`` is the one-stream form (a watermark advance without a step,
+    MediaPipe's timestamp bound); ``flush(t)`` is ``mark_complete("audio", t)`` plus
+    ``mark_complete("video", t)``. Completion bounds only move forward and are on the audio clock
+    (for a video pts use :meth:`AVSync.map_video_time`). A stream's watermark in ``stats()`` is
+    ``max(largest accepted timestamp, completion bound)``; rules 1-3 compare with the largest
+    accepted timestamp.
 
 Per-step rules, in order
     1. timestamp equal to the watermark: duplicate, dropped (first one wins); for video the raw pts is
@@ -25,7 +41,8 @@ Per-step rules, in order
     3. (video) mapped to the audio clock; a mapped time at or behind the video watermark is dropped as
        out of order. 4. the watermark advances. 5. at or before the start of the next window to emit:
        too late for any window, dropped (``dropped_late``). 6. at or before the end of the last emitted
-       window: accepted, counted ``late`` (it missed that window, it is kept for later ones).
+       window, or at or before the stream's completion bound (``flush``/``mark_complete``): accepted,
+       counted ``late`` (it missed that window, it is kept for later ones).
     7. stored; a full stream buffer discards its oldest step (``overflowed``).
 
 Padding
@@ -97,7 +114,8 @@ class Window:
     ``video`` float32 (Tv, video_dim), ``video_mask`` bool (Tv,) True = step with a face,
     ``video_times`` float64 (Tv,) on the audio clock. Ta/Tv are the synchronizer's fixed maxima;
     padding rows are zero, mask False, time NaN. ``n_audio``/``n_video``: real steps (video: with or
-    without a face). ``forced``: emitted by the max-latency rule.
+    without a face). ``forced``: emitted by the max-latency rule (False for windows emitted by
+    ``flush``: both streams were complete).
     """
 
     start: float
@@ -183,9 +201,10 @@ class StreamStats:
 
 @dataclass
 class SyncStats:
-    """Health of an :class:`AVSync`. Lags are the leading watermark minus the stream's (NaN before
-    its first step); ``drift_ppm``/``offset_s`` are the latest estimates (0 before the first fit),
-    ``applied_drift_ppm`` what the timestamp mapping removes (clamped; 0 with ``clock_sync="none"``)."""
+    """Health of an :class:`AVSync`. Watermarks: ``max(largest accepted timestamp, completion
+    bound)``; lags are the leading watermark minus the stream's (NaN before its first step or bound);
+    ``forced`` counts max-latency emissions only (never flushed windows); ``drift_ppm``/``offset_s``
+    are the latest estimates (0 before the first fit), ``applied_drift_ppm`` what the timestamp mapping removes (clamped; 0 with ``clock_sync="none"``)."""
 
     audio: StreamStats = field(default_factory=StreamStats)
     video: StreamStats = field(default_factory=StreamStats)
@@ -275,6 +294,16 @@ def _flags(name: str, value: Any, n: int) -> np.ndarray | None:
     if arr.shape != (n,):
         raise ValueError(f"{name}: expected shape ({n},), got {arr.shape}")
     return np.ascontiguousarray(arr, dtype=np.bool_)
+
+
+def _seconds(name: str, value: Any) -> float:
+    """One finite time in seconds within +-1e12 (ValueError/TypeError naming ``name``)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name}: expected seconds (a real number), got {type(value).__name__}")
+    t = float(value)
+    if not math.isfinite(t) or abs(t) > 1e12:
+        raise ValueError(f"{name}: expected finite seconds within +-1e12, got {t}")
+    return t
 
 
 def _check_finite(name: str, ts: np.ndarray) -> None:
@@ -455,6 +484,23 @@ class AVSync:
         x = _steps("steps", steps, ts.shape[0], self.options.video_dim)
         return int(self._s.push_video(ts, x, _flags("face_present", face_present, ts.shape[0])))
 
+    def flush(self, end_time: float | None = None) -> int:
+        """End of stream: mark both streams complete up to ``end_time`` (seconds, audio clock;
+        default: the latest timestamp seen on either stream; no-op before the first step) and emit
+        every window ending ``<= end_time`` (not ``forced``; the last ones may be partial). Returns
+        the number of windows emitted by this call (0 on a repeated flush). Later steps at or before
+        ``end_time`` are counted ``late``. Raises ValueError for a non-finite ``end_time``."""
+        t = None if end_time is None else _seconds("end_time", end_time)
+        return int(self._s.flush(t))
+
+    def mark_complete(self, stream: Literal["audio", "video"], until: float) -> int:
+        """Declare one stream complete up to ``until`` (seconds, audio clock) without a step (a
+        timestamp bound): emits what the window rules then allow (forced windows when ``until`` leads
+        the other stream by ``max_latency_s``). Returns the number of windows emitted."""
+        if stream not in ("audio", "video"):
+            raise ValueError(f"stream: expected 'audio' or 'video', got {stream!r}")
+        return int(self._s.mark_complete(stream, _seconds("until", until)))
+
     def new_batch(self, capacity: int) -> WindowBatch:
         """Allocate a reusable output for :meth:`pop_batch` (``out=``) holding up to ``capacity``
         windows."""
@@ -560,7 +606,9 @@ class ReferenceAVSync:
         self.has_grid = False
         self.next_k = 0
         self.last_emitted_end = -math.inf
-        self.wm_a = -math.inf
+        self.done_a = -math.inf  # completion bounds (flush / mark_complete)
+        self.done_v = -math.inf
+        self.wm_a = -math.inf  # largest accepted timestamps
         self.wm_v = -math.inf
         self.last_raw_v: float | None = None
         self.pairs: list[tuple[float, float]] = []
@@ -700,7 +748,7 @@ class ReferenceAVSync:
         if t <= next_start:
             c.dropped_late += 1
         else:
-            if t <= self.last_emitted_end:
+            if t <= self.last_emitted_end or t <= (self.done_a if audio else self.done_v):
                 c.late += 1
             if not (self.a if audio else self.v).append(t, v.copy(), f):
                 c.overflowed += 1
@@ -711,8 +759,9 @@ class ReferenceAVSync:
         o = self.o
         while self.has_grid:
             t = float(self.next_k) * o.hop_s
-            both = self.wm_a >= t and self.wm_v >= t
-            forced = (not both) and max(self.wm_a, self.wm_v) >= t + o.max_latency_s
+            wa, wv = max(self.wm_a, self.done_a), max(self.wm_v, self.done_v)
+            both = wa >= t and wv >= t
+            forced = (not both) and max(wa, wv) >= t + o.max_latency_s
             if not both and not forced:
                 break
             start = t - o.window_s
@@ -727,6 +776,31 @@ class ReferenceAVSync:
             self.last_emitted_end = t
             self.next_k += 1
             self._prune()
+
+    def flush(self, end_time: float | None = None) -> int:
+        before = self.st.emitted
+        if end_time is None:
+            t = max(self.wm_a, self.done_a, self.wm_v, self.done_v)
+            if t == -math.inf:
+                return 0
+        else:
+            t = _seconds("end_time", end_time)
+        self.done_a = max(self.done_a, t)
+        self.done_v = max(self.done_v, t)
+        self._try_emit()
+        return self.st.emitted - before
+
+    def mark_complete(self, stream: str, until: float) -> int:
+        if stream not in ("audio", "video"):
+            raise ValueError(f"stream: expected 'audio' or 'video', got {stream!r}")
+        t = _seconds("until", until)
+        before = self.st.emitted
+        if stream == "audio":
+            self.done_a = max(self.done_a, t)
+        else:
+            self.done_v = max(self.done_v, t)
+        self._try_emit()
+        return self.st.emitted - before
 
     def _prune(self) -> None:
         next_start = float(self.next_k) * self.o.hop_s - self.o.window_s
@@ -786,10 +860,11 @@ class ReferenceAVSync:
             c.dropped = c.dropped_duplicate + c.dropped_out_of_order + c.dropped_late
         s.pending = len(self.pending)
         s.sync_pairs = len(self.pairs)
-        s.watermark_audio, s.watermark_video = self.wm_a, self.wm_v
-        lead = max(self.wm_a, self.wm_v)
-        s.lag_audio_s = lead - self.wm_a if self.wm_a > -math.inf else math.nan
-        s.lag_video_s = lead - self.wm_v if self.wm_v > -math.inf else math.nan
+        wa, wv = max(self.wm_a, self.done_a), max(self.wm_v, self.done_v)
+        s.watermark_audio, s.watermark_video = wa, wv
+        lead = max(wa, wv)
+        s.lag_audio_s = lead - wa if wa > -math.inf else math.nan
+        s.lag_video_s = lead - wv if wv > -math.inf else math.nan
         return SyncStats.from_dict(
             {k: (v.__dict__ if isinstance(v, StreamStats) else v) for k, v in s.__dict__.items()}
         )

@@ -96,6 +96,10 @@ def run_both(
             assert cpp.push_audio(ts, x) == ref.push_audio(ts, x)
         elif kind == "v":
             assert cpp.push_video(ts, x, face) == ref.push_video(ts, x, face)
+        elif kind == "flush":  # ts: end_time or None
+            assert cpp.flush(ts) == ref.flush(ts)
+        elif kind == "mark":  # ts: until, x: stream
+            assert cpp.mark_complete(x, ts) == ref.mark_complete(x, ts)
         else:
             got += cpp.pop_windows()
             want += ref.pop_windows()
@@ -117,11 +121,13 @@ def run_both(
     clock_sync=st.sampled_from(["none", "drift", "full"]),
     window_hop=st.sampled_from([(2.0, 0.5), (1.0, 0.25), (0.7, 0.3)]),
     sigmas=st.sampled_from([0.0, 3.0]),  # 0: every fitted drift is applied
+    ending=st.sampled_from(["latest", "before", "after"]),  # flush(): default, early, past the data
+    marks=st.booleans(),  # mark_complete calls in the middle of the stream
 )
 def test_cpp_matches_reference(
     seed: int, drift: float, a_rate: float, v_fps: float, nominal: float, rate_margin: float,
     max_latency_s: float, max_pending: int, clock_sync: str, window_hop: tuple[float, float],
-    sigmas: float,
+    sigmas: float, ending: str, marks: bool,
 ) -> None:  # fmt: skip
     kw = dict(
         window_s=window_hop[0], hop_s=window_hop[1], max_latency_s=max_latency_s, audio_dim=DA, video_dim=DV,
@@ -130,7 +136,36 @@ def test_cpp_matches_reference(
         sync_refit_every=4, max_drift_ppm=8000.0, max_offset_s=0.2, sync_min_sigmas=sigmas,
     )  # fmt: skip
     batches = make_events(seed, duration=8.0, a_rate=a_rate, v_fps=v_fps, drift=drift)
+    rng = np.random.default_rng(seed)
+    if marks:  # a timestamp bound on one stream, a little ahead of everything pushed so far
+        for i in sorted(rng.choice(len(batches), 3, replace=False).tolist(), reverse=True):
+            seen = max([float(b[1].max()) for b in batches[:i] if b[0] in ("a", "v")], default=0.0)
+            batches.insert(i, ("mark", seen + rng.uniform(0, 1.5), str(rng.choice(["audio", "video"])), None))
+    last = max(float(b[1].max()) for b in batches if b[0] in ("a", "v"))
+    end_time = {"latest": None, "before": last - rng.uniform(0, 2), "after": last + rng.uniform(0, 2)}[ending]
+    batches.append(("flush", end_time, None, None))
+    batches.append(("pop", None, None, None))
     got, want, cpp, ref = run_both(kw, batches)
+    s0 = cpp.stats()
+    # every window ending <= the flush time was emitted; none ends past the streams' watermarks
+    t_flush = max(s0.watermark_audio, s0.watermark_video) if end_time is None else end_time
+    assert got[-1].end <= max(s0.watermark_audio, s0.watermark_video)
+    assert got[-1].end + kw["hop_s"] > t_flush
+    assert min(s0.watermark_audio, s0.watermark_video) >= t_flush
+    assert s0.pending == 0 and s0.emitted == len(got) + s0.windows_overflowed
+    # after the flush: steps at or before the flush time are late (or out of order), a repeated flush
+    # emits nothing (video only unmapped: a mapped pts may land past the flush time)
+    t_late = t_flush - 0.05
+    for o in (cpp, ref):
+        o.push_audio([t_late], np.ones((1, DA), np.float32))
+        if clock_sync == "none":
+            o.push_video([t_late], np.ones((1, DV), np.float32), [False])
+        assert o.flush(end_time) == 0
+    s1 = cpp.stats()
+    assert s1.emitted == s0.emitted and s1.pending == 0
+    assert s1.audio.late + s1.audio.dropped == s0.audio.late + s0.audio.dropped + 1
+    if clock_sync == "none":
+        assert s1.video.late + s1.video.dropped == s0.video.late + s0.video.dropped + 1
     assert cpp.stats().emitted >= 10  # 8 s of stream
     assert_windows_equal(got, want)
     assert cpp.stats() == ref.stats()
@@ -315,6 +350,118 @@ def test_scenario_drift_30fps_vs_100hz(batch_s: float | None) -> None:
     late = [w for w in windows if w.end >= 40.0]
     assert late and all(58 <= w.n_video <= 62 for w in late)
     assert st_.video.dropped <= 3  # at most a few frames at the switch-on of the correction
+
+
+def _both(**kw: Any) -> tuple[AVSync, ReferenceAVSync]:
+    return AVSync(**kw), ReferenceAVSync(**kw)
+
+
+def test_flush_with_video_silent_emits_the_rest_not_forced() -> None:
+    """Audio 8 Hz to 4.25 s, video 4 fps stops at 1.5 s: the max-latency rule forces windows up to
+    3.0; flush() emits 3.5 and 4.0 (not forced, video missing), nothing past the last step."""
+    kw = dict(max_latency_s=1.0, audio_dim=1, video_dim=1, audio_rate_hz=8, video_fps=4)
+    for s in _both(**kw):
+        assert s.flush() == 0 and s.stats().emitted == 0  # nothing seen: no-op
+        ta = np.arange(1, 35) * 0.125
+        tv = np.arange(1, 7) * 0.25
+        for k in range(3):  # in step to 1.5
+            s.push_audio(ta[4 * k : 4 * k + 4], _steps(4, 1))
+            s.push_video(tv[2 * k : 2 * k + 2], _steps(2, 1))
+        s.push_audio(ta[12:], _steps(22, 1))
+        before = s.pop_windows()
+        assert [w.end for w in before] == [0.5, 1.0, 1.5, 2.0, 2.5, 3.0]
+        assert [w.forced for w in before] == [False] * 3 + [True] * 3
+        assert s.flush() == 2
+        got = s.pop_windows()
+        assert [w.end for w in got] == [3.5, 4.0]
+        assert not any(w.forced for w in got) and all(w.video_missing for w in got)
+        assert not any(w.video_mask.any() for w in got)
+        assert got[1].n_audio == 16 and got[0].n_audio == 16
+        st_ = s.stats()
+        assert st_.forced == 3 and st_.emitted == 8
+        assert st_.watermark_audio == st_.watermark_video == 4.25 and st_.lag_video_s == 0.0
+        # an explicit end past the data: one more, partial window (audio 2.625..4.25)
+        assert s.flush(4.5) == 1
+        (w,) = s.pop_windows()
+        assert w.end == 4.5 and w.n_audio == 14 and not w.forced and w.video_missing
+
+
+def test_flush_twice_is_idempotent() -> None:
+    kw = dict(max_latency_s=1.0, audio_dim=1, video_dim=1, audio_rate_hz=8, video_fps=4)
+    cpp, ref = _both(**kw)
+    for s in (cpp, ref):
+        s.push_audio(np.arange(1, 25) * 0.125, _steps(24, 1))  # to 3.0
+        s.push_video(np.arange(1, 11) * 0.25, _steps(10, 1))  # to 2.5
+        assert s.stats().pending == 5 and s.flush() == 1  # 0.5..2.5 emitted by the pushes, 3.0 by the flush
+        st0 = s.stats()
+        assert s.flush() == 0 and s.flush(3.0) == 0 and s.flush(1.0) == 0  # earlier: no-op too
+        assert s.stats() == st0
+        assert [w.end for w in s.pop_windows()] == [0.5 * k for k in range(1, 7)]
+        assert s.flush() == 0 and s.stats().pending == 0
+    assert cpp.stats() == ref.stats()
+
+
+def test_push_after_flush_is_late() -> None:
+    kw = dict(max_latency_s=1.0, audio_dim=1, video_dim=1, audio_rate_hz=8, video_fps=4)
+    cpp, ref = _both(**kw)
+    got = []
+    for s in (cpp, ref):
+        for k in range(8):  # in step to 4.0: windows 0.5..4.0, none forced
+            s.push_audio((np.arange(1, 5) + 4 * k) * 0.125, _steps(4, 1))
+            s.push_video((np.arange(1, 3) + 2 * k) * 0.25, _steps(2, 1))
+        s.push_audio([4.125, 4.25], _steps(2, 1))
+        assert s.stats().emitted == 8 and s.flush(4.5) == 1
+        s.pop_windows()
+        st0 = s.stats()
+        assert st0.late == 0
+        # audio 4.375 and video 4.25 are after their streams' last steps but inside the flushed
+        # range: accepted, counted late, kept for window 5.0; 4.25 (audio) is a duplicate
+        assert s.push_audio([4.25, 4.375], _steps(2, 1)) == 1
+        assert s.push_video([4.25], _steps(1, 1)) == 1
+        st1 = s.stats()
+        assert st1.audio.late == 1 and st1.video.late == 1 and st1.audio.dropped_duplicate == 1
+        assert st1.emitted == st0.emitted and st1.pending == 0  # nothing re-emitted
+        s.push_audio([4.625, 4.75, 4.875, 5.0], _steps(4, 1))
+        s.push_video([4.5, 5.0], _steps(2, 1))  # 4.5 is at the bound: late too
+        assert s.stats().video.late == 2 and s.stats().audio.late == 1  # 4.625.. are past it
+        (w,) = s.pop_windows()
+        assert w.end == 5.0 and not w.forced
+        assert list(w.audio_times[: w.n_audio]) == [3.125 + 0.125 * k for k in range(10)] + [4.375, 4.625, 4.75, 4.875, 5.0]
+        assert list(w.video_times[: w.n_video]) == [3.25, 3.5, 3.75, 4.0, 4.25, 4.5, 5.0]
+        got.append(w)
+    assert_windows_equal(got[:1], got[1:])
+    assert cpp.stats() == ref.stats()
+
+
+def test_mark_complete_is_a_watermark_without_a_step() -> None:
+    """The camera is known to have no frames up to 2.0 s: windows up to 2.0 come out as soon as audio
+    reaches them (both streams complete, not forced), video missing; a later frame <= 2.0 is late."""
+    kw = dict(max_latency_s=5.0, audio_dim=1, video_dim=1, audio_rate_hz=8, video_fps=4)
+    cpp, ref = _both(**kw)
+    for s in (cpp, ref):
+        s.push_audio(np.arange(1, 21) * 0.125, _steps(20, 1))  # to 2.5: video never came
+        assert s.stats().pending == 0  # max_latency_s = 5: would wait
+        assert s.mark_complete("video", 2.0) == 4
+        ws = s.pop_windows()
+        assert [w.end for w in ws] == [0.5, 1.0, 1.5, 2.0]
+        assert not any(w.forced for w in ws) and all(w.video_missing for w in ws)
+        assert s.mark_complete("video", 1.0) == 0  # bounds only move forward
+        s.push_video([1.75, 2.25], _steps(2, 1))
+        assert s.stats().video.late == 1 and s.stats().watermark_video == 2.25
+        with pytest.raises(ValueError, match="stream: expected 'audio' or 'video', got 'x'"):
+            s.mark_complete("x", 1.0)
+        with pytest.raises(ValueError, match="until: expected finite seconds"):
+            s.mark_complete("audio", math.inf)
+    assert cpp.stats() == ref.stats()
+
+
+def test_flush_bad_end_time() -> None:
+    for s in _both(audio_dim=1, video_dim=1):
+        with pytest.raises(ValueError, match=r"end_time: expected finite seconds within \+-1e12, got nan"):
+            s.flush(float("nan"))
+        with pytest.raises(TypeError, match="end_time: expected seconds"):
+            s.flush("1.0")  # type: ignore[arg-type]
+        assert s.stats().emitted == 0
 
 
 def test_bad_input_errors_apply_nothing() -> None:

@@ -5,8 +5,9 @@
 // The first window is k0 = ceil(ts0 / hop_s), ts0 the first accepted step of either stream.
 // Video timestamps are first mapped onto the audio clock (see "Clock sync" below).
 //
-// Watermarks. Each stream's watermark is its largest accepted timestamp (-inf before its first step):
-// steps are expected in timestamp order, so a stream is complete up to its watermark.
+// Watermarks. Each stream's watermark is max(its largest accepted timestamp, its completion bound
+// from Flush/MarkComplete) (-inf before either): steps are expected in timestamp order, so a stream
+// is complete up to its watermark. Rules 1-3 below compare with the largest accepted timestamp.
 // Window t is emitted, in order, as soon as (after any accepted step)
 //   * both watermarks are >= t, or
 //   * the leading watermark max(wm_audio, wm_video) is >= t + max_latency_s ("forced"): the lagging
@@ -14,16 +15,33 @@
 //     clock, not the wall clock, so the output is a pure function of the input sequence.
 // An emitted window's content is fixed at emission: steps that arrive later are never added to it.
 //
+// End of stream. Flush(end_time) declares both streams complete up to end_time (default: the latest
+// timestamp seen on either stream, i.e. max of the two watermarks below) and emits, in order, every
+// window whose end is <= end_time. The last windows may be partial; a modality with no steps in a
+// window is absent (masked, n = 0) as usual. A flushed window is NOT `forced`: `forced` means "cut by
+// the max-latency rule before the lagging stream was known complete", whereas after a flush both
+// streams are known complete, so nothing a flushed window lacks can still arrive (Stats().forced
+// counts only max-latency emissions). Flush is idempotent: a second call with the same (or an
+// earlier) end_time emits nothing. It does not end the synchronizer: later steps are still taken,
+// those at or before end_time are counted `late` (rule 6), and the windows after end_time are emitted
+// by the usual rules or by a later Flush.
+// MarkComplete(stream, until) is the one-stream form (MediaPipe's timestamp bound): the stream's
+// watermark advances to `until` without a step, which emits what the two rules above allow (windows
+// both streams are complete for; forced ones when `until` leads by max_latency_s). Flush(T) is
+// MarkComplete(audio, T) + MarkComplete(video, T). Completion bounds only move forward; `until` and
+// end_time are on the audio clock (for a video pts p use MapVideoTime(p)).
+//
 // Per-step rules, in this order (counters in StreamCounters):
-//   1. ts == watermark: duplicate, dropped (the first step with a timestamp wins). For video the raw
-//      pts is compared with the last in-order raw pts.
-//   2. ts <  watermark: out of order, dropped.
-//   3. (video) the step is mapped to the audio clock; if the mapped time is <= the video watermark it
-//      is dropped as out of order (a clock-sync update moved it back).
-//   4. the watermark advances to ts.
+//   1. ts == last accepted ts: duplicate, dropped (the first step with a timestamp wins). For video
+//      the raw pts is compared with the last in-order raw pts.
+//   2. ts <  last accepted ts: out of order, dropped.
+//   3. (video) the step is mapped to the audio clock; if the mapped time is <= the last accepted
+//      (mapped) video time it is dropped as out of order (a clock-sync update moved it back).
+//   4. the last accepted ts advances to ts.
 //   5. ts <= start of the next window to emit: too late for any window, dropped (dropped_late).
-//   6. ts <= end of the last emitted window: accepted but counted `late` (missed that window; kept for
-//      the later windows it belongs to).
+//   6. ts <= end of the last emitted window, or ts <= the stream's completion bound (Flush /
+//      MarkComplete): accepted but counted `late` (missed that window or arrived after its stream was
+//      declared complete; kept for the later windows it belongs to).
 //   7. stored; a full stream buffer discards its oldest step (overflowed).
 //
 // Buffers. Everything is allocated at construction. Per-window arrays have fixed sizes
@@ -109,7 +127,9 @@ struct StreamCounters {
 
 struct AVSyncStats {
   StreamCounters audio, video;
+  // forced: windows emitted by the max-latency rule (never those emitted by Flush)
   int64_t emitted = 0, forced = 0, popped = 0, windows_overflowed = 0, pending = 0;
+  // max(largest accepted timestamp, completion bound); -inf before either
   double watermark_audio = -std::numeric_limits<double>::infinity();
   double watermark_video = -std::numeric_limits<double>::infinity();
   double lag_audio_s = 0, lag_video_s = 0;  // leading watermark minus this stream's (NaN: not started)
@@ -144,6 +164,16 @@ class AVSync {
   int64_t PushAudio(const double* timestamps, const float* x, int64_t n);
   // face_present[n] (nullptr: all present). A step without a face is stored as given, masked.
   int64_t PushVideo(const double* timestamps, const float* x, const uint8_t* face_present, int64_t n);
+
+  // End of stream (see "End of stream" above): both streams complete up to end_time (finite, within
+  // +-1e12, else std::invalid_argument naming end_time); emits every window ending <= end_time.
+  // Returns the number of windows emitted by this call. Flush() uses the latest watermark of either
+  // stream (nothing happens before the first step).
+  int64_t Flush(double end_time);
+  int64_t Flush();
+  // One stream complete up to `until` (audio clock): a watermark advance without a step. Returns the
+  // number of windows emitted by this call.
+  int64_t MarkComplete(bool audio, double until);
 
   int64_t Pending() const;
   // Copies up to max_n oldest pending windows into out and removes them; returns how many.
@@ -184,6 +214,9 @@ class AVSync {
   bool has_grid_ = false;
   int64_t next_k_ = 0;
   double last_emitted_end_ = -std::numeric_limits<double>::infinity();
+  // completion bounds from Flush/MarkComplete (audio clock)
+  double done_a_ = -std::numeric_limits<double>::infinity();
+  double done_v_ = -std::numeric_limits<double>::infinity();
   bool has_raw_v_ = false;
   double last_raw_v_ = 0;
   // clock sync
