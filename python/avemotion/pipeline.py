@@ -24,8 +24,9 @@ training-time extraction: :func:`avemotion.features.audio.extract_audio` on
 :func:`avemotion.features.media.decode_audio`), frames are decoded, detected and embedded in batches,
 then both step streams are pushed into an :class:`AVSync` in hop-sized slices in time order (so the
 synchronizer never forces a window for lack of the other stream), windows are popped and predicted in
-batches. At the end of the media the synchronizer is flushed (see :func:`flush_sync`); windows ending
-after the last real step's hop are not reported.
+batches. At the end of the media the synchronizer is flushed (``AVSync.flush``, see :func:`last_window_end`):
+both streams are complete, so every window up to the hop holding the last step is emitted (the last
+ones partial, a modality without steps masked as usual, none ``forced``), and none after it.
 
 Per-stage wall-clock timings (:class:`StageTimings`: decode, audio features, face detection,
 embedding, sync, model) are collected for the real-time-factor breakdown.
@@ -229,6 +230,9 @@ class _CoreSync:
     def pop_batch(self, max_n: int | None = None) -> Any:
         return SimpleNamespace(**self._s.pop(self.pending if max_n is None else int(max_n)))
 
+    def flush(self, end_time: float | None = None) -> int:
+        return int(self._s.flush(end_time))
+
     def stats(self) -> Any:
         d = self._s.stats()
         return SimpleNamespace(**{k: (SimpleNamespace(**v) if isinstance(v, dict) else v) for k, v in d.items()})
@@ -249,20 +253,11 @@ def sync_stats_dict(stats: Any) -> dict[str, Any]:
     return conv(stats)  # type: ignore[no-any-return]
 
 
-def flush_sync(sync: Any, settings: PipelineSettings, max_latency_s: float, last_t: float, *, stream: str) -> None:
-    """End of input: emit every window up to ``last_t`` (the last real step) and a bit beyond.
-
-    AVSync has no end-of-stream call; its max-latency rule emits window ``t`` once the leading
-    watermark passes ``t + max_latency_s``. One zero step on ``stream`` at
-    ``last_t + max_latency_s + 2 hop`` therefore emits every window ending up to ``last_t + 2 hop``;
-    the step itself belongs to no emitted window (a window holds steps with ``ts <= end``).
-    """
-    t = float(last_t) + max_latency_s + 2 * settings.hop_s
-    ts = np.array([t], np.float64)
-    if stream == "audio":
-        sync.push_audio(ts, np.zeros((1, settings.audio_dim), np.float32))
-    else:
-        sync.push_video(ts, np.zeros((1, settings.video_dim), np.float32), np.zeros(1, bool))
+def last_window_end(last_t: float, hop_s: float) -> float:
+    """Where a finished input's windows stop: the end of the hop holding the last step ``last_t``
+    (``k * hop_s``, the first window end at or after it; a ``last_t`` within 1e-9 hop of a window end
+    counts as on it). The value to pass to ``AVSync.flush`` at the end of the input."""
+    return math.ceil(last_t / hop_s - 1e-9) * hop_s
 
 
 class WindowPredictor:
@@ -428,10 +423,8 @@ def analyze_file(
             ai, vi = aj, vj
         drain()
     with timer("sync_s"):
-        flush_sync(sync, s, max_latency, last_t, stream="audio" if a_ts.size else "video")
+        sync.flush(last_window_end(last_t, s.hop_s))  # end of media: both streams complete
     drain(final=True)
-    limit = math.ceil(last_t / s.hop_s - 1e-9) * s.hop_s + 1e-9
-    results = [r for r in results if r.end <= limit]
     return AnalysisResult(results, timings, total, int(a_ts.size), int(v_ts.size), sync_stats_dict(sync.stats()))
 
 
@@ -808,13 +801,11 @@ class LiveEngine:
                 break
         last = max(self.last_audio_t, self.last_video_t)
         if math.isfinite(last) and self.error is None:
-            flush_sync(self.sync, self.settings, self.max_latency_s, last,
-                       stream="audio" if math.isfinite(self.last_audio_t) else "video")
-            batch = self.sync.pop_batch()
-            limit = math.ceil(last / self.settings.hop_s - 1e-9) * self.settings.hop_s + 1e-9
-            keep = np.asarray(batch.end) <= limit
-            if keep.any():
-                self._emit(SimpleNamespace(**{k: np.asarray(v)[keep] for k, v in vars(_batch_fields(batch)).items()}))
+            with self._timer("sync_s"):  # end of input: both streams complete, emit the last windows
+                self.sync.flush(last_window_end(last, self.settings.hop_s))
+                batch = self.sync.pop_batch() if self.sync.pending else None
+            if batch is not None:
+                self._emit(batch)
 
     def wait(self, timeout: float | None = None) -> LiveReport | None:
         """Wait for the engine to finish (after the source ended or :meth:`stop`); None on timeout."""
@@ -850,14 +841,6 @@ class LiveEngine:
             media_vs_wall_ppm=ppm, wall_s=time.monotonic() - self._t_start, end_reason=self.end_reason,
             sync=st, timings=self.timings.to_dict(), error=self.error,
         )
-
-
-def _batch_fields(batch: Any) -> SimpleNamespace:
-    if isinstance(batch, SimpleNamespace):
-        return batch
-    names = ("start", "end", "audio", "audio_mask", "audio_times", "video", "video_mask", "video_times",
-             "n_audio", "n_video", "forced", "face_missing_share")
-    return SimpleNamespace(**{k: getattr(batch, k) for k in names})
 
 
 # -- sources
