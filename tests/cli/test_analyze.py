@@ -216,3 +216,26 @@ def test_missing_facenet_weights(tmp_path: Path, bundle_dir: Path, speech_wav: P
 def test_bad_option_values(bundle_dir: Path, speech_wav: Path, capsys: pytest.CaptureFixture[str]) -> None:
     err = _usage(["analyze", str(speech_wav), "--model", str(bundle_dir), "--mode", "audio", "--min-event-s", "-1"], capsys)
     assert "--min-event-s" in err and "-1" in err
+
+
+def test_end_of_media_flush(bundle_dir: Path, speech_wav: Path) -> None:
+    """At the end of the media the synchronizer is flushed: every window up to the hop holding the
+    last step is reported, none after it; the final windows are not counted as forced (only those the
+    max-latency rule cut while video never came); the counters hold only real steps."""
+    from avemotion import pipeline
+    from avemotion.features.audio import extract_audio
+    from avemotion.features.media import decode_audio
+    from avemotion.inference import load_model
+
+    pred = load_model(bundle_dir)
+    s = pipeline.PipelineSettings.from_bundle(pred.bundle)
+    res = pipeline.analyze_file(speech_wav, pred, mode="audio", settings=s)
+    a_ts = extract_audio(decode_audio(speech_wav).samples, window_s=s.audio_window_s, hop_s=s.audio_hop_s).times
+    last_t = float(a_ts[-1])
+    st = res.sync_stats
+    ends = [r.end for r in res.results]
+    assert ends[-1] == pipeline.last_window_end(last_t, s.hop_s) and ends[-1] - s.hop_s < last_t <= ends[-1]
+    assert st["audio"]["accepted"] == res.n_audio_steps == a_ts.size and st["video"]["accepted"] == 0
+    assert st["emitted"] == st["popped"] == len(ends) and st["pending"] == 0
+    max_latency = max(1.0, 2 * s.hop_s)  # analyze_file's
+    assert st["forced"] == sum(e + max_latency <= last_t for e in ends) < len(ends)

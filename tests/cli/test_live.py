@@ -62,13 +62,14 @@ def test_udp_stream_end_to_end(tmp_path: Path, bundle_dir: Path, short_clip: Pat
         assert proc.poll() is None, "".join(err_lines)
         subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-re", "-i", str(short_clip), "-c", "copy",
                         "-f", "mpegts", f"udp://127.0.0.1:{port}?pkt_size=1316"], check=True, timeout=60)
-        out, _ = proc.communicate(timeout=120)
+        # communicate() reads stderr too (racing the reader thread): keep what it got
+        out, err_rest = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
     reader.join(10)
-    err = "".join(err_lines)
+    err = "".join(err_lines) + (err_rest or "")
     assert proc.returncode == 0, err
     rows = _rows(out)
     # a window every hop (0.5 s), without gaps, covering the stream
@@ -77,7 +78,10 @@ def test_udp_stream_end_to_end(tmp_path: Path, bundle_dir: Path, short_clip: Pat
     assert np.allclose(np.diff(ends), 0.5)
     assert ends[-1] >= 3.5
     assert all(r["latency_ms"] is None or r["latency_ms"] > 0 for r in rows)
-    assert all(not r["audio_missing"] for r in rows)
+    # the first audio step is at audio_window_s (1.0 s): when the first video frame reaches the synchronizer
+    # before it (a race between the workers), the grid starts at the frame and window (0, 0.5] has no audio
+    assert all(not r["audio_missing"] for r in rows if r["end"] >= 1.0), [
+        (r["start"], r["end"], r["audio_missing"], r["video_missing"]) for r in rows]
     assert sum(not r["video_missing"] for r in rows) >= len(rows) // 2  # the face photo is on screen
     assert "latency (capture to prediction" in err and "p50" in err and "p95" in err and "p99" in err
     assert "Traceback" not in err
