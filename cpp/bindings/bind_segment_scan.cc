@@ -20,8 +20,13 @@ std::string_view View(const py::bytes& b) {
   return {data, static_cast<size_t>(size)};
 }
 
-py::tuple ScanBlock(const SegmentScanner& self, const py::bytes& block) {
-  const std::string_view view = View(block);
+py::tuple ScanBlock(const SegmentScanner& self, const py::buffer& block) {
+  const py::buffer_info info = block.request();
+  if (info.ndim != 1 || info.itemsize != 1 || (info.size > 1 && info.strides[0] != 1)) {
+    throw py::type_error("block: expected a contiguous 1-D byte buffer (bytes, bytearray, memoryview), got ndim=" +
+                         std::to_string(info.ndim) + " itemsize=" + std::to_string(info.itemsize));
+  }
+  const std::string_view view(static_cast<const char*>(info.ptr), static_cast<size_t>(info.size));
   SegmentBlockScan scan;
   {
     py::gil_scoped_release release;

@@ -156,25 +156,32 @@ _INVALID_LINE = re.compile(
 BLOCK = 1 << 20
 
 
-def _blocks(path: Path, block: int | None = None) -> Iterator[bytes]:
-    """Bytes of whole lines ending in b"\n", each the lines that end within the next ``block``
-    bytes read (plus the partial line carried over; a last line without a newline gets one).
-    Lines are counted by the caller (the scanner)."""
+def _blocks(path: Path, block: int | None = None) -> Iterator[memoryview]:
+    """Whole lines ending in b"\n": the lines that end within the partial line carried over plus
+    the next ``block`` bytes read (a last line without a newline gets one). Each view is into one
+    reused buffer and valid only until the next is requested (copy what you keep); lines are
+    counted by the caller (the scanner). Memory: about 2 * ``block`` (more only for a longer line)."""
     block = block or BLOCK
-    tail = b""
+    buf = bytearray(2 * block)
+    n_tail = 0
     with path.open("rb") as f:
         while True:
-            chunk = f.read(block)
-            if chunk:
-                data = tail + chunk if tail else chunk
-                cut = data.rfind(b"\n") + 1
-                data, tail = (data, b"") if cut == len(data) else (data[:cut], data[cut:])
-            else:
-                data, tail = (tail + b"\n" if tail else b""), b""
-            if data:
-                yield data
-            if not chunk:
+            if len(buf) < n_tail + block:  # a line longer than the buffer: a bigger one
+                buf = buf[:n_tail] + bytearray(n_tail + block)
+            mv = memoryview(buf)
+            n = f.readinto(mv[n_tail : n_tail + block])
+            if n == 0:
+                if n_tail:
+                    buf[n_tail : n_tail + 1] = b"\n"
+                    yield mv[: n_tail + 1]
                 return
+            end = n_tail + n
+            cut = buf.rfind(b"\n", n_tail, end) + 1
+            if cut:
+                yield mv[:cut]
+            tail = bytes(mv[cut:end])
+            n_tail = len(tail)
+            buf[:n_tail] = tail
 
 
 def _mid_needles(laugh: dict[str, str]) -> list[str]:
@@ -208,10 +215,10 @@ def _select_segments(
         n_lines, _comments, bad, picks = scanner.scan(data)
         items: Iterable[tuple[int, bytes, int]]
         if bad < 0:
-            items = [(i, data[b:e], f) for i, b, e, f in picks]
+            items = [(i, bytes(data[b:e]), f) for i, b, e, f in picks]
         else:  # every line, with the scanner's flags for the picked ones
             flags = {i: f for i, _b, _e, f in picks}
-            items = [(i, raw, flags.get(i, 0)) for i, raw in enumerate(data[:-1].split(b"\n"))]
+            items = [(i, raw, flags.get(i, 0)) for i, raw in enumerate(bytes(data[:-1]).split(b"\n"))]
         for i, raw, f in items:
             lineno = first + i
             try:
@@ -339,7 +346,7 @@ def _scan(path: Path, laugh: dict[str, str], has_laughter: Callable[[str], bool]
         n_rows += lines - comments
         for _i, b, e, _flags in picks:
             try:
-                line = data[b:e].decode("utf-8")
+                line = str(data[b:e], "utf-8")
             except UnicodeDecodeError:
                 continue
             if line[:1] == "#":
