@@ -32,8 +32,21 @@ of the same YouTube id. Weak negatives are segments with no laughter class, subs
 deterministically to ``negatives_per_positive`` times the positives, never from a segment that
 overlaps a laughter segment of the same video. Group: the YouTube id.
 
-Memory: the segment CSVs are streamed twice (count, then emit); what is kept grows with the number
-of laughter segments only, never with the CSV size.
+Negative draw: a segment row is in the negative sample when the zlib CRC-32 of its raw line (UTF-8
+bytes without the newline; CRC continued from that of ``"avemotion-negatives:{seed}"``) is below
+``fraction * 2**32``, ``fraction = negatives_per_positive * positives / other rows`` (capped at 1):
+deterministic, independent of block sizes and of the other rows.
+
+Speed and memory: the segment CSVs are streamed twice (count, then emit) in :data:`BLOCK`-byte
+blocks read into one reused buffer. Each block goes through the C++ scanner
+(``avemotion._core.SegmentScanner``: row grammar, laughter-MID substring search, CRC-32 draw and
+strong-id lookup, in one pass at memory speed with the GIL released); Python parses only the lines
+it picks (laughter rows, the drawn sample, strongly annotated videos). A block with a line that
+breaks the row grammar (``YTID, start, end, "mid,mid"``) is parsed line by line instead, so every
+malformed row is reported with file and line (a row whose times are reversed is reported when it
+is picked or lies in such a block). What is kept grows with the number of laughter segments and
+rows written only, never with the CSV size (about 2 * BLOCK for the buffer). Lines that are not
+UTF-8 are reported when they are parsed; the others are never decoded.
 """
 
 from __future__ import annotations
