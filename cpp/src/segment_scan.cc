@@ -28,9 +28,18 @@ const CrcTables& Tables() {
   return tables;
 }
 
+struct IdCharTable {
+  std::array<bool, 256> ok{};
+  IdCharTable() {
+    for (int c = 0; c < 256; ++c) {
+      ok[c] = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+    }
+  }
+};
+
 inline bool IdChar(unsigned char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
-         c == '-';
+  static const IdCharTable table;
+  return table.ok[c];
 }
 inline bool Digit(unsigned char c) { return c >= '0' && c <= '9'; }
 

@@ -469,20 +469,19 @@ def process(
                     if known is not None and _overlaps(known, start, end):
                         dropped_overlap += 1
                         continue
-                seg = Segment(line_no, ytid, start, end, labels)
-                ms = int(round(seg.start * 1000))
-                clip_id = f"{CORPUS}:{seg.ytid}_{ms}"
+                ms = int(round(start * 1000))
+                clip_id = f"{CORPUS}:{ytid}_{ms}"
                 if clip_id in emitted:
                     continue
                 emitted.add(clip_id)
-                mids = seg.mids()
+                mids = [x for x in map(str.strip, labels.split(",")) if x]  # Segment.mids()
                 if positive:
                     label, detail = "laughter", "|".join(laugh[m] for m in mids if m in laugh)
                 else:
                     label, detail = "no_laughter", "labels=" + " ".join(mids)
-                group = f"{CORPUS}:{seg.ytid}"
-                yield ManifestRow(clip_id, CORPUS, f"{media_prefix}{seg.ytid}_{ms}.wav", 0.0, seg.end - seg.start,
-                                  label, "clip", f"{path.name}:{seg.line} yt_start={seg.start:g} {detail}", group,
+                group = f"{CORPUS}:{ytid}"
+                yield ManifestRow(clip_id, CORPUS, f"{media_prefix}{ytid}_{ms}.wav", 0.0, end - start,
+                                  label, "clip", f"{path.name}:{line_no} yt_start={start:g} {detail}", group,
                                   split(group))
         result.stats["negatives_dropped_overlap"] = dropped_overlap
         for clip in strong_clips + [c for c in distractor_clips if c.ytid in distractor_ids]:
