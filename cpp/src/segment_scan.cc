@@ -28,19 +28,16 @@ const CrcTables& Tables() {
   return tables;
 }
 
-struct IdCharTable {
+constexpr std::array<bool, 256> MakeIdChars() {
   std::array<bool, 256> ok{};
-  IdCharTable() {
-    for (int c = 0; c < 256; ++c) {
-      ok[c] = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
-    }
+  for (int c = 0; c < 256; ++c) {
+    ok[c] = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
   }
-};
-
-inline bool IdChar(unsigned char c) {
-  static const IdCharTable table;
-  return table.ok[c];
+  return ok;
 }
+constexpr std::array<bool, 256> kIdChar = MakeIdChars();
+
+inline bool IdChar(unsigned char c) { return kIdChar[c]; }
 inline bool Digit(unsigned char c) { return c >= '0' && c <= '9'; }
 
 // NUM ", *" at p; returns the position after the spaces or npos-like nullptr on failure.
