@@ -9,5 +9,6 @@ void BindNormalize(pybind11::module_& m);
 void BindRunningStats(pybind11::module_& m);
 void BindStreaming(pybind11::module_& m);
 void BindOrt(pybind11::module_& m);
+void BindSegmentScan(pybind11::module_& m);
 
 }  // namespace avemotion::bindings
