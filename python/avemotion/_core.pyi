@@ -2,14 +2,12 @@
 avemotion C++ core: SIMD normalization, running statistics, streaming, ONNX Runtime
 """
 from __future__ import annotations
-
 import collections.abc
-import typing
-
 import numpy
 import numpy.typing
-
-__all__: list[str] = ['AVSync', 'FrameRing', 'HAVE_ORT', 'OrtModel', 'RunningStats', 'build_info', 'find_nonfinite', 'normalize', 'ort_available_providers', 'ort_headers_api_version', 'ort_library_version', 'prepare_inv_std', 'ring_stress_test', 'set_simd_level', 'simd_level']
+import typing
+import typing_extensions
+__all__: list[str] = ['AVSync', 'FrameRing', 'HAVE_ORT', 'OrtModel', 'PICK_HIT', 'PICK_ID', 'PICK_SAMPLED', 'RunningStats', 'SegmentScanner', 'build_info', 'crc32', 'find_nonfinite', 'normalize', 'ort_available_providers', 'ort_headers_api_version', 'ort_library_version', 'prepare_inv_std', 'ring_stress_test', 'set_simd_level', 'simd_level']
 class RunningStats:
     """
     Mergeable mean/variance accumulator (Chan), float64. Strict inputs: C-contiguous float32/float64 (N, dim), mask bool (N,) True = use row.
@@ -143,9 +141,23 @@ class OrtModel:
         """
         'cpu' or 'cuda': the provider in use.
         """
+class SegmentScanner:
+    """
+    One-pass line scanner for AudioSet segment CSV blocks (see segment_scan.h): line/comment counts, first line breaking the row grammar, and the lines that contain a needle, fall in the CRC-32 sample or start with one of the ids.
+    """
+    def __init__(self, needles: collections.abc.Sequence[str], ids: collections.abc.Sequence[str], crc_seed: typing.SupportsInt | typing.SupportsIndex, crc_limit: typing.SupportsInt | typing.SupportsIndex, check_grammar: bool) -> None:
+        ...
+    def scan(self, block: typing_extensions.Buffer) -> tuple:
+        """
+        block: bytes of whole lines ending in b'\\n' -> (lines, comments, first_invalid (-1: none), [(line, begin, end, flags), ...]) with byte offsets; flags: PICK_HIT | PICK_SAMPLED | PICK_ID.
+        """
 def build_info() -> dict:
     """
     Compiler, flags, SIMD level detected and in use, ONNX Runtime header version.
+    """
+def crc32(data: bytes, value: typing.SupportsInt | typing.SupportsIndex = 0) -> int:
+    """
+    zlib-compatible CRC-32 of bytes, continued from value.
     """
 def find_nonfinite(x: numpy.typing.NDArray[numpy.float32]) -> int:
     """
@@ -184,3 +196,6 @@ def set_simd_level(level: str) -> None:
 def simd_level() -> str:
     ...
 HAVE_ORT: bool = True
+PICK_HIT: int = 1
+PICK_ID: int = 4
+PICK_SAMPLED: int = 2
