@@ -37,9 +37,8 @@ def main() -> None:
     rng = np.random.default_rng(0)
     frame = (rng.random((480, 640, 3)) * 255).astype(np.uint8)
     try:
-        from skimage import data
-
         from PIL import Image
+        from skimage import data
 
         img = Image.fromarray(data.astronaut()).resize((480, 480))
         canvas = Image.new("RGB", (640, 480), (40, 40, 40))
@@ -53,11 +52,11 @@ def main() -> None:
         for b in (1, 8, 32):
             x = torch.randn(b, 3, 160, 160, device=dev)
             with torch.inference_mode():
-                out[f"facenet_b{b}_{dev}_ms"] = _median_ms(lambda: net(x), sync)
+                out[f"facenet_b{b}_{dev}_ms"] = _median_ms(lambda net=net, x=x: net(x), sync)
         mtcnn = MTCNN(keep_all=False, device=dev)
-        out[f"mtcnn_640x480_{dev}_ms"] = _median_ms(lambda: mtcnn.detect(frame), sync, rounds=20)
+        out[f"mtcnn_640x480_{dev}_ms"] = _median_ms(lambda m=mtcnn: m.detect(frame), sync, rounds=20)
         batch = np.stack([frame] * 8)
-        out[f"mtcnn_batch8_640x480_{dev}_ms"] = _median_ms(lambda: mtcnn.detect(batch), sync, rounds=10)
+        out[f"mtcnn_batch8_640x480_{dev}_ms"] = _median_ms(lambda m=mtcnn, b=batch: m.detect(b), sync, rounds=10)
         boxes, probs = mtcnn.detect(frame)
         out[f"mtcnn_faces_{dev}"] = 0 if boxes is None else int(len(np.asarray(boxes, np.float32)))
     print(json.dumps(out, indent=1))
