@@ -55,20 +55,31 @@ def test_udp_stream_end_to_end(tmp_path: Path, bundle_dir: Path, short_clip: Pat
                 ready.set()
         ready.set()
 
+    out_chunks: list[str] = []
+
+    def read_out() -> None:
+        assert proc.stdout is not None
+        out_chunks.append(proc.stdout.read())
+
+    # one reader per pipe (communicate() would race the stderr reader for the same pipe)
     reader = threading.Thread(target=read_err, daemon=True)
+    out_reader = threading.Thread(target=read_out, daemon=True)
     reader.start()
+    out_reader.start()
     try:
         assert ready.wait(120), "live did not start"
         assert proc.poll() is None, "".join(err_lines)
         subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-re", "-i", str(short_clip), "-c", "copy",
                         "-f", "mpegts", f"udp://127.0.0.1:{port}?pkt_size=1316"], check=True, timeout=60)
-        out, _ = proc.communicate(timeout=120)
+        proc.wait(timeout=120)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    reader.join(120)  # the process has exited: the reader ends at EOF (slow only on a loaded machine)
-    assert not reader.is_alive()
+    reader.join(120)  # the process has exited: both readers end at EOF
+    out_reader.join(120)
+    assert not reader.is_alive() and not out_reader.is_alive()
+    out = "".join(out_chunks)
     err = "".join(err_lines)
     assert proc.returncode == 0, err
     rows = _rows(out)
