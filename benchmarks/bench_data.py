@@ -5,8 +5,8 @@
 
 The CSV has AudioSet's format (3 comment lines, ``YTID, start, end, "mid,mid"``) with random classes
 from the real ontology and 0.3% laughter rows (about AudioSet's unbalanced-train rate). Cases, in
-group ``audioset-csv``: ``avemotion.data.audioset.process`` (streamed, two passes, written atomically)
-against the baseline a user would otherwise write: ``pandas.read_csv`` of the whole file, a regex
+group ``audioset-csv``: ``avemotion.data.audioset.process`` (streamed, two passes through the C++
+line scanner, written atomically) against the baseline a user would otherwise write: ``pandas.read_csv`` of the whole file, a regex
 filter for the laughter classes, a negative sample, ``to_csv``. ``test_peak_memory`` measures the
 peak RSS growth (fresh process, after its imports) of both at ROWS/10 and ROWS rows: ours is
 bounded by the rows it writes (laughter segments and their sample of negatives), pandas holds the

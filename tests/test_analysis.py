@@ -74,7 +74,7 @@ def _results(n=12):
         out.append(
             WindowResult(
                 start=i * 0.5, end=i * 0.5 + 2, emotion=LABELS[int(pr.argmax())],
-                probabilities=dict(zip(LABELS, pr.tolist())), laugh_prob=float(i % 5) / 5,
+                probabilities=dict(zip(LABELS, pr.tolist(), strict=False)), laugh_prob=float(i % 5) / 5,
                 laughing=(i % 5) >= 3, face_present_share=1.0 if i < 9 else 0.0,
                 audio_missing=False, video_missing=i >= 9,
             )

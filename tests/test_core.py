@@ -183,7 +183,7 @@ def test_running_stats_merge_and_mask(dim: int, sizes: list[int], seed: int, use
     total = avemotion.RunningStats(dim)
     for w in workers:
         total.merge(w)
-    kept = np.concatenate([p[m] for p, m in zip(parts, masks)]).astype(np.float64)
+    kept = np.concatenate([p[m] for p, m in zip(parts, masks, strict=False)]).astype(np.float64)
     assert total.count == len(kept)
     if len(kept):
         np.testing.assert_allclose(total.mean, kept.mean(0), rtol=1e-9, atol=1e-9)

@@ -17,16 +17,6 @@ using F32 = py::array_t<float, py::array::c_style>;
 // Below this many values the GIL is kept: releasing it costs more than the work.
 constexpr int64_t kReleaseGilAbove = 1 << 14;
 
-std::string ShapeStr(const py::array& a) {
-  std::string s = "(";
-  for (py::ssize_t i = 0; i < a.ndim(); ++i) {
-    s += std::to_string(a.shape(i));
-    if (a.ndim() == 1 || i + 1 < a.ndim()) s += ",";
-    if (i + 1 < a.ndim()) s += " ";
-  }
-  return s + ")";
-}
-
 int64_t Normalize(const F32& x, const F32& mean, const F32& inv_std, F32& out, bool check_finite) {
   if (x.ndim() != 1 && x.ndim() != 2) {
     throw std::invalid_argument("x: expected shape (N, D) or (D,), got " + ShapeStr(x));

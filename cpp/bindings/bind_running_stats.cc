@@ -18,10 +18,8 @@ template <typename T>
 void Update(RunningStats& self, const py::array_t<T, py::array::c_style>& x,
             const py::object& mask) {
   if (x.ndim() != 2 || x.shape(1) != self.dim()) {
-    std::string got = "(";
-    for (py::ssize_t i = 0; i < x.ndim(); ++i) got += std::to_string(x.shape(i)) + (i + 1 < x.ndim() ? ", " : "");
-    throw std::invalid_argument("x: expected shape (N, " + std::to_string(self.dim()) +
-                                "), got " + got + ")");
+    throw std::invalid_argument("x: expected shape (N, " + std::to_string(self.dim()) + "), got " +
+                                ShapeStr(x));
   }
   const int64_t rows = x.shape(0);
   const uint8_t* pm = nullptr;

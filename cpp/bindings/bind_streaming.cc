@@ -21,16 +21,6 @@ using F32 = py::array_t<float, py::array::c_style>;
 using F64 = py::array_t<double, py::array::c_style>;
 using B8 = py::array_t<bool, py::array::c_style>;
 
-std::string ShapeStr(const py::array& a) {
-  std::string s = "(";
-  for (py::ssize_t i = 0; i < a.ndim(); ++i) {
-    s += std::to_string(a.shape(i));
-    if (a.ndim() == 1 || i + 1 < a.ndim()) s += ",";
-    if (i + 1 < a.ndim()) s += " ";
-  }
-  return s + ")";
-}
-
 // Checks shapes; returns N.
 int64_t CheckBatch(const F64& ts, const F32& x, int64_t dim) {
   if (ts.ndim() != 1) throw std::invalid_argument("timestamps: expected shape (N,), got " + ShapeStr(ts));

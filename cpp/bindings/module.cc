@@ -56,4 +56,5 @@ PYBIND11_MODULE(_core, m) {
   avemotion::bindings::BindRunningStats(m);
   avemotion::bindings::BindStreaming(m);
   avemotion::bindings::BindOrt(m);
+  avemotion::bindings::BindSegmentScan(m);
 }

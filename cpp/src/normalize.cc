@@ -219,9 +219,12 @@ int64_t NormalizeRows(const float* x, float* out, int64_t n_rows, int64_t dim, c
     if (static_cast<int64_t>(ext.size()) < 2 * ext_len) ext.resize(2 * ext_len);
     float* mean_ext = ext.data();
     float* inv_ext = ext.data() + ext_len;
-    for (int64_t i = 0; i < ext_len; ++i) {
-      mean_ext[i] = mean[i % dim];
-      inv_ext[i] = inv_std[i % dim];
+    // ext = v, then its own start repeated: ext[i] = v[i % dim] without a modulo per element.
+    std::copy(mean, mean + dim, mean_ext);
+    std::copy(inv_std, inv_std + dim, inv_ext);
+    for (int64_t i = dim; i < ext_len; ++i) {
+      mean_ext[i] = mean_ext[i - dim];
+      inv_ext[i] = inv_ext[i - dim];
     }
     const bool stream = x != out && total * static_cast<int64_t>(sizeof(float)) >= kStreamBytes;
     const int64_t bad = level == SimdLevel::kAVX512

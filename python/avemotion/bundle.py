@@ -130,7 +130,7 @@ def _load_stats(path: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
         st = load_normalization_stats(name, stats_dir=path.parent, strict=True)
     except Exception as exc:
         raise BundleError(f"{path}: cannot read {name} normalization stats: {exc}") from exc
-    if st.source != "pickle" or Path(st.path) != path:
+    if st.source != "pickle" or st.path is None or Path(st.path) != path:
         raise BundleError(f"{path}: expected the statistics pickle, got {st.source} data from {st.path}")
     mean = np.asarray(st.mean, dtype=np.float32)
     std = np.asarray(st.std, dtype=np.float32)

@@ -539,12 +539,8 @@ def _percentile(x: list[float], q: float) -> float | None:
 
 
 def _make_ring(dim: int, capacity: int) -> Any:
-    try:
-        from avemotion.streaming import FrameRing
-    except ImportError:
-        from avemotion._core import FrameRing  # type: ignore[no-redef]
+    from avemotion.streaming import FrameRing
 
-        return FrameRing(dim, capacity, "drop_oldest", 256)
     return FrameRing(dim, capacity, "drop_oldest")
 
 

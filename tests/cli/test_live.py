@@ -55,21 +55,32 @@ def test_udp_stream_end_to_end(tmp_path: Path, bundle_dir: Path, short_clip: Pat
                 ready.set()
         ready.set()
 
+    out_chunks: list[str] = []
+
+    def read_out() -> None:
+        assert proc.stdout is not None
+        out_chunks.append(proc.stdout.read())
+
+    # one reader per pipe (communicate() would race the stderr reader for the same pipe)
     reader = threading.Thread(target=read_err, daemon=True)
+    out_reader = threading.Thread(target=read_out, daemon=True)
     reader.start()
+    out_reader.start()
     try:
         assert ready.wait(120), "live did not start"
         assert proc.poll() is None, "".join(err_lines)
         subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-re", "-i", str(short_clip), "-c", "copy",
                         "-f", "mpegts", f"udp://127.0.0.1:{port}?pkt_size=1316"], check=True, timeout=60)
-        # communicate() reads stderr too (racing the reader thread): keep what it got
-        out, err_rest = proc.communicate(timeout=120)
+        proc.wait(timeout=120)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    reader.join(10)
-    err = "".join(err_lines) + (err_rest or "")
+    reader.join(120)  # the process has exited: both readers end at EOF
+    out_reader.join(120)
+    assert not reader.is_alive() and not out_reader.is_alive()
+    out = "".join(out_chunks)
+    err = "".join(err_lines)
     assert proc.returncode == 0, err
     rows = _rows(out)
     # a window every hop (0.5 s), without gaps, covering the stream
@@ -78,10 +89,13 @@ def test_udp_stream_end_to_end(tmp_path: Path, bundle_dir: Path, short_clip: Pat
     assert np.allclose(np.diff(ends), 0.5)
     assert ends[-1] >= 3.5
     assert all(r["latency_ms"] is None or r["latency_ms"] > 0 for r in rows)
-    # the first audio step is at audio_window_s (1.0 s): when the first video frame reaches the synchronizer
-    # before it (a race between the workers), the grid starts at the frame and window (0, 0.5] has no audio
-    assert all(not r["audio_missing"] for r in rows if r["end"] >= 1.0), [
-        (r["start"], r["end"], r["audio_missing"], r["video_missing"]) for r in rows]
+    # audio may miss a window only through the max-latency rule (a loaded machine: the audio worker
+    # fell behind), never silently; most windows have it. Except at the start: the first audio step is at
+    # audio_window_s (1.0 s), and when the first video frame reaches the synchronizer before it (a race
+    # between the workers) the grid starts at the frame, so window (0, 0.5] has no audio, not forced
+    assert all(r["forced"] for r in rows if r["audio_missing"] and r["end"] >= 1.0), [
+        (r["start"], r["end"], r["audio_missing"], r["forced"]) for r in rows]
+    assert sum(not r["audio_missing"] for r in rows) >= len(rows) // 2
     assert sum(not r["video_missing"] for r in rows) >= len(rows) // 2  # the face photo is on screen
     assert "latency (capture to prediction" in err and "p50" in err and "p95" in err and "p99" in err
     assert "Traceback" not in err

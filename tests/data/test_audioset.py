@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import random
 import shutil
 from pathlib import Path
 
@@ -194,3 +195,99 @@ def test_iter_segments_streams_rows_and_reports_bad_lines(weak_root: Path) -> No
     segs = list(audioset.iter_segments(weak_root / "balanced_train_segments.csv", res))
     assert len(segs) == 6 and segs[0].mids() == ["/m/09x0r", "/m/01j3sz"] and segs[0].line == 4
     assert [e.line for e in res.errors] == [10, 11, 12]
+
+
+def test_core_crc32_matches_zlib() -> None:
+    import zlib
+
+    from avemotion import _core
+
+    rng = random.Random(0)
+    for n in (0, 1, 7, 8, 9, 63, 1000):
+        data = bytes(rng.randrange(256) for _ in range(n))
+        for seed in (0, 1, 0xFFFFFFFF, zlib.crc32(b"avemotion-negatives:7")):
+            assert _core.crc32(data, seed) == zlib.crc32(data, seed)
+
+
+_GRAMMAR_LINES = [
+    '--PJHxphWEs, 30.000, 40.000, "/m/09x0r,/t/dd00088"', "AAAAAAAAAAA,0,1,\"\"", 'AAAAAAAAAAA,  0.,  1.5,   "x"  ',
+    'AAAAAAAAAAA, 0, 1, "x"\r', 'AAAAAAAAAAA, 0, 1, "x"\r\r', 'AAAAAAAAAAA, 0, 1, "x" \r', "# comment", "#", "", "  \t\r",
+    'AAAAAAAAAA, 0, 1, "x"', 'AAAAAAAAAAAA, 0, 1, "x"', 'AAAAAAAAAA!, 0, 1, "x"', 'AAAAAAAAAAA, .5, 1, "x"',
+    'AAAAAAAAAAA, 0, 1, "x""', 'AAAAAAAAAAA, 0, 1, "x', 'AAAAAAAAAAA, 0, 1, x', 'AAAAAAAAAAA,\t0, 1, "x"',
+    'AAAAAAAAAAA, 0, 1, "é,/m/01j3sz"', 'AAAAAAAAAAA, -1, 1, "x"', 'AAAAAAAAAAA, 1e3, 2e3, "x"', " #x",
+    'AAAAAAAAAAA, 0, 1, "x" y', 'AAAAAAAAAAA, 0, 1', "AAAAAAAAAAA", 'AAAAAAAAAAA, 1.2.3, 4, "x"',
+]
+
+
+def test_scanner_row_grammar_matches_the_reference_regex() -> None:
+    from avemotion import _core
+
+    rng = random.Random(1)
+    alphabet = 'A_-09., "#\r\t/mé'
+    lines = list(_GRAMMAR_LINES)
+    for _ in range(3000):  # random mutations of valid rows
+        chars = list(rng.choice(_GRAMMAR_LINES[:6]))
+        for _k in range(rng.randint(1, 3)):
+            i = rng.randrange(len(chars) + 1)
+            op = rng.random()
+            if op < 0.4 and chars:
+                del chars[min(i, len(chars) - 1)]
+            elif op < 0.8:
+                chars.insert(i, rng.choice(alphabet))
+            elif chars:
+                chars[min(i, len(chars) - 1)] = rng.choice(alphabet)
+        lines.append("".join(chars))
+    scanner = _core.SegmentScanner([], [], 0, 0, True)
+    for line in lines:
+        want_bad = audioset._INVALID_LINE.search(line) is not None
+        got_bad = scanner.scan((line + "\n").encode())[2] == 0
+        assert got_bad == want_bad, line
+
+
+def test_scanner_picks_counts_and_flags() -> None:
+    import zlib
+
+    from avemotion import _core
+
+    lines = ['# header', 'AAAAAAAAAAA, 0, 10, "/m/09x0r,/m/01j3sz"', 'BBBBBBBBBBB, 0, 10, "/m/09x0r"',
+             'CCCCCCCCCCC, 0, 10, "/m/01j3sz_not"', "", 'not a row', 'DDDDDDDDDDD, 0, 10, "/m/x"']
+    block = ("\n".join(lines) + "\n").encode()
+    s0 = zlib.crc32(b"seed")
+    crcs = [zlib.crc32(x.encode(), s0) for x in lines]
+    limit = sorted(crcs)[3]  # exactly three lines sampled
+    scanner = _core.SegmentScanner(["/m/01j3sz"], ["DDDDDDDDDDD"], s0, limit, True)
+    n_lines, n_comments, first_bad, picks = scanner.scan(block)
+    assert (n_lines, n_comments, first_bad) == (7, 1, 5)
+    by_line = {i: (block[b:e].decode(), f) for i, b, e, f in picks}
+    assert set(by_line) == {1, 3, 6} | {i for i, c in enumerate(crcs) if c < limit}
+    assert all(text == lines[i] for i, (text, _f) in by_line.items())
+    for i, (_text, f) in by_line.items():
+        assert bool(f & _core.PICK_HIT) == (i in (1, 3))
+        assert bool(f & _core.PICK_SAMPLED) == (crcs[i] < limit)
+        assert bool(f & _core.PICK_ID) == (i == 6)
+    assert scanner.scan(b"") == (0, 0, -1, [])
+    with pytest.raises(ValueError, match="whole lines"):
+        scanner.scan(b"AAAAAAAAAAA, 0, 1, \"x\"")
+    with pytest.raises(ValueError, match="ids\\[0\\]: expected 11 bytes"):
+        _core.SegmentScanner([], ["short"], 0, 0, True)
+    with pytest.raises(ValueError, match="needles\\[0\\]"):
+        _core.SegmentScanner([""], [], 0, 0, True)
+
+
+def test_blocks_keep_long_lines_whole_and_end_every_line(tmp_path: Path) -> None:
+    text = "short\n" + "x" * 200 + "\n\nlast without newline"
+    p = tmp_path / "b.csv"
+    p.write_bytes(text.encode())
+    for block in (1, 7, 64, 1 << 20):
+        got = [bytes(b) for b in audioset._blocks(p, block)]
+        assert all(b.endswith(b"\n") for b in got)
+        assert b"".join(got) == text.encode() + b"\n"
+
+
+def test_bad_utf8_row_is_reported_with_its_line(weak_root: Path, tmp_path: Path) -> None:
+    rows = [("P0000000000", 0.0, 10.0, "/m/01j3sz"), ("N0000000000", 0.0, 10.0, "/m/09x0r")]
+    seg = _segments(tmp_path / "s.csv", rows)
+    seg.write_bytes(seg.read_bytes() + b'Q0000000000, 0.0, 10.0, "/m/01j3sz\xff"\n')
+    res = audioset.process(segments=[seg], ontology=weak_root / "ontology.json", negatives_per_positive=10.0)
+    assert [(e.line, "not UTF-8" in e.message) for e in res.errors] == [(6, True)]
+    assert {r.clip_id for r in res.rows} == {"audioset:P0000000000_0", "audioset:N0000000000_0"}

@@ -192,3 +192,12 @@ def test_subtract_intervals_never_overlaps_blocked(blocked, guard, min_len, max_
         for s, e in blocked:
             assert b <= s - guard + 1e-9 or a >= e + guard - 1e-9
     assert all(p[1] <= q[0] for p, q in zip(pieces, pieces[1:], strict=False))
+
+
+def test_split_assigner_agrees_with_assign_split() -> None:
+    from avemotion.data.manifest import SplitAssigner
+
+    groups = [f"g{i}" for i in range(500)]
+    for seed, props in ((0, (0.8, 0.1, 0.1)), (3, (0.5, 0.0, 0.5)), (7, (0.0, 0.0, 1.0))):
+        assigner = SplitAssigner(seed, props)
+        assert [assigner(g) for g in groups] == [assign_split(g, seed, props) for g in groups]

@@ -32,8 +32,21 @@ of the same YouTube id. Weak negatives are segments with no laughter class, subs
 deterministically to ``negatives_per_positive`` times the positives, never from a segment that
 overlaps a laughter segment of the same video. Group: the YouTube id.
 
-Memory: the segment CSVs are streamed twice (count, then emit); what is kept grows with the number
-of laughter segments only, never with the CSV size.
+Negative draw: a segment row is in the negative sample when the zlib CRC-32 of its raw line (UTF-8
+bytes without the newline; CRC continued from that of ``"avemotion-negatives:{seed}"``) is below
+``fraction * 2**32``, ``fraction = negatives_per_positive * positives / other rows`` (capped at 1):
+deterministic, independent of block sizes and of the other rows.
+
+Speed and memory: the segment CSVs are streamed twice (count, then emit) in :data:`BLOCK`-byte
+blocks read into one reused buffer. Each block goes through the C++ scanner
+(``avemotion._core.SegmentScanner``: row grammar, laughter-MID substring search, CRC-32 draw and
+strong-id lookup, in one pass at memory speed with the GIL released); Python parses only the lines
+it picks (laughter rows, the drawn sample, strongly annotated videos). A block with a line that
+breaks the row grammar (``YTID, start, end, "mid,mid"``) is parsed line by line instead, so every
+malformed row is reported with file and line (a row whose times are reversed is reported when it
+is picked or lies in such a block). What is kept grows with the number of laughter segments and
+rows written only, never with the CSV size (about 2 * BLOCK for the buffer). Lines that are not
+UTF-8 are reported when they are parsed; the others are never decoded.
 """
 
 from __future__ import annotations
@@ -144,7 +157,8 @@ def iter_segment_tuples(path: Path, result: ProcessResult) -> Iterator[tuple[int
             yield lineno, ytid, start, end, labels
 
 
-#: A line that is neither a well-formed row, a comment nor blank.
+#: A line that is neither a well-formed row, a comment nor blank. The reference for the row
+#: grammar that the C++ scanner (``avemotion._core.SegmentScanner``) checks; the tests compare them.
 _INVALID_LINE = re.compile(
     r'^(?![A-Za-z0-9_-]{11}, *[0-9]+(?:\.[0-9]*)?, *[0-9]+(?:\.[0-9]*)?, *"[^"\n]*" *\r?$|#|[ \t\r]*$).*$',
     re.M,
@@ -155,72 +169,78 @@ _INVALID_LINE = re.compile(
 BLOCK = 1 << 20
 
 
-def _blocks(path: Path, block: int | None = None) -> Iterator[tuple[int, str]]:
-    """``(number of the first line, text of whole lines ending in newline)`` in ~``block`` chunks."""
+def _blocks(path: Path, block: int | None = None) -> Iterator[memoryview]:
+    """Whole lines ending in b"\n": the lines that end within the partial line carried over plus
+    the next ``block`` bytes read (a last line without a newline gets one). Each view is into one
+    reused buffer and valid only until the next is requested (copy what you keep); lines are
+    counted by the caller (the scanner). Memory: about 2 * ``block`` (more only for a longer line)."""
     block = block or BLOCK
-    tail = ""
-    first = 1
-    with path.open(encoding="utf-8", newline="") as f:
+    buf = bytearray(2 * block)
+    n_tail = 0
+    with path.open("rb") as f:
         while True:
-            chunk = f.read(block)
-            if chunk:
-                text = tail + chunk
-                cut = text.rfind("\n") + 1
-                text, tail = text[:cut], text[cut:]
-            else:
-                text, tail = (tail + "\n" if tail else ""), ""
-            if text:
-                yield first, text
-                first += text.count("\n")
-            if not chunk:
+            if len(buf) < n_tail + block:  # a line longer than the buffer: a bigger one
+                buf = buf[:n_tail] + bytearray(n_tail + block)
+            mv = memoryview(buf)
+            n = f.readinto(mv[n_tail : n_tail + block])
+            if n == 0:
+                if n_tail:
+                    buf[n_tail : n_tail + 1] = b"\n"
+                    yield mv[: n_tail + 1]
                 return
+            end = n_tail + n
+            cut = buf.rfind(b"\n", n_tail, end) + 1
+            if cut:
+                yield mv[:cut]
+            tail = bytes(mv[cut:end])
+            n_tail = len(tail)
+            buf[:n_tail] = tail
+
+
+def _mid_needles(laugh: dict[str, str]) -> list[str]:
+    return sorted(laugh, key=len, reverse=True)
 
 
 def _select_segments(
-    path: Path, result: ProcessResult, search: Callable[[str], object], handled: set[str], frac: float, seed: int
+    path: Path, result: ProcessResult, needles: Sequence[str], handled: set[str], frac: float, seed: int
 ) -> Iterator[tuple[int, str, float, float, str, bool]]:
-    """Second pass, fast: the rows that may be emitted, as ``(line, ytid, start, end, labels, drawn)``
+    """Second pass: the rows that may be emitted, as ``(line, ytid, start, end, labels, drawn)``
     where ``drawn`` says whether the row is in the negative sample.
 
-    A row is selected when it names a laughter MID (regex), when its CRC-32 draw falls in the
-    negative sample (``keep_fraction`` of the raw line) or when its video has strong annotations.
-    Each block is first checked against the row grammar with one regex search; a clean block is
-    handled with C-level work per line (split, CRC, set lookup) and only its selected lines are
-    parsed; a block with a bad row is parsed line by line so every bad row is reported with its line.
+    A row is selected when its raw line contains a laughter MID (substring), when the CRC-32 of
+    the raw line (its UTF-8 bytes without the newline, CRC continued from the seed's CRC) is below
+    ``frac * 2**32`` (the negative draw), or when it starts with a strongly annotated YouTube id.
+    Each :data:`BLOCK` of bytes goes through the C++ scanner once (row grammar, MID search, CRC,
+    id lookup at memory speed); only the selected lines of a clean block reach Python and are
+    parsed. A block with a line that breaks the row grammar is parsed line by line so every bad
+    row is reported with its line.
     """
-    import zlib
-
+    from avemotion import _core
     from avemotion.data._common import _seed_crc
 
-    crc = zlib.crc32
     s0 = _seed_crc(seed)
     limit = int(frac * 4294967296.0) if frac < 1.0 else 1 << 33
+    scanner = _core.SegmentScanner(list(needles), sorted(i for i in handled if len(i.encode()) == 11), s0, limit, True)
+    sampled_flag, hit_flag = _core.PICK_SAMPLED, _core.PICK_HIT
 
-    def sampled(line: str) -> bool:
-        return bool(limit) and crc(line.encode(), s0) < limit
-
-    for first, text in _blocks(path):
-        body = text[:-1]  # text ends with a newline; the lines are exactly body.split("\n")
-        lines = body.split("\n")
-        if _INVALID_LINE.search(body) is None:
-            picks: set[int] = set()
-            if limit:
-                picks.update([i for i, line in enumerate(lines) if crc(line.encode(), s0) < limit])
-            if handled:
-                picks.update([i for i, line in enumerate(lines) if line[:11] in handled])
-            idx, pos = 0, 0
-            for m in _finditer(search, body):
-                idx += body.count("\n", pos, m.start())
-                pos = m.start()
-                picks.add(idx)
-            order: Iterable[int] = sorted(picks)
-        else:
-            order = range(len(lines))
-        for i in order:
-            line = lines[i]
+    first = 1
+    for data in _blocks(path):
+        n_lines, _comments, bad, picks = scanner.scan(data)
+        items: Iterable[tuple[int, bytes, int]]
+        if bad < 0:
+            items = [(i, bytes(data[b:e]), f) for i, b, e, f in picks]
+        else:  # every line, with the scanner's flags for the picked ones
+            flags = {i: f for i, _b, _e, f in picks}
+            items = [(i, raw, flags.get(i, 0)) for i, raw in enumerate(bytes(data[:-1]).split(b"\n"))]
+        for i, raw, f in items:
+            lineno = first + i
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                result.error(path, lineno, f"not UTF-8 text (byte {exc.start}: {raw[exc.start:exc.start + 1]!r})")
+                continue
             if line[:1] == "#" or not line.strip():
                 continue
-            lineno = first + i
             try:
                 ytid, start, end, labels = _parse_segment_line(line)
             except IndexError as exc:
@@ -232,18 +252,10 @@ def _select_segments(
             if not _YTID.match(ytid) or not (0 <= start < end):
                 result.error(path, lineno, f"bad YTID {ytid!r} or times start={start} end={end}")
                 continue
-            drawn = sampled(line)
-            if drawn or search(line) or ytid in handled:
+            drawn = bool(f & sampled_flag)
+            if drawn or f & hit_flag or ytid in handled:
                 yield lineno, ytid, start, end, labels, drawn
-
-
-def _finditer(search: Callable[[str], object], text: str) -> Iterator[re.Match[str]]:
-    """``finditer`` of the compiled pattern whose bound ``search`` method is given."""
-    pattern = getattr(search, "__self__", None)
-    if isinstance(pattern, re.Pattern):
-        yield from pattern.finditer(text)
-        return
-    raise TypeError("search must be the bound .search of a compiled pattern")
+        first += n_lines
 
 
 @dataclass
@@ -333,22 +345,23 @@ def _laughter_test(laugh: dict[str, str]) -> Callable[[str], bool]:
 
 def _scan(path: Path, laugh: dict[str, str], has_laughter: Callable[[str], bool],
           block: int | None = None) -> tuple[int, list[tuple[str, float, float]]]:
-    """Quick first pass over a segment CSV, in :data:`BLOCK` chunks: the number of data rows and the
-    ``(ytid, start, end)`` of laughter rows (found by searching the block for the laughter MIDs,
-    then parsing only the lines hit). Malformed rows are counted here and reported by the second
-    pass (:func:`_select_segments`)."""
-    search = re.compile("|".join(re.escape(m) for m in sorted(laugh, key=len, reverse=True))).finditer
+    """Quick first pass over a segment CSV, in :data:`BLOCK`-byte chunks: the number of data rows
+    (lines not starting with '#') and the ``(ytid, start, end)`` of laughter rows. The C++ scanner
+    counts the lines and finds those containing a laughter MID; only those are parsed. Malformed
+    rows are skipped here and reported by the second pass (:func:`_select_segments`)."""
+    from avemotion import _core
+
+    scanner = _core.SegmentScanner(_mid_needles(laugh), [], 0, 0, False)
     n_rows = 0
     pos: list[tuple[str, float, float]] = []
-    for _first, text in _blocks(path, block):
-        n_rows += text.count("\n") - text.count("\n#") - (text[:1] == "#")
-        last_line_start = -1
-        for m in search(text):
-            ls = text.rfind("\n", 0, m.start()) + 1
-            if ls == last_line_start:
-                continue  # several laughter MIDs on one line
-            last_line_start = ls
-            line = text[ls : text.find("\n", m.end())]
+    for data in _blocks(path, block):
+        lines, comments, _bad, picks = scanner.scan(data)
+        n_rows += lines - comments
+        for _i, b, e, _flags in picks:
+            try:
+                line = str(data[b:e], "utf-8")
+            except UnicodeDecodeError:
+                continue
             if line[:1] == "#":
                 continue
             try:
@@ -437,14 +450,13 @@ def process(
     result.stats.update(segments_positive=n_pos, segments_negative=n_neg, negative_keep_fraction=frac)
 
     media_prefix = str(media_root) + os.sep
-    mid_search = re.compile("|".join(re.escape(m) for m in sorted(laugh, key=len, reverse=True))).search
 
     def rows() -> Iterator[ManifestRow]:
         emitted: set[str] = set()
         dropped_overlap = 0
         for path in seg_paths:
             for line_no, ytid, start, end, labels, drawn in _select_segments(
-                path, result, mid_search, handled, frac, seed
+                path, result, _mid_needles(laugh), handled, frac, seed
             ):
                 if ytid in handled:
                     seg_start.setdefault(ytid, start)
@@ -457,20 +469,19 @@ def process(
                     if known is not None and _overlaps(known, start, end):
                         dropped_overlap += 1
                         continue
-                seg = Segment(line_no, ytid, start, end, labels)
-                ms = int(round(seg.start * 1000))
-                clip_id = f"{CORPUS}:{seg.ytid}_{ms}"
+                ms = int(round(start * 1000))
+                clip_id = f"{CORPUS}:{ytid}_{ms}"
                 if clip_id in emitted:
                     continue
                 emitted.add(clip_id)
-                mids = seg.mids()
+                mids = [x for x in map(str.strip, labels.split(",")) if x]  # Segment.mids()
                 if positive:
                     label, detail = "laughter", "|".join(laugh[m] for m in mids if m in laugh)
                 else:
                     label, detail = "no_laughter", "labels=" + " ".join(mids)
-                group = f"{CORPUS}:{seg.ytid}"
-                yield ManifestRow(clip_id, CORPUS, f"{media_prefix}{seg.ytid}_{ms}.wav", 0.0, seg.end - seg.start,
-                                  label, "clip", f"{path.name}:{seg.line} yt_start={seg.start:g} {detail}", group,
+                group = f"{CORPUS}:{ytid}"
+                yield ManifestRow(clip_id, CORPUS, f"{media_prefix}{ytid}_{ms}.wav", 0.0, end - start,
+                                  label, "clip", f"{path.name}:{line_no} yt_start={start:g} {detail}", group,
                                   split(group))
         result.stats["negatives_dropped_overlap"] = dropped_overlap
         for clip in strong_clips + [c for c in distractor_clips if c.ytid in distractor_ids]:

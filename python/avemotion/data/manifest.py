@@ -188,8 +188,10 @@ class SplitAssigner:
 
     def __call__(self, group: str) -> str:
         s = self._cache.get(group)
-        if s is None:
-            s = assign_split(group, self.seed, self.proportions)
+        if s is None:  # assign_split without re-validating the proportions for every group
+            u = group_fraction(group, self.seed)
+            p_train, p_val, _ = self.proportions
+            s = "train" if u < p_train else "val" if u < p_train + p_val else "test"
             self._cache[group] = s
         return s
 

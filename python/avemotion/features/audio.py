@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import numbers
 import os
 import threading
@@ -160,7 +161,7 @@ class AudioConfig:
             if (
                 isinstance(value, bool)
                 or not isinstance(value, numbers.Real)
-                or not np.isfinite(value)
+                or not math.isfinite(float(value))
                 or value <= 0
             ):
                 raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
