@@ -18,9 +18,9 @@ def test_stub_matches_the_compiled_module() -> None:
          for t in (n.targets if isinstance(n, ast.Assign) else [n.target]) if isinstance(t, ast.Name)}
     stub_names.discard("__all__")
     module_names = {n for n in dir(_core) if not n.startswith("_")}
-    if not _core.HAVE_ORT:  # built without ONNX Runtime headers: the ORT names are absent
-        stub_names -= {"OrtModel", "ort_available_providers", "ort_library_version"}
-        module_names -= {"OrtModel", "ort_available_providers", "ort_library_version"}
+    if not _core.HAVE_ORT:  # built without ONNX Runtime headers: the ORT names may be absent
+        stub_names = {n for n in stub_names if not n.lower().startswith("ort")}
+        module_names = {n for n in module_names if not n.lower().startswith("ort")}
     assert module_names == stub_names, (
         "regenerate the stub: python -m pybind11_stubgen avemotion._core -o python "
         f"(missing: {sorted(module_names - stub_names)}, extra: {sorted(stub_names - module_names)})"
