@@ -4,6 +4,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -228,7 +229,7 @@ void BindStreaming(py::module_& m) {
                        int64_t video_dim, double audio_rate_hz, double video_fps, double rate_margin,
                        int64_t max_pending_windows, const std::string& clock_sync, double sync_horizon_s,
                        double sync_min_span_s, int64_t sync_refit_every, double max_drift_ppm,
-                       double max_offset_s, double sync_min_sigmas) {
+                       double max_offset_s, double sync_min_sigmas, double grid_start_s) {
              AVSyncOptions o;
              o.window_s = window_s;
              o.hop_s = hop_s;
@@ -246,13 +247,15 @@ void BindStreaming(py::module_& m) {
              o.max_drift_ppm = max_drift_ppm;
              o.max_offset_s = max_offset_s;
              o.sync_min_sigmas = sync_min_sigmas;
+             o.grid_start_s = grid_start_s;
              return new AVSync(o);
            }),
            py::arg("window_s"), py::arg("hop_s"), py::arg("max_latency_s"), py::arg("audio_dim"),
            py::arg("video_dim"), py::arg("audio_rate_hz"), py::arg("video_fps"), py::arg("rate_margin"),
            py::arg("max_pending_windows"), py::arg("clock_sync"), py::arg("sync_horizon_s"),
            py::arg("sync_min_span_s"), py::arg("sync_refit_every"), py::arg("max_drift_ppm"),
-           py::arg("max_offset_s"), py::arg("sync_min_sigmas"))
+           py::arg("max_offset_s"), py::arg("sync_min_sigmas"),
+           py::arg("grid_start_s") = std::numeric_limits<double>::quiet_NaN())
       .def(
           "push_audio",
           [](AVSync& s, const F64& ts, const F32& x) {

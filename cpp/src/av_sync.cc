@@ -76,6 +76,7 @@ void AVSyncOptions::Validate() const {
   Require(max_offset_s >= 0 && std::isfinite(max_offset_s), "max_offset_s", ">= 0", max_offset_s);
   Require(sync_min_sigmas >= 0 && std::isfinite(sync_min_sigmas), "sync_min_sigmas", ">= 0",
           sync_min_sigmas);
+  Require(!std::isinf(grid_start_s), "grid_start_s", "finite, or NaN (from the first step)", grid_start_s);
   const double buf_s = window_s + max_latency_s + (max_pending_windows + 1) * hop_s;
   Require(AudioBufferSteps() <= (int64_t{1} << 28), "audio_rate_hz",
           "a buffer of at most 2^28 steps (rate * (window_s + max_latency_s + pending * hop_s))",
@@ -143,6 +144,10 @@ AVSync::AVSync(const AVSyncOptions& options) : opt_(options) {
   pending_.resize(opt_.max_pending_windows);
   px_.assign(opt_.SyncPairCapacity(), 0.0);
   py_.assign(opt_.SyncPairCapacity(), 0.0);
+  if (!std::isnan(opt_.grid_start_s)) {
+    has_grid_ = true;
+    next_k_ = static_cast<int64_t>(std::ceil(opt_.grid_start_s / opt_.hop_s));
+  }
 }
 
 double AVSync::MapVideoTime(double pts) const {

@@ -191,51 +191,15 @@ def get_video_extractor(
 
 
 def make_sync(settings: PipelineSettings, *, max_latency_s: float, clock_sync: str = "none",
-              max_pending_windows: int = 256) -> Any:
-    """An AVSync for the settings: ``avemotion.streaming.AVSync`` when present, else the C++ class
-    behind a thin adapter with the same ``push_audio``/``push_video``/``pop_batch``/``stats`` API."""
-    kw = dict(window_s=settings.window_s, hop_s=settings.hop_s, max_latency_s=max_latency_s,
-              audio_dim=settings.audio_dim, video_dim=settings.video_dim,
-              audio_rate_hz=1.0 / settings.audio_hop_s, video_fps=settings.video_fps,
-              max_pending_windows=max_pending_windows, clock_sync=clock_sync)
-    try:
-        from avemotion.streaming import AVSync
+              max_pending_windows: int = 256, grid_start_s: float | None = None) -> Any:
+    """An :class:`avemotion.streaming.AVSync` for the settings (``grid_start_s``: see AVSync)."""
+    from avemotion.streaming import AVSync
 
-        return AVSync(**kw)  # type: ignore[arg-type]
-    except ImportError:
-        return _CoreSync(**kw)
-
-
-class _CoreSync:
-    """Adapter over ``avemotion._core.AVSync`` (used until ``avemotion.streaming`` is installed)."""
-
-    def __init__(self, **kw: Any) -> None:
-        from avemotion import _core
-
-        full = dict(rate_margin=1.25, sync_horizon_s=30.0, sync_min_span_s=10.0, sync_refit_every=16,
-                    max_drift_ppm=20000.0, max_offset_s=0.5) | kw
-        self._s = _core.AVSync(**full)
-
-    @property
-    def pending(self) -> int:
-        return int(self._s.pending)
-
-    def push_audio(self, ts: np.ndarray, x: np.ndarray) -> int:
-        return int(self._s.push_audio(np.ascontiguousarray(ts, np.float64), np.ascontiguousarray(x, np.float32)))
-
-    def push_video(self, ts: np.ndarray, x: np.ndarray, face_present: np.ndarray | None = None) -> int:
-        fp = None if face_present is None else np.ascontiguousarray(face_present, bool)
-        return int(self._s.push_video(np.ascontiguousarray(ts, np.float64), np.ascontiguousarray(x, np.float32), fp))
-
-    def pop_batch(self, max_n: int | None = None) -> Any:
-        return SimpleNamespace(**self._s.pop(self.pending if max_n is None else int(max_n)))
-
-    def flush(self, end_time: float | None = None) -> int:
-        return int(self._s.flush(end_time))
-
-    def stats(self) -> Any:
-        d = self._s.stats()
-        return SimpleNamespace(**{k: (SimpleNamespace(**v) if isinstance(v, dict) else v) for k, v in d.items()})
+    return AVSync(window_s=settings.window_s, hop_s=settings.hop_s, max_latency_s=max_latency_s,
+                  audio_dim=settings.audio_dim, video_dim=settings.video_dim,
+                  audio_rate_hz=1.0 / settings.audio_hop_s, video_fps=settings.video_fps,
+                  max_pending_windows=max_pending_windows, clock_sync=clock_sync,  # type: ignore[arg-type]
+                  grid_start_s=grid_start_s)
 
 
 def sync_stats_dict(stats: Any) -> dict[str, Any]:
@@ -574,7 +538,9 @@ class LiveEngine:
         self._timer = _Timer(self.timings)
         # one modality: nothing to wait for, a window is cut as soon as its stream passes its end
         self.max_latency_s = config.max_latency_s if config.mode == "av" else 0.0
-        self.sync = make_sync(s, max_latency_s=self.max_latency_s, clock_sync=config.clock_sync)
+        # av: the grid starts at media time 0, as offline (not at whichever worker delivers first)
+        self.sync = make_sync(s, max_latency_s=self.max_latency_s, clock_sync=config.clock_sync,
+                              grid_start_s=0.0 if config.mode == "av" else None)
         self.audio_ring = _make_ring(s.audio_dim, int(64 / s.audio_hop_s) + 64)
         self.video_ring = _make_ring(s.video_dim, int(64 * s.video_fps) + 64)
         self.audio_q: queue.Queue[tuple[float, np.ndarray, float] | None] = queue.Queue()

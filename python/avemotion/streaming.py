@@ -400,6 +400,7 @@ class _Options:
     max_drift_ppm: float = 20000.0
     max_offset_s: float = 0.5
     sync_min_sigmas: float = 3.0
+    grid_start_s: float = math.nan
 
 
 class AVSync:
@@ -415,6 +416,9 @@ class AVSync:
         clock_sync: ``"drift"`` (default), ``"full"`` or ``"none"``; sync_horizon_s, sync_min_span_s,
             sync_refit_every, max_drift_ppm, max_offset_s, sync_min_sigmas tune the estimate and bound
             the correction.
+        grid_start_s: the first window ends at ``ceil(grid_start_s / hop_s) * hop_s``; ``None``
+            (default) starts the grid at the first step pushed on either stream, which depends on
+            which stream delivers first. A source whose media time starts at 0 passes 0.0.
     Invalid values raise ``ValueError`` naming the argument, the expected range and the value.
     """
 
@@ -437,12 +441,14 @@ class AVSync:
         max_drift_ppm: float = 20000.0,
         max_offset_s: float = 0.5,
         sync_min_sigmas: float = 3.0,
+        grid_start_s: float | None = None,
     ) -> None:
         self.options = _Options(
             float(window_s), float(hop_s), float(max_latency_s), int(audio_dim), int(video_dim),
             float(audio_rate_hz), float(video_fps), float(rate_margin), int(max_pending_windows),
             str(clock_sync), float(sync_horizon_s), float(sync_min_span_s), int(sync_refit_every),
             float(max_drift_ppm), float(max_offset_s), float(sync_min_sigmas),
+            math.nan if grid_start_s is None else float(grid_start_s),
         )  # fmt: skip
         self._s = _core.AVSync(**self.options.__dict__)
         self._empty = WindowBatch(
@@ -594,6 +600,8 @@ class ReferenceAVSync:
     order on float64, so results match bit for bit). Slow; used by the tests as the oracle."""
 
     def __init__(self, **kwargs: Any) -> None:
+        if kwargs.get("grid_start_s") is None:
+            kwargs["grid_start_s"] = math.nan
         o = _Options(**kwargs)
         self.o = o
         self.max_a = math.ceil(o.window_s * o.audio_rate_hz * o.rate_margin) + 1
@@ -603,8 +611,8 @@ class ReferenceAVSync:
         self.v = _RefBuffer(math.ceil(buf_s * o.video_fps * o.rate_margin) + 16)
         self.pair_cap = math.ceil(o.sync_horizon_s * o.video_fps * o.rate_margin) + 16
         self.pending: list[tuple[float, bool, int, int, int, int]] = []
-        self.has_grid = False
-        self.next_k = 0
+        self.has_grid = not math.isnan(o.grid_start_s)
+        self.next_k = math.ceil(o.grid_start_s / o.hop_s) if self.has_grid else 0
         self.last_emitted_end = -math.inf
         self.done_a = -math.inf  # completion bounds (flush / mark_complete)
         self.done_v = -math.inf

@@ -89,10 +89,11 @@ def test_udp_stream_end_to_end(tmp_path: Path, bundle_dir: Path, short_clip: Pat
     assert np.allclose(np.diff(ends), 0.5)
     assert ends[-1] >= 3.5
     assert all(r["latency_ms"] is None or r["latency_ms"] > 0 for r in rows)
+    # the grid starts at media time 0 as offline (not at whichever worker delivers first)
+    assert ends[0] == 0.5
     # audio may miss a window only through the max-latency rule (a loaded machine: the audio worker
-    # fell behind), never silently; most windows have it. Except at the start: the first audio step is at
-    # audio_window_s (1.0 s), and when the first video frame reaches the synchronizer before it (a race
-    # between the workers) the grid starts at the frame, so window (0, 0.5] has no audio, not forced
+    # fell behind), never silently; most windows have it. Windows ending before audio_window_s (1.0 s)
+    # have no audio step by construction (the first audio step ends the first full audio window), as offline
     assert all(r["forced"] for r in rows if r["audio_missing"] and r["end"] >= 1.0), [
         (r["start"], r["end"], r["audio_missing"], r["forced"]) for r in rows]
     assert sum(not r["audio_missing"] for r in rows) >= len(rows) // 2

@@ -123,13 +123,14 @@ def run_both(
     sigmas=st.sampled_from([0.0, 3.0]),  # 0: every fitted drift is applied
     ending=st.sampled_from(["latest", "before", "after"]),  # flush(): default, early, past the data
     marks=st.booleans(),  # mark_complete calls in the middle of the stream
+    grid_start=st.sampled_from([None, 0.0, 1.3]),  # grid from the first step, or fixed
 )
 def test_cpp_matches_reference(
     seed: int, drift: float, a_rate: float, v_fps: float, nominal: float, rate_margin: float,
     max_latency_s: float, max_pending: int, clock_sync: str, window_hop: tuple[float, float],
-    sigmas: float, ending: str, marks: bool,
+    sigmas: float, ending: str, marks: bool, grid_start: float | None,
 ) -> None:  # fmt: skip
-    kw = dict(
+    kw = dict(grid_start_s=grid_start,
         window_s=window_hop[0], hop_s=window_hop[1], max_latency_s=max_latency_s, audio_dim=DA, video_dim=DV,
         audio_rate_hz=a_rate * nominal, video_fps=v_fps * nominal, rate_margin=rate_margin,
         max_pending_windows=max_pending, clock_sync=clock_sync, sync_horizon_s=4.0, sync_min_span_s=2.0,
@@ -566,3 +567,25 @@ def test_shared_clock_in_coarse_batches_is_left_alone() -> None:
     assert st_.sync_fits > 10 and st_.applied_drift_ppm == 0.0
     assert abs(st_.drift_ppm) < 3 * st_.drift_stderr_ppm
     assert s.map_video_time(100.0) == 100.0 and st_.video.dropped == 0
+
+
+def test_grid_start_makes_windows_independent_of_arrival_order() -> None:
+    """With grid_start_s the first window is fixed; without it, it follows whichever stream came first."""
+    a_ts, v_ts = np.array([1.0, 1.1, 1.2]), np.array([0.2, 0.4])
+    a_x, v_x = np.ones((3, 1), np.float32), np.ones((2, 1), np.float32)
+    ends = {}
+    for order in ("audio_first", "video_first"):
+        for grid in (None, 0.0):
+            s = AVSync(window_s=1.0, hop_s=0.5, max_latency_s=5.0, audio_dim=1, video_dim=1, grid_start_s=grid)
+            if order == "audio_first":
+                s.push_audio(a_ts, a_x)
+                s.push_video(v_ts, v_x)
+            else:
+                s.push_video(v_ts, v_x)
+                s.push_audio(a_ts, a_x)
+            s.flush(1.5)
+            ends[(order, grid)] = [w.end for w in s.pop_windows()]
+    assert ends[("audio_first", 0.0)] == ends[("video_first", 0.0)] == [0.0, 0.5, 1.0, 1.5]
+    assert ends[("audio_first", None)] != ends[("video_first", None)]
+    with pytest.raises(ValueError, match="grid_start_s"):
+        AVSync(grid_start_s=float("inf"))

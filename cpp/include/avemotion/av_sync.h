@@ -2,7 +2,9 @@
 //
 // Clock. Windows live on the audio clock: window k ends at t_k = k * hop_s (double product) and holds
 // the steps with start < ts <= t_k, start = t_k - window_s (docs/contracts.md "Analysis windows").
-// The first window is k0 = ceil(ts0 / hop_s), ts0 the first accepted step of either stream.
+// The first window is k0 = ceil(ts0 / hop_s), ts0 = grid_start_s when set, else the first accepted
+// step of either stream (which then depends on which stream delivers first; sources whose media
+// time starts at 0 set grid_start_s = 0 so the grid does not depend on arrival order).
 // Video timestamps are first mapped onto the audio clock (see "Clock sync" below).
 //
 // Watermarks. Each stream's watermark is max(its largest accepted timestamp, its completion bound
@@ -109,6 +111,8 @@ struct AVSyncOptions {
   double max_drift_ppm = 20000.0;  // >= 0
   double max_offset_s = 0.5;       // >= 0 (kFull only)
   double sync_min_sigmas = 3.0;    // >= 0: apply a drift only when |beta - 1| > this * stderr(beta)
+  // First window: k0 = ceil(grid_start_s / hop_s). NaN (default): from the first accepted step.
+  double grid_start_s = std::numeric_limits<double>::quiet_NaN();  // finite or NaN
 
   // Throws std::invalid_argument naming the first bad field, the expected range and the value.
   void Validate() const;
