@@ -29,18 +29,22 @@ NanPolicy = Literal["raise", "propagate"]
 
 
 def _as_f32(name: str, value: Any, *, ndim: tuple[int, ...]) -> np.ndarray:
-    try:
-        arr = np.asarray(value)
-    except Exception as exc:  # ragged lists and the like
-        raise TypeError(f"{name}: expected a numeric array-like, got {type(value).__name__}: {exc}") from exc
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
-        raise TypeError(f"{name}: expected a numeric array, got dtype {arr.dtype}")
-    if np.issubdtype(arr.dtype, np.complexfloating):
-        raise TypeError(f"{name}: expected real numbers, got dtype {arr.dtype}")
+    ready = type(value) is np.ndarray and value.dtype == np.float32 and value.flags.c_contiguous
+    if ready:
+        arr = value  # the common case: nothing to convert or check beyond the shape
+    else:
+        try:
+            arr = np.asarray(value)
+        except Exception as exc:  # ragged lists and the like
+            raise TypeError(f"{name}: expected a numeric array-like, got {type(value).__name__}: {exc}") from exc
+        if arr.dtype.kind == "c":
+            raise TypeError(f"{name}: expected real numbers, got dtype {arr.dtype}")
+        if arr.dtype.kind not in "biuf":
+            raise TypeError(f"{name}: expected a numeric array, got dtype {arr.dtype}")
     if arr.ndim not in ndim:
         shapes = " or ".join(["(N, D)" if n == 2 else "(D,)" for n in ndim])
         raise ValueError(f"{name}: expected shape {shapes}, got {arr.shape}")
-    return np.ascontiguousarray(arr, dtype=np.float32)
+    return arr if ready else np.ascontiguousarray(arr, dtype=np.float32)
 
 
 def prepare_stats(mean: Any, std: Any, dim: int | None = None, eps: float = STD_EPS) -> tuple[np.ndarray, np.ndarray, int]:
