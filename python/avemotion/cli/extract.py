@@ -111,7 +111,13 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from avemotion.features.extract import ClipTask, ExtractSettings, extract_corpus, gpu_workers, read_tasks
+    from avemotion.features.extract import (
+        ClipTask,
+        ExtractSettings,
+        extract_corpus,
+        gpu_workers,
+        read_tasks,
+    )
     from avemotion.features.video import FaceNetWeightsMissing
 
     mods = {m.strip() for m in args.modalities.split(",") if m.strip()}
