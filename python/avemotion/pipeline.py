@@ -157,8 +157,15 @@ def get_video_extractor(
     random_weights: bool = False,
     onnx: str | os.PathLike[str] | None = None,
     batch_size: int = 8,
+    device: str = "cpu",
 ) -> Any:
     """A :class:`avemotion.features.video.VideoExtractor` (MTCNN + FaceNet), cached per process.
+
+    ``device``: ``"cpu"`` (default), ``"cuda"``, ``"cuda:N"`` or ``"auto"`` for MTCNN and torch
+    FaceNet (see :func:`avemotion.features.video.resolve_device`: ``"cuda"`` without CUDA falls back
+    to the CPU with a warning, or raises ``RuntimeError`` with ``AVEMOTION_STRICT=1``); with
+    ``onnx`` it picks ONNX Runtime's provider (``"cuda"``/``"auto"`` use CUDA when onnxruntime-gpu
+    offers it). A bad value is a ``ValueError``.
 
     ``onnx``: a FaceNet ONNX file (``python -m avemotion.features.export_onnx``) run by ONNX Runtime
     (faster on the CPU); else FaceNet in torch with ``weights`` (default lookup: argument,
@@ -168,13 +175,17 @@ def get_video_extractor(
     message that says how to obtain the weights.
     """
     from avemotion.features.video import (
+        FaceDetector,
         FaceNetWeightsMissing,
         OnnxEmbedder,
         TorchEmbedder,
         VideoExtractor,
+        check_device,
     )
 
-    key = (str(weights) if weights else None, bool(random_weights), str(onnx) if onnx else None, batch_size)
+    device = check_device(device)
+    key = (str(weights) if weights else None, bool(random_weights), str(onnx) if onnx else None, batch_size,
+           device)
     with _EXTRACTORS_LOCK:
         ex = _EXTRACTORS.get(key)
         if ex is not None:
@@ -182,10 +193,10 @@ def get_video_extractor(
         if onnx is not None:
             if not Path(onnx).is_file():
                 raise FaceNetWeightsMissing(f"--facenet-onnx: FaceNet ONNX model not found: {onnx}")
-            embedder: Any = OnnxEmbedder(onnx)
+            embedder: Any = OnnxEmbedder(onnx, providers=device)
         else:
-            embedder = TorchEmbedder(weights=weights, allow_random_weights=random_weights)
-        ex = VideoExtractor(embedder, batch_size=batch_size)
+            embedder = TorchEmbedder(weights=weights, allow_random_weights=random_weights, device=device)
+        ex = VideoExtractor(embedder, FaceDetector(device=device), batch_size=batch_size)
         _EXTRACTORS[key] = ex
         return ex
 

@@ -31,6 +31,12 @@ Modes: ``av`` (default; the input needs audio and video), ``video`` (needs video
 ``$AVEMOTION_FACENET_WEIGHTS`` or torch's hub cache; none found is an error (exit 2) unless
 ``--random-facenet`` (demo/tests: random embeddings), or ``--facenet-onnx`` gives an exported model.
 
+``--device cpu|cuda|cuda:N|auto`` (default ``cpu``; also on ``avemotion live``): where face
+detection (MTCNN) and FaceNet run (see :func:`avemotion.features.video.resolve_device`). ``auto``
+takes CUDA when torch sees it; ``cuda`` without CUDA warns and uses the CPU, or exits 2 with
+``AVEMOTION_STRICT=1``. With ``--facenet-onnx`` it picks ONNX Runtime's provider (CUDA needs
+onnxruntime-gpu). A value outside these is a usage error (exit 2).
+
 Exit codes: 0 done (or up to date), 1 runtime failure, 2 bad input (missing file, not a media file,
 audio-only file in ``av`` mode, unknown URL scheme, missing model bundle or FaceNet weights),
 3 several inputs and some failed (each reported; the others are written), 130 interrupted.
@@ -95,6 +101,19 @@ def add_model_args(p: argparse.ArgumentParser, *, modes: tuple[str, ...] = ("av"
                    help="allow random FaceNet weights when none are found (demo/tests: video embeddings are meaningless)")
     w.add_argument("--facenet-onnx", type=Path, metavar="PATH",
                    help="FaceNet exported to ONNX (python -m avemotion.features.export_onnx): faster on the CPU")
+    g.add_argument("--device", type=device_arg, default="cpu", metavar="cpu|cuda|cuda:N|auto",
+                   help="where face detection and FaceNet run (default cpu; auto = cuda when available; "
+                        "cuda without CUDA warns and uses the CPU, an error with AVEMOTION_STRICT=1)")
+
+
+def device_arg(text: str) -> str:
+    """argparse type for ``--device``: ``cpu``, ``cuda``, ``cuda:N`` or ``auto`` (else exit 2)."""
+    from avemotion.features.video import check_device
+
+    try:
+        return check_device(text, name="--device")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -125,9 +144,21 @@ def load_extractor(args: argparse.Namespace) -> Any:
 
     if args.mode == "audio":
         return None
+    device = getattr(args, "device", "cpu")
+    if not args.facenet_onnx:  # torch decides (with --facenet-onnx, ONNX Runtime decides for FaceNet)
+        from avemotion.features.video import resolve_device
+
+        try:
+            device = str(resolve_device(device, name="--device"))
+        except (ValueError, RuntimeError) as exc:
+            raise UsageError(str(exc)) from None
     try:
         return get_video_extractor(weights=args.facenet_weights, random_weights=args.random_facenet,
-                                   onnx=args.facenet_onnx)
+                                   onnx=args.facenet_onnx, device=device)
+    except RuntimeError as exc:
+        if "strict" in str(exc):
+            raise UsageError(f"--device: {exc}") from None
+        raise
     except FaceNetWeightsMissing as exc:
         raise UsageError(f"{exc} (or pass --random-facenet for a demo with meaningless video embeddings)") from None
 

@@ -7,6 +7,11 @@
 Writes ``OUT/{clip_id}.npz`` per clip and ``OUT/index.csv`` (per-clip status, counts, timings).
 Reruns skip clips already done (``--no-resume`` redoes them). Exit code 0 when every clip is ok,
 3 when some failed (see the index), 2 for bad usage, 130 when interrupted (the index is written).
+
+``--device cpu|cuda|cuda:N|auto`` (default cpu): where MTCNN and FaceNet run. When it resolves to
+CUDA, clips are extracted in one worker (``--workers`` capped to 1, with a warning; ``--backend ray``
+with CUDA is a usage error). ``cuda`` without CUDA warns and uses the CPU (exit 2 with
+``AVEMOTION_STRICT=1``).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import sys
 from pathlib import Path
 
 from avemotion.cli import EXIT_OK, EXIT_PARTIAL, UsageError
+from avemotion.cli.analyze import device_arg
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -69,6 +75,15 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--facenet-onnx", default=None, help="use this FaceNet ONNX model through ONNX Runtime"
     )
     p.add_argument(
+        "--device",
+        type=device_arg,
+        default="cpu",
+        metavar="cpu|cuda|cuda:N|auto",
+        help="where face detection and FaceNet run (default cpu; auto = cuda when available). "
+        "On CUDA the video clips run in one worker process (--workers is capped to 1); "
+        "cuda without CUDA warns and uses the CPU (an error with AVEMOTION_STRICT=1)",
+    )
+    p.add_argument(
         "--allow-random-weights",
         action="store_true",
         help="random FaceNet weights if none found (testing only)",
@@ -96,7 +111,13 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from avemotion.features.extract import ClipTask, ExtractSettings, extract_corpus, read_tasks
+    from avemotion.features.extract import (
+        ClipTask,
+        ExtractSettings,
+        extract_corpus,
+        gpu_workers,
+        read_tasks,
+    )
     from avemotion.features.video import FaceNetWeightsMissing
 
     mods = {m.strip() for m in args.modalities.split(",") if m.strip()}
@@ -118,6 +139,7 @@ def run(args: argparse.Namespace) -> int:
             facenet_weights=args.facenet_weights,
             facenet_onnx=args.facenet_onnx,
             allow_random_weights=args.allow_random_weights,
+            device=args.device,
         )
         if args.input.suffix.lower() == ".csv":
             tasks = read_tasks(args.input, media_root=args.media_root)
@@ -142,6 +164,10 @@ def run(args: argparse.Namespace) -> int:
         if args.workers is not None
         else min(4, os.cpu_count() or 1, max(1, len(tasks)))
     )
+    try:
+        workers = gpu_workers(settings, workers, args.backend)
+    except (ValueError, RuntimeError) as exc:
+        raise UsageError(f"--device: {exc}") from None
 
     from tqdm import tqdm
 

@@ -18,6 +18,8 @@ Modes: ``--mode av`` (audio + video; the original ``compatible_realtime_emotion.
 (exponential smoothing of the probabilities, alpha ``--ema-alpha``, and laughter hysteresis: on at the
 model's threshold, off 0.15 below; the original ``enhanced_compatible_realtime_emotion.py``),
 ``--mode video`` (faces only; the original ``video_only_emotion.py``), ``--mode audio`` (voice only).
+``--device cpu|cuda|cuda:N|auto`` (default cpu): where face detection and FaceNet run, as for
+``avemotion analyze`` (``cuda`` without CUDA warns and uses the CPU; exit 2 with ``AVEMOTION_STRICT=1``).
 
 Output: ``--jsonl PATH`` (or ``-`` for stdout; the view and the report then go to stderr) gets one row
 per window as it is predicted: the ``analyze`` row fields plus ``latency_ms`` (capture to prediction)

@@ -63,7 +63,16 @@ _BAD_ID = re.compile(r"[/\\\x00]")
 
 @dataclasses.dataclass(frozen=True)
 class ExtractSettings:
-    """What to extract and how (recorded in each clip's ``meta``)."""
+    """What to extract and how (recorded in each clip's ``meta``).
+
+    ``device``: where MTCNN and FaceNet run: ``"cpu"`` (default), ``"cuda"``, ``"cuda:N"``,
+    ``"auto"`` (see :func:`avemotion.features.video.resolve_device`; with ``facenet_onnx`` it picks
+    ONNX Runtime's provider for FaceNet). GPU rule for :func:`extract_corpus`: when the device
+    resolves to CUDA, the process backend runs a single worker (in this process: one CUDA context,
+    batches of ``batch_size`` frames keep the GPU busy; more workers would each load the nets into
+    the same GPU's memory and contend for it), with a warning if ``workers`` > 1; the Ray backend
+    refuses a CUDA device (``ValueError``).
+    """
 
     audio: bool = True
     video: bool = True
@@ -77,8 +86,12 @@ class ExtractSettings:
     detect_max_side: int | None = 320
     mtcnn_onnx: str | None = None
     batch_size: int = 8
+    device: str = "cpu"
 
     def __post_init__(self) -> None:
+        from avemotion.features.video import check_device
+
+        object.__setattr__(self, "device", check_device(self.device, name="device"))
         if not (self.audio or self.video):
             raise ValueError("at least one of audio, video must be extracted")
         if not self.video_fps > 0:
@@ -171,11 +184,14 @@ def _extractors(settings: ExtractSettings) -> dict[str, Any]:
             from avemotion.features import video as V
 
             if settings.facenet_onnx:
-                embedder: Any = V.OnnxEmbedder(settings.facenet_onnx, threads=threads or None)
+                embedder: Any = V.OnnxEmbedder(
+                    settings.facenet_onnx, threads=threads or None, providers=settings.device
+                )
             else:
                 embedder = V.TorchEmbedder(
                     weights=settings.facenet_weights,
                     allow_random_weights=settings.allow_random_weights,
+                    device=settings.device,
                 )
             st["video"] = V.VideoExtractor(
                 embedder,
@@ -183,6 +199,7 @@ def _extractors(settings: ExtractSettings) -> dict[str, Any]:
                     min_prob=settings.min_face_prob,
                     detect_max_side=settings.detect_max_side,
                     onnx_dir=settings.mtcnn_onnx,
+                    device=settings.device,
                 ),
                 batch_size=settings.batch_size,
             )
@@ -508,6 +525,30 @@ def _ray_map(
                 )
 
 
+def gpu_workers(settings: ExtractSettings, workers: int, backend: str = "process") -> int:
+    """Workers to use: ``workers``, or 1 when video runs on CUDA (see :class:`ExtractSettings`).
+
+    Raises ``ValueError`` for a CUDA device with the Ray backend, ``RuntimeError`` for ``"cuda"``
+    without CUDA in strict mode (:func:`avemotion.features.video.resolve_device`).
+    """
+    if not settings.video or settings.device == "cpu":
+        return workers
+    from avemotion.features.video import resolve_device
+
+    if resolve_device(settings.device).type != "cuda":
+        return workers
+    if backend == "ray":
+        raise ValueError(
+            f"device={settings.device!r}: CUDA with the ray backend is not supported "
+            "(every Ray worker would load the nets on the GPU); use backend 'process' or device 'cpu'"
+        )
+    if workers > 1:
+        logger.warning(
+            "device=%s: video on CUDA runs in one worker (asked for %d workers)", settings.device, workers
+        )
+    return 1
+
+
 def extract_corpus(
     tasks: Sequence[ClipTask],
     out_dir: str | os.PathLike[str],
@@ -531,6 +572,7 @@ def extract_corpus(
     """
     if backend not in ("process", "ray"):
         raise ValueError(f"backend must be 'process' or 'ray', got {backend!r}")
+    workers = gpu_workers(settings, workers, backend)
     ids = [t.clip_id for t in tasks]
     if len(set(ids)) != len(ids):
         dup = sorted({i for i in ids if ids.count(i) > 1})

@@ -13,6 +13,18 @@ usually ``~/.cache/torch/hub/checkpoints/``). When none exists :class:`FaceNetWe
 where to put the file and how to get it. Random weights only with ``allow_random_weights=True``
 (tests and benchmarks; the embeddings are then meaningless).
 
+Device (``device=`` of :class:`FaceDetector`, :class:`TorchEmbedder`, :func:`load_facenet`; CLI
+``--device``): ``"cpu"`` (the default: results bit-for-bit as before), ``"cuda"``, ``"cuda:N"`` or
+``"auto"`` (CUDA when ``torch.cuda.is_available()``, else the CPU; the choice is logged). Resolved by
+:func:`resolve_device`. ``"cuda"``/``"cuda:N"`` when torch sees no CUDA device follows the same rule
+as :func:`avemotion.inference.select_provider`: a warning and the CPU, or ``RuntimeError`` in strict
+mode (``strict=True`` or ``AVEMOTION_STRICT=1``); ``"cuda:N"`` with N beyond the visible devices is
+a ``ValueError`` when CUDA is present. The default stays ``"cpu"`` rather than ``"auto"``: on a GPU
+machine CUDA kernels give embeddings that differ from the CPU's in the last bits (~1e-6), and
+feature files must not change silently with the machine. Inputs go to the device, results come back
+as CPU float32 numpy. :class:`OnnxEmbedder` takes ``providers="cpu" | "cuda" | "auto"`` (CUDA needs
+onnxruntime-gpu; else the CPU with a warning, or an error in strict mode).
+
 Two embedders give the same numbers (within 1e-5): :class:`TorchEmbedder` (torch eager) and
 :class:`OnnxEmbedder` (ONNX Runtime, the real-time path; export with
 :func:`avemotion.features.export_onnx.export_facenet`). This module never imports TensorFlow.
@@ -40,6 +52,64 @@ WEIGHTS_URL = "https://github.com/timesler/facenet-pytorch/releases/download/v2.
 
 
 _RANDOM_NET: list[Any] = []
+
+
+DEVICES_HELP = "'cpu', 'cuda', 'cuda:N' or 'auto'"
+
+
+def _env_strict() -> bool:
+    return os.environ.get("AVEMOTION_STRICT", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def check_device(device: Any, *, name: str = "device") -> str:
+    """Validate a device spec without touching torch: returns the normalised text (``"cpu"``, ``"cuda"``,
+    ``"cuda:N"``, ``"auto"``); anything else is a ``ValueError`` naming ``name`` and the accepted values."""
+    text = str(device).strip().lower() if isinstance(device, str) or _is_torch_device(device) else None
+    if text in ("cpu", "cuda", "auto"):
+        return text
+    if text is not None and text.startswith("cuda:") and text[5:].isdigit():
+        return f"cuda:{int(text[5:])}"
+    raise ValueError(f"{name}: expected {DEVICES_HELP}, got {device!r}")
+
+
+def _is_torch_device(x: Any) -> bool:
+    return type(x).__name__ == "device" and type(x).__module__ == "torch"
+
+
+def resolve_device(device: Any = "cpu", *, strict: bool | None = None, name: str = "device") -> Any:
+    """The ``torch.device`` to run on for ``device`` (``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"auto"``
+    or a ``torch.device``).
+
+    ``"auto"``: ``cuda`` when ``torch.cuda.is_available()``, else ``cpu`` (logged at INFO).
+    ``"cuda"``/``"cuda:N"`` without CUDA: a warning and ``cpu``, or ``RuntimeError`` when ``strict``
+    (default: ``AVEMOTION_STRICT=1``). ``"cuda:N"`` with ``N >= torch.cuda.device_count()``:
+    ``ValueError``. A bad spec: ``ValueError`` naming ``name``.
+    """
+    import torch
+
+    text = check_device(device, name=name)
+    strict = _env_strict() if strict is None else strict
+    has_cuda = bool(torch.cuda.is_available())
+    if text == "cpu":
+        return torch.device("cpu")
+    if text == "auto":
+        dev = torch.device("cuda" if has_cuda else "cpu")
+        logger.info("%s=auto: using %s (torch.cuda.is_available() is %s)", name, dev, has_cuda)
+        return dev
+    if not has_cuda:
+        why = (
+            f"{name}={text!r} but torch sees no CUDA device (torch {torch.__version__}, "
+            f"built with CUDA {torch.version.cuda or 'none'}; available: 'cpu')"
+        )
+        if strict:
+            raise RuntimeError(f"{why}; strict mode (AVEMOTION_STRICT=1) forbids falling back to the CPU")
+        logger.warning("%s; using the CPU", why)
+        return torch.device("cpu")
+    dev = torch.device(text)
+    count = int(torch.cuda.device_count())
+    if dev.index is not None and dev.index >= count:
+        raise ValueError(f"{name}: {text!r} but only {count} CUDA device(s) visible (cuda:0..cuda:{count - 1})")
+    return dev
 
 
 class FaceNetWeightsMissing(FileNotFoundError):
@@ -84,14 +154,26 @@ def find_facenet_weights(weights: str | os.PathLike[str] | None = None) -> Path:
 
 
 def load_facenet(
-    weights: str | os.PathLike[str] | None = None, *, allow_random_weights: bool = False
+    weights: str | os.PathLike[str] | None = None,
+    *,
+    allow_random_weights: bool = False,
+    device: Any = "cpu",
 ) -> Any:
-    """InceptionResnetV1 (eval mode, CPU, outputs L2-normalized 512-d) with VGGFace2 weights.
+    """InceptionResnetV1 (eval mode, outputs L2-normalized 512-d) with VGGFace2 weights on ``device``
+    (see :func:`resolve_device`; default the CPU).
 
     With ``allow_random_weights=True`` and no weights file found, a randomly initialised network
     (seeded, deterministic) is returned with a warning.
     """
+    import copy
+
     import torch
+
+    dev = resolve_device(device)
+    if dev.type != "cpu":
+        # built on the CPU (same seeded init / same checkpoint), then copied to the device, so the
+        # per-process cached random CPU net is never moved away from under other users
+        return copy.deepcopy(load_facenet(weights, allow_random_weights=allow_random_weights)).to(dev)
     from facenet_pytorch import InceptionResnetV1
 
     try:
@@ -130,7 +212,13 @@ class Embedder(Protocol):
 
 
 class TorchEmbedder:
-    """FaceNet in torch eager: ``faces`` float32 (N, 3, 160, 160) standardised -> (N, 512) float32."""
+    """FaceNet in torch eager: ``faces`` float32 (N, 3, 160, 160) standardised -> (N, 512) float32.
+
+    ``device``: ``"cpu"`` (default), ``"cuda"``, ``"cuda:N"``, ``"auto"`` (see :func:`resolve_device`;
+    ``self.device`` is the resolved ``torch.device``). A ``net`` given is moved there with
+    ``net.to(device)`` (in place for a torch module). Faces are copied to the device per call and the
+    embeddings come back as CPU float32 numpy.
+    """
 
     def __init__(
         self,
@@ -138,12 +226,15 @@ class TorchEmbedder:
         *,
         weights: str | os.PathLike[str] | None = None,
         allow_random_weights: bool = False,
+        device: Any = "cpu",
     ) -> None:
-        self.net = (
-            net
-            if net is not None
-            else load_facenet(weights, allow_random_weights=allow_random_weights)
-        )
+        self.device = resolve_device(device)
+        if net is not None:
+            self.net = net.to(self.device) if self.device.type != "cpu" else net
+        else:
+            self.net = load_facenet(
+                weights, allow_random_weights=allow_random_weights, device=self.device
+            )
         #: where the weights came from: a file path or ``"random"``
         self.weights_source: str = str(getattr(self.net, "avemotion_weights", "unknown"))
 
@@ -154,18 +245,29 @@ class TorchEmbedder:
         if x.shape[0] == 0:
             return np.zeros((0, VIDEO_DIM), np.float32)
         with torch.inference_mode():
-            return self.net(torch.from_numpy(x)).numpy().astype(np.float32, copy=False)
+            if self.device.type == "cpu":
+                return self.net(torch.from_numpy(x)).numpy().astype(np.float32, copy=False)
+            y = self.net(torch.from_numpy(x).to(self.device, non_blocking=False))
+            return y.float().cpu().numpy()
 
 
 class OnnxEmbedder:
-    """FaceNet through ONNX Runtime (CPU, or CUDA when present): same I/O as :class:`TorchEmbedder`."""
+    """FaceNet through ONNX Runtime: same I/O as :class:`TorchEmbedder`.
+
+    ``providers``: ``None`` (CUDA when onnxruntime-gpu offers it, else the CPU: the historical
+    default), ``"cpu"``, ``"cuda"`` (also ``"cuda:N"``: the index is ignored, ORT uses device 0) or
+    ``"auto"`` decided by :func:`avemotion.inference.select_provider` (``"cuda"`` without the CUDA
+    provider: the CPU with a warning, ``RuntimeError`` in strict mode), or a list of ORT provider
+    names passed through as is. ``self.provider`` is the provider the session runs on.
+    """
 
     def __init__(
         self,
         path: str | os.PathLike[str],
         *,
         threads: int | None = None,
-        providers: Sequence[str] | None = None,
+        providers: str | Sequence[str] | None = None,
+        strict: bool | None = None,
     ) -> None:
         import onnxruntime as ort
 
@@ -178,15 +280,31 @@ class OnnxEmbedder:
         if threads:
             opts.intra_op_num_threads = threads
         avail = ort.get_available_providers()
-        chosen = (
-            list(providers)
-            if providers
-            else [x for x in ("CUDAExecutionProvider", "CPUExecutionProvider") if x in avail]
-        )
+        if isinstance(providers, str):
+            from avemotion.inference import select_provider
+
+            req = check_device(providers, name="providers")
+            kind, warn = select_provider(
+                "cuda" if req.startswith("cuda") else req,
+                avail,
+                strict=_env_strict() if strict is None else strict,
+            )
+            if warn:
+                logger.warning("FaceNet ONNX: %s", warn)
+            chosen = (
+                ["CUDAExecutionProvider", "CPUExecutionProvider"]
+                if kind == "cuda"
+                else ["CPUExecutionProvider"]
+            )
+        elif providers:
+            chosen = list(providers)
+        else:
+            chosen = [x for x in ("CUDAExecutionProvider", "CPUExecutionProvider") if x in avail]
         self.session = ort.InferenceSession(str(p), opts, providers=chosen)
         self.input_name = self.session.get_inputs()[0].name
         self.weights_source = str(p)
-        logger.info("FaceNet ONNX on %s", self.session.get_providers()[0])
+        self.provider: str = self.session.get_providers()[0]
+        logger.info("FaceNet ONNX on %s", self.provider)
 
     def __call__(self, faces: np.ndarray) -> np.ndarray:
         x = _check_faces(faces)
@@ -222,7 +340,7 @@ def _onnx_net_class() -> Any:
 
         def forward(self, x: Any) -> tuple[Any, ...]:
             arr = np.ascontiguousarray(x.detach().cpu().numpy(), dtype=np.float32)
-            return tuple(torch.from_numpy(o) for o in self.session.run(None, {"x": arr}))
+            return tuple(torch.from_numpy(o).to(x.device) for o in self.session.run(None, {"x": arr}))
 
     return OnnxNet
 
@@ -254,6 +372,13 @@ class FaceDetector:
 
     ``onnx_dir``: run P/R/O-net through ONNX Runtime from ``pnet.onnx``, ``rnet.onnx``, ``onet.onnx``
     there (``python -m avemotion.features.export_onnx ... --mtcnn-dir DIR``); same detections.
+
+    ``device``: where MTCNN's torch nets and its image pyramid / NMS run: ``"cpu"`` (default),
+    ``"cuda"``, ``"cuda:N"``, ``"auto"`` (see :func:`resolve_device`; ``self.device`` is the
+    resolved ``torch.device``). Frames are uploaded by facenet-pytorch; boxes/probs come back as
+    numpy and the 160x160 crop is always cut on the CPU from the full-resolution frame. With
+    ``onnx_dir`` the three nets run in ONNX Runtime on the CPU and their outputs are moved to
+    ``device`` for the rest of MTCNN.
     """
 
     def __init__(
@@ -264,6 +389,7 @@ class FaceDetector:
         min_prob: float = 0.9,
         detect_max_side: int | None = 320,
         onnx_dir: str | os.PathLike[str] | None = None,
+        device: Any = "cpu",
     ) -> None:
         from facenet_pytorch import MTCNN
 
@@ -271,6 +397,7 @@ class FaceDetector:
             raise ValueError(f"detect_max_side must be >= 48 px or None, got {detect_max_side}")
         self.detect_max_side = detect_max_side
         self.min_prob = float(min_prob)
+        self.device = resolve_device(device)
         self.mtcnn = MTCNN(
             image_size=FACE_SIZE,
             margin=0,
@@ -279,7 +406,7 @@ class FaceDetector:
             keep_all=False,
             select_largest=False,
             post_process=True,
-            device="cpu",
+            device=self.device,
         )
         if onnx_dir is not None:
             for name in ("pnet", "rnet", "onet"):
@@ -352,7 +479,8 @@ class VideoExtractor:
     """Frames in, video steps out: MTCNN on batches of ``batch_size`` frames, then one FaceNet call per batch.
 
     ``embedder``: a :class:`TorchEmbedder` or :class:`OnnxEmbedder` (default: torch with the weights
-    found by :func:`find_facenet_weights`, random only if ``allow_random_weights``).
+    found by :func:`find_facenet_weights`, random only if ``allow_random_weights``). ``device``
+    (see :func:`resolve_device`) is used only for the default embedder and detector built here.
     """
 
     def __init__(
@@ -363,15 +491,19 @@ class VideoExtractor:
         batch_size: int = 8,
         weights: str | os.PathLike[str] | None = None,
         allow_random_weights: bool = False,
+        device: Any = "cpu",
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        check_device(device)
         self.embedder = (
             embedder
             if embedder is not None
-            else TorchEmbedder(weights=weights, allow_random_weights=allow_random_weights)
+            else TorchEmbedder(
+                weights=weights, allow_random_weights=allow_random_weights, device=device
+            )
         )
-        self.detector = detector if detector is not None else FaceDetector()
+        self.detector = detector if detector is not None else FaceDetector(device=device)
         self.batch_size = batch_size
         self.timings = {"detect_s": 0.0, "embed_s": 0.0}
 
