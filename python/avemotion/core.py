@@ -28,23 +28,29 @@ STD_EPS: float = 1e-6
 NanPolicy = Literal["raise", "propagate"]
 
 
+def as_real_array(name: str, value: Any, dtype: Any = np.float32, *, expected: str = "a numeric array-like") -> np.ndarray:
+    """``value`` as a C-contiguous array of ``dtype``, converted once (no copy when it already is one).
+
+    Raises ``TypeError`` naming ``name`` for anything that is not real numbers (strings, objects,
+    complex, bool, ragged lists). Shapes are the caller's to check.
+    """
+    if type(value) is np.ndarray and value.dtype == dtype and value.flags.c_contiguous:
+        return value  # the common case: nothing to convert or inspect
+    try:
+        arr = np.asarray(value)
+    except Exception as exc:  # ragged lists and the like
+        raise TypeError(f"{name}: expected {expected}, got {type(value).__name__}: {exc}") from exc
+    if arr.dtype.kind not in "iuf":
+        raise TypeError(f"{name}: expected real numbers, got dtype {arr.dtype}")
+    return np.asarray(arr, dtype=dtype, order="C")  # (ascontiguousarray would make a scalar 1-D)
+
+
 def _as_f32(name: str, value: Any, *, ndim: tuple[int, ...]) -> np.ndarray:
-    ready = type(value) is np.ndarray and value.dtype == np.float32 and value.flags.c_contiguous
-    if ready:
-        arr = value  # the common case: nothing to convert or check beyond the shape
-    else:
-        try:
-            arr = np.asarray(value)
-        except Exception as exc:  # ragged lists and the like
-            raise TypeError(f"{name}: expected a numeric array-like, got {type(value).__name__}: {exc}") from exc
-        if arr.dtype.kind == "c":
-            raise TypeError(f"{name}: expected real numbers, got dtype {arr.dtype}")
-        if arr.dtype.kind not in "biuf":
-            raise TypeError(f"{name}: expected a numeric array, got dtype {arr.dtype}")
+    arr = as_real_array(name, value, np.float32)
     if arr.ndim not in ndim:
         shapes = " or ".join(["(N, D)" if n == 2 else "(D,)" for n in ndim])
         raise ValueError(f"{name}: expected shape {shapes}, got {arr.shape}")
-    return arr if ready else np.ascontiguousarray(arr, dtype=np.float32)
+    return arr
 
 
 def prepare_stats(mean: Any, std: Any, dim: int | None = None, eps: float = STD_EPS) -> tuple[np.ndarray, np.ndarray, int]:

@@ -67,7 +67,7 @@ import numpy.typing as npt
 
 from avemotion import _core
 from avemotion._atomic import atomic_write_bytes as _atomic_write
-from avemotion.core import STD_EPS, RunningStats, prepare_stats
+from avemotion.core import STD_EPS, RunningStats, as_real_array, prepare_stats
 
 __all__ = [
     "DEFAULT_SUBDIR",
@@ -617,24 +617,7 @@ def _prepared(stats: NormalizationStats) -> tuple[np.ndarray, np.ndarray]:
 def _apply(
     features: Any, stats: NormalizationStats, mean: np.ndarray, inv: np.ndarray
 ) -> np.ndarray:
-    if (
-        isinstance(features, np.ndarray)
-        and features.dtype == np.float32
-        and features.flags.c_contiguous
-    ):
-        x = features
-    else:
-        try:
-            x = np.asarray(features)
-        except Exception as exc:
-            raise TypeError(
-                f"features: expected a numeric array-like, got {type(features).__name__}: {exc}"
-            ) from exc
-        if x.dtype == object or not (
-            np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)
-        ):
-            raise TypeError(f"features: expected a real numeric array, got dtype {x.dtype}")
-        x = np.asarray(x, dtype=np.float32, order="C")
+    x = as_real_array("features", features, np.float32)
     if x.ndim == 0:
         raise ValueError(
             f"features: expected shape (D,), (T, D) or (B, T, D) with D = {stats.dim}, got a scalar"

@@ -87,6 +87,7 @@ from typing import Any, Literal
 import numpy as np
 
 from avemotion import _core
+from avemotion.core import as_real_array
 
 __all__ = [
     "AVSync",
@@ -249,37 +250,19 @@ class SyncStats:
 
 
 def _timestamps(name: str, value: Any) -> np.ndarray:
-    try:
-        arr = np.asarray(value)
-    except Exception as exc:
-        raise TypeError(
-            f"{name}: expected a 1-D array of seconds, got {type(value).__name__}: {exc}"
-        ) from exc
-    if arr.dtype == object or not (
-        np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)
-    ):
-        raise TypeError(f"{name}: expected real numbers (seconds), got dtype {arr.dtype}")
+    arr = as_real_array(name, value, np.float64, expected="a 1-D array of seconds")
     if arr.ndim != 1:
         raise ValueError(f"{name}: expected shape (N,), got {arr.shape}")
-    return np.ascontiguousarray(arr, dtype=np.float64)
+    return arr
 
 
 def _steps(name: str, value: Any, n: int, dim: int) -> np.ndarray:
-    try:
-        arr = np.asarray(value)
-    except Exception as exc:
-        raise TypeError(
-            f"{name}: expected an (N, {dim}) float array, got {type(value).__name__}: {exc}"
-        ) from exc
-    if arr.dtype == object or not (
-        np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)
-    ):
-        raise TypeError(f"{name}: expected real numbers, got dtype {arr.dtype}")
+    arr = as_real_array(name, value, np.float32, expected=f"an (N, {dim}) float array")
     if arr.ndim == 1 and n == 1 and arr.shape[0] == dim:
         arr = arr[None, :]
     if arr.ndim != 2 or arr.shape != (n, dim):
         raise ValueError(f"{name}: expected shape ({n}, {dim}), got {arr.shape}")
-    return np.ascontiguousarray(arr, dtype=np.float32)
+    return arr
 
 
 def _flags(name: str, value: Any, n: int) -> np.ndarray | None:
