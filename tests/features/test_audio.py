@@ -147,3 +147,17 @@ def test_opensmile_after_tensorflow_is_refused_not_a_crash() -> None:
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
     assert "REFUSED" in res.stdout and "separate process" in res.stdout
+
+
+def test_parallel_batch_is_bit_identical(shared_data) -> None:
+    """Several openSMILE instances in threads give exactly the single-instance steps."""
+    import soundfile as sf
+
+    x, sr = sf.read(shared_data / "ami" / "ES2011a.Headset-0-40s-46s.wav", dtype="float32")
+    one = A.extract_audio(x, sr, workers=1)
+    three = A.extract_audio(x, sr, workers=3)
+    assert len(one) == 51
+    np.testing.assert_array_equal(one.steps, three.steps)
+    np.testing.assert_array_equal(one.times, three.times)
+    with pytest.raises(ValueError, match="workers"):
+        A.extract_audio(x, sr, workers=0)

@@ -347,6 +347,7 @@ def extract_audio(
     window_s: float = DEFAULT_WINDOW_S,
     hop_s: float = DEFAULT_HOP_S,
     runner: SmileWindowRunner | None = None,
+    workers: int | None = None,
 ) -> AudioFeatures:
     """Audio steps of a whole signal (batch).
 
@@ -354,7 +355,11 @@ def extract_audio(
         signal: samples, shape (n,) or (channels, n), floats in [-1, 1] or ints.
         sampling_rate: Hz; anything other than 16000 is resampled once (see module docstring).
         window_s, hop_s: window length and hop in seconds.
-        runner: a :class:`SmileWindowRunner` to reuse across calls (one is made and freed otherwise).
+        runner: a :class:`SmileWindowRunner` to reuse across calls (one is made and freed otherwise);
+            with a runner the windows are computed one after another on it.
+        workers: openSMILE instances computing windows in parallel threads (openSMILE runs outside
+            the GIL; every window is independent, so the result is bit-identical to one instance).
+            Default: ``min(4, CPUs)``, fewer for short signals (at least 8 windows per instance).
 
     Returns:
         :class:`AudioFeatures`: ``steps`` (T, 89) float32 and ``times`` (T,) float64, the window
@@ -365,16 +370,32 @@ def extract_audio(
     starts = _window_starts(x.size, cfg)
     steps = np.zeros((starts.size, AUDIO_DIM), np.float32)
     if starts.size:
-        own = runner is None
-        run = runner if runner is not None else SmileWindowRunner()
+        if workers is not None and (isinstance(workers, bool) or int(workers) < 1):
+            raise ValueError(f"workers: expected an int >= 1 or None, got {workers!r}")
+        n = 1 if runner is not None else int(workers or min(4, os.cpu_count() or 1, max(1, starts.size // 8)))
+        runners = [runner] if runner is not None else [SmileWindowRunner() for _ in range(n)]
+        pcm = _to_pcm16(x)
+        w = cfg.window_samples
+
+        def compute(run: SmileWindowRunner, idx: np.ndarray) -> None:
+            for i in idx:
+                s0 = starts[i]
+                steps[i, :88] = run(pcm[s0 : s0 + w])
+                steps[i, 88] = rms_dbfs(x[s0 : s0 + w])
+
         try:
-            pcm = _to_pcm16(x)
-            for i, s in enumerate(starts):
-                steps[i, :88] = run(pcm[s : s + cfg.window_samples])
-                steps[i, 88] = rms_dbfs(x[s : s + cfg.window_samples])
+            parts = np.array_split(np.arange(starts.size), len(runners))
+            if len(runners) == 1:
+                compute(runners[0], parts[0])
+            else:
+                from concurrent.futures import ThreadPoolExecutor
+
+                with ThreadPoolExecutor(len(runners)) as pool:
+                    list(pool.map(compute, runners, parts))  # list(): re-raise a worker's exception
         finally:
-            if own:
-                run.close()
+            if runner is None:
+                for r in runners:
+                    r.close()
     times = (starts + cfg.window_samples).astype(np.float64) / SAMPLE_RATE
     return AudioFeatures(steps, times, cfg)
 
