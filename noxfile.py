@@ -15,7 +15,7 @@ nox.options.sessions = ["lint", "typecheck", "tests"]
 nox.options.default_venv_backend = "venv"
 
 EXTRAS = ".[video,train,dev]"
-CPP_TESTS = ["tests/test_core.py", "tests/streaming", "tests/inference"]
+CPP_TESTS = ["tests/test_kernels.py", "tests/streaming", "tests/inference"]
 
 
 @nox.session

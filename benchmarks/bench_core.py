@@ -40,7 +40,7 @@ def test_normalize_avemotion(benchmark, shape):
 @pytest.mark.parametrize("shape", SHAPES, ids=_id)
 def test_normalize_core_out(benchmark, shape):
     x, mean, std = _data(shape)
-    m, inv, _ = avemotion.core.prepare_stats(mean, std)
+    m, inv, _ = avemotion.kernels.prepare_stats(mean, std)
     out = np.empty_like(x)
     benchmark.group = f"normalize {_id(shape)}"
     benchmark(_core.normalize, x, m, inv, out, True)

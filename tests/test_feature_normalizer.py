@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 import avemotion
 from avemotion import feature_normalizer as fn
-from avemotion.core import STD_EPS
+from avemotion.kernels import STD_EPS
 
 
 @pytest.fixture(autouse=True)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from avemotion.core import RunningStats, build_info, normalize
+from avemotion.kernels import RunningStats, build_info, normalize
 
 __version__ = "0.1.0"
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from avemotion._atomic import atomic_write_text as atomic_write_text  # re-exported for the CLI
+from avemotion._io import atomic_write_text as atomic_write_text  # re-exported for the CLI
 
 
 @dataclass

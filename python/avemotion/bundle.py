@@ -46,8 +46,8 @@ from typing import Any
 
 import numpy as np
 
-from avemotion._atomic import atomic_copy as _atomic_copy
-from avemotion._atomic import atomic_write_bytes as _atomic_write_bytes
+from avemotion._io import atomic_copy as _atomic_copy
+from avemotion._io import atomic_write_bytes as _atomic_write_bytes
 
 log = logging.getLogger(__name__)
 

@@ -41,7 +41,7 @@ Edges
 -----
 - Dimensions: audio 89, video 512 (``EXPECTED_DIMS``); a file or input of another size raises
   ValueError naming both sizes.
-- std below ``avemotion.core.STD_EPS`` (1e-6) is clamped to it (a constant feature would divide by
+- std below ``avemotion.kernels.STD_EPS`` (1e-6) is clamped to it (a constant feature would divide by
   zero); the clamped dims are listed in ``NormalizationStats.clamped`` and logged.
 - NaN/Inf in the features raise ValueError naming the first bad step (the input is never modified).
 - ``normalize_features`` caches loaded statistics per (name, directory, strictness) and re-reads only
@@ -66,8 +66,8 @@ import numpy as np
 import numpy.typing as npt
 
 from avemotion import _core
-from avemotion._atomic import atomic_write_bytes as _atomic_write
-from avemotion.core import STD_EPS, RunningStats, as_real_array, prepare_stats
+from avemotion._io import atomic_write_bytes as _atomic_write
+from avemotion.kernels import STD_EPS, RunningStats, as_real_array, prepare_stats
 
 __all__ = [
     "DEFAULT_SUBDIR",

@@ -39,7 +39,7 @@ import numpy as np
 
 from avemotion import _core
 from avemotion.bundle import Bundle, check_model_io, read_bundle
-from avemotion.core import prepare_stats
+from avemotion.kernels import prepare_stats
 
 log = logging.getLogger(__name__)
 

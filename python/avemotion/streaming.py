@@ -87,7 +87,7 @@ from typing import Any, Literal
 import numpy as np
 
 from avemotion import _core
-from avemotion.core import as_real_array
+from avemotion.kernels import as_real_array
 
 __all__ = [
     "AVSync",

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from avemotion._atomic import atomic_write_bytes
+from avemotion._io import atomic_write_bytes
 
 DEFAULT_INPUT_NAMES = {"audio": "audio", "audio_mask": "audio_mask", "video": "video", "video_mask": "video_mask"}
 DEFAULT_OUTPUT_NAMES = {"emotion": "emotion", "laughter": "laughter"}

@@ -155,7 +155,7 @@ def _load_clip(path: Path, modality: str, dim: int) -> tuple[Any, Any]:
 
 def run(args: argparse.Namespace) -> int:
     from avemotion import feature_normalizer as fn
-    from avemotion.core import RunningStats
+    from avemotion.kernels import RunningStats
 
     name: str = args.modality
     dim = fn.EXPECTED_DIMS[name]

@@ -33,8 +33,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, TextIO
 
-from avemotion._atomic import atomic_open
-from avemotion._atomic import atomic_write_text as atomic_write_text
+from avemotion._io import atomic_open
+from avemotion._io import atomic_write_text as atomic_write_text
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from avemotion._atomic import atomic_write_bytes as _atomic_bytes
+from avemotion._io import atomic_write_bytes as _atomic_bytes
 from avemotion.training.config import EMOTION_LABELS, TrainConfig, config_to_dict
 from avemotion.training.model import INPUT_NAMES, OUTPUT_NAMES
 

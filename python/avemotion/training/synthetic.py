@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from avemotion._atomic import atomic_write_bytes as _atomic_write_bytes
+from avemotion._io import atomic_write_bytes as _atomic_write_bytes
 from avemotion.training.config import EMOTION_LABELS
 
 log = logging.getLogger(__name__)

@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from avemotion._atomic import atomic_write_text
+from avemotion._io import atomic_write_text
 from avemotion.training.config import EMOTION_LABELS, TrainConfig, config_to_dict
 from avemotion.training.data import (
     check_group_leakage,

@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from avemotion._atomic import atomic_copy, atomic_open, atomic_write_bytes, atomic_write_text
+from avemotion._io import atomic_copy, atomic_open, atomic_write_bytes, atomic_write_text
 
 
 def test_failed_write_keeps_old_file_and_leaves_no_temp(tmp_path) -> None:

@@ -111,7 +111,7 @@ def test_bad_arguments_name_argument_expected_and_actual(x, mean, std, exc, word
 def test_zero_std_is_clamped_not_divided_by_zero() -> None:
     out = avemotion.normalize(np.array([[1.0, 2.0]]), [1.0, 0.0], [1.0, 0.0])
     assert np.isfinite(out).all()
-    np.testing.assert_allclose(out, [[0.0, 2.0 / avemotion.core.STD_EPS]], rtol=1e-6)
+    np.testing.assert_allclose(out, [[0.0, 2.0 / avemotion.kernels.STD_EPS]], rtol=1e-6)
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
