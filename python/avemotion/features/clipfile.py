@@ -11,11 +11,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from avemotion._io import atomic_open
 
 AUDIO_DIM = 89
 VIDEO_DIM = 512
@@ -70,27 +71,16 @@ def save_clip(path: str | os.PathLike[str], clip: ClipFeatures) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = json.dumps(clip.meta, sort_keys=True, default=str)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(
-                fh,
-                audio=clip.audio,
-                audio_times=clip.audio_times,
-                video=clip.video,
-                video_times=clip.video_times,
-                video_mask=clip.video_mask,
-                meta=np.array(meta),
-            )
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    with atomic_open(path, "wb") as fh:  # temp file + fsync + os.replace, 0666 minus the umask
+        np.savez(
+            fh,
+            audio=clip.audio,
+            audio_times=clip.audio_times,
+            video=clip.video,
+            video_times=clip.video_times,
+            video_mask=clip.video_mask,
+            meta=np.array(meta),
+        )
     return path
 
 
