@@ -592,7 +592,12 @@ def _pool_map(
 
 
 def import_ray() -> Any:
-    """``import ray``, or a RuntimeError saying how to install it (the ``[cluster]`` extra)."""
+    """``import ray``, or a RuntimeError saying how to install it (the ``[cluster]`` extra).
+
+    Sets ``RAY_USAGE_STATS_ENABLED=0`` unless the environment says otherwise: a runtime this
+    process starts sends no usage report out of the machine.
+    """
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     try:
         import ray
     except ImportError as exc:
