@@ -26,12 +26,31 @@ class UsageError(Exception):
     """Bad input a user can fix (missing file, bad value): exit code 2 with the message."""
 
 
+def version_string() -> str:
+    """``avemotion X.Y.Z (C++ core X.Y.Z, <location of the package>)``: which avemotion runs.
+
+    The C++ core's version is the one its build recorded (they differ only in a stale in-place build).
+    """
+    from pathlib import Path
+
+    import avemotion
+
+    try:
+        from avemotion import _core
+
+        core = str(_core.build_info().get("version", "?"))
+    except (ImportError, AttributeError) as exc:  # a checkout without its built core
+        core = f"unavailable: {exc}"
+    return f"avemotion {avemotion.__version__} (C++ core {core}, {Path(avemotion.__file__).parent})"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="avemotion",
         description="Audio-visual emotion recognition with a laughter head.",
     )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv: debug)")
+    parser.add_argument("--version", action="version", version=version_string())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         try:
