@@ -6,7 +6,8 @@ What "fresh" means here. The wheel is built from this checkout (``pip wheel --no
 with the build tools of the running environment and a build folder kept in ``build/install-test``,
 so a rerun only recompiles what changed). A new venv (``python -m venv``, no system site-packages)
 then gets the wheel with its ``[video]`` extra by ``pip install``, which resolves every requirement
-itself from the configured indexes. Only the CUDA build of torch and its satellites (torch,
+itself: offline from a wheelhouse kept between runs (:func:`_wheelhouse`), filled from the configured
+indexes by pip itself when it lacks something (the first run on a machine). Only the CUDA build of torch and its satellites (torch,
 torchvision, triton, nvidia-*, cuda-*: 5.5 GB, about 5 of the 6 minutes a full install takes on the
 2-core machine) are not copied: the running environment's installed copies are put on the new venv's
 path, read-only, by a ``.pth`` file, before pip runs, so pip checks them against the wheel's
@@ -91,6 +92,51 @@ def _borrow_heavy(venv: Path, overlay: Path) -> list[str]:
     return sorted(names)
 
 
+def _wheelhouse() -> Path:
+    """Wheels of the venv's requirements, kept between runs: ``$AVEMOTION_WHEELHOUSE``, else
+    ``~/.cache/avemotion-test/wheelhouse`` (pip's own cache stores nothing on this machine kind:
+    its registry answers are not cacheable, so every fresh install would download ~1 GB again)."""
+    env = os.environ.get("AVEMOTION_WHEELHOUSE")
+    return Path(env) if env else Path.home() / ".cache" / "avemotion-test" / "wheelhouse"
+
+
+def _install(py: Path, req: str, env: dict[str, str], cwd: Path) -> None:
+    """``pip install req`` into the venv of ``py``, offline from the wheelhouse; when the wheelhouse
+    lacks something, pip resolves against the configured indexes (``--dry-run --report``), the
+    wheels it chose are downloaded into the wheelhouse, and the offline install runs again."""
+    house = _wheelhouse()
+    house.mkdir(parents=True, exist_ok=True)
+    offline = [
+        str(py),
+        "-m",
+        "pip",
+        "install",
+        "-q",
+        "--no-compile",
+        "--no-index",
+        "--find-links",
+        str(house),
+        req,
+    ]
+    p = _run(offline, cwd=cwd, env=env, timeout=1800, step="pip install (offline, wheelhouse)")
+    if p.returncode == 0:
+        return
+    report = cwd / "pip-report.json"
+    p = _run([str(py), "-m", "pip", "install", "-q", "--dry-run", "--report", str(report), req],
+             cwd=cwd, env=env, timeout=1800, step="pip resolve (indexes)")  # fmt: skip
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    urls = [
+        item["download_info"]["url"]
+        for item in json.loads(report.read_text())["install"]
+        if item["metadata"]["name"] != "avemotion"  # the wheel under test is given by path
+    ]
+    p = _run([str(py), "-m", "pip", "download", "-q", "--no-deps", "-d", str(house), *urls],
+             cwd=cwd, env=env, timeout=1800, step=f"pip download ({len(urls)} wheels)")  # fmt: skip
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    p = _run(offline, cwd=cwd, env=env, timeout=1800, step="pip install (offline, wheelhouse)")
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if not (ROOT / "pyproject.toml").is_file() or not BUNDLE.is_dir():
@@ -116,9 +162,7 @@ def venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     full = os.environ.get("AVEMOTION_INSTALL_TEST_FULL", "") == "1"
     borrowed = [] if full else _borrow_heavy(v, base / "borrowed")
     env = _user_env(v, base)
-    p = _run([str(v / "bin" / "python"), "-m", "pip", "install", "-q", f"{wheel}[video]"],
-             cwd=base, env=env, timeout=1800, step="pip install wheel[video]")  # fmt: skip
-    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    _install(v / "bin" / "python", f"{wheel}[video]", env, base)
     p = _run([str(v / "bin" / "python"), "-m", "pip", "check"], cwd=base, env=env, timeout=300)
     assert p.returncode == 0, p.stdout + p.stderr
     print(f"[install test] borrowed from the running environment: {borrowed or 'nothing'}")
