@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from avemotion.analysis import detect_laughter_events
 from avemotion.cli import main
+from avemotion.pipeline.postprocess import detect_laughter_events
 
 from .conftest import DEMO
 
