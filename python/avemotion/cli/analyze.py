@@ -2,11 +2,11 @@
 
 For each input (a media file FFmpeg reads, a ``file://`` URL, or a stream URL such as ``http://``,
 ``udp://``, ``rtsp://`` read to its end or until ``--read-timeout`` seconds pass without data; a
-stream that sends nothing within ``--open-timeout`` seconds cannot be opened) the audio track and
-frames sampled at the model's ``video_fps`` are decoded, turned into feature steps, cut into the
-model's analysis windows (``window_s`` every ``hop_s``, from the bundle's ``bundle.json``) and
-predicted in batches (see :mod:`avemotion.pipeline`). Outputs, each written atomically (temporary
-file + ``os.replace``):
+stream that sends nothing within ``--open-timeout`` seconds, default the read timeout, cannot be
+opened: exit 1) the audio track and frames sampled at the model's ``video_fps`` are decoded, turned
+into feature steps, cut into the model's analysis windows (``window_s`` every ``hop_s``, from the
+bundle's ``bundle.json``) and predicted in batches (see :mod:`avemotion.pipeline`). Outputs, each
+written atomically (temporary file + ``os.replace``):
 
 ``--out DIR`` (default ``out/<input stem>``; with several inputs ``DIR/<input stem>``)::
 
@@ -92,10 +92,11 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:  # typ
                      help="shortest laughter event kept, seconds (default 0.5)")
     out.add_argument("--force", action="store_true", help="recompute even when the outputs are up to date")
     out.add_argument("--no-progress", action="store_true", help="no progress bar")
-    out.add_argument("--open-timeout", type=float, default=10.0,
-                     help="stream URLs: seconds to wait for the stream to start (default 10; then exit 1)")
     out.add_argument("--read-timeout", type=float, default=5.0,
                      help="stream URLs: seconds without data that end the stream (default 5)")
+    out.add_argument("--open-timeout", type=float, default=None,
+                     help="stream URLs: seconds to wait for the stream to start (default: --read-timeout); "
+                          "a stream that sends nothing by then cannot be opened (exit 1)")
     out.add_argument("--quiet", action="store_true", help="no printed summary")
     p.set_defaults(func=run)
     return p
@@ -259,7 +260,8 @@ def _analyze(path: Path | str, args: argparse.Namespace, predictor: Any, extract
 
     if isinstance(path, str):
         res = pipeline.analyze_stream(path, predictor, mode=args.mode, video_extractor=extractor, settings=settings,
-                                      open_timeout_s=args.open_timeout, read_timeout_s=args.read_timeout)
+                                      open_timeout_s=args.open_timeout if args.open_timeout is not None
+                                      else args.read_timeout, read_timeout_s=args.read_timeout)
     else:
         res = pipeline.analyze_file(path, predictor, mode=args.mode, video_extractor=extractor, settings=settings,
                                     progress=progress)

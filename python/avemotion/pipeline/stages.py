@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -51,11 +51,15 @@ AudioStepperFactory = Callable[[PipelineSettings, float], AudioStepper]
 
 
 class FrameEmbedder(Protocol):
-    """Frames in, video steps out (:class:`avemotion.features.video.VideoExtractor`'s interface):
-    ``process(frames)`` -> ``(steps (N, video_dim), face_present (N,) bool, probs (N,))``;
-    ``timings`` holds cumulative ``detect_s``/``embed_s`` seconds (optional)."""
+    """Frames in, video steps out (:class:`avemotion.features.video.VideoExtractor`'s interface).
+    ``process(frames)`` (live: one batch from the frame queue) -> ``(steps (N, video_dim),
+    face_present (N,) bool, probs (N,))``; ``extract(pairs)`` (offline: an iterator of ``(t, rgb)``,
+    batched inside) -> an object with ``times``, ``steps``, ``mask``; ``timings`` holds cumulative
+    ``detect_s``/``embed_s`` seconds (optional)."""
 
     def process(self, frames: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
+
+    def extract(self, frames: Iterable[tuple[float, np.ndarray]]) -> Any: ...
 
 
 def default_audio_stepper(settings: PipelineSettings, t0: float) -> AudioStepper:

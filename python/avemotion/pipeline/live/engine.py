@@ -259,7 +259,7 @@ class LiveEngine:
             except BaseException as exc:  # report, and let the rest finish
                 log.exception("%s failed", threading.current_thread().name)
                 self._set_error(exc, where=threading.current_thread().name)
-                self.end_reason = "error" if self.end_reason == "running" else self.end_reason
+                self.end_reason = "error"  # whatever the source said: the run did not finish its work
                 self._stop.set()
                 self._capture_done.set()
                 self._workers_done = {"audio": True, "video": True}
