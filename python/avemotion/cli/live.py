@@ -343,10 +343,10 @@ def run(args: argparse.Namespace) -> int:
     extractor = load_extractor(args)
     to_stdout = args.jsonl == "-"
     sink = _RowSink.open(args.jsonl)
-    engine, source = _build(args, url, predictor, extractor, sink)
     try:
+        engine, source = _build(args, url, predictor, extractor, sink)
         _start(engine, source)
-    except UsageError:
+    except BaseException:
         sink.close()
         raise
     # one line on stderr once capture has started (scripts and tests wait for it)
