@@ -117,3 +117,15 @@ def test_stream_source_that_cannot_be_opened_is_a_source_open_error(tmp_path: Pa
     assert isinstance(eng.failure, SourceOpenError) and eng.failure.source == str(f)
     assert str(eng.failure).startswith(f"cannot open {f}")
     assert isinstance(eng.failure, RuntimeError)  # callers that only know RuntimeError still see a failure
+
+
+def test_an_unexpected_capture_failure_ends_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from avemotion.pipeline import SourceReadError
+
+    def broken(self, container):
+        raise KeyError("demuxer bug")
+
+    monkeypatch.setattr(StreamSource, "_read", broken)
+    eng = _run_source(str(_wav(tmp_path / "a.wav", 1.0)), "audio")  # returns: the engine did not wait forever
+    assert isinstance(eng.failure, SourceReadError) and "KeyError" in str(eng.failure)
+    assert eng.report().end_reason == "error"

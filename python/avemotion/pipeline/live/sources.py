@@ -15,6 +15,7 @@ stream the mode needs). The first two are :class:`SourceError`, a ``RuntimeError
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any
 
@@ -23,6 +24,8 @@ import numpy as np
 from avemotion._contract import SAMPLE_RATE
 from avemotion.features.media import MediaError
 from avemotion.pipeline.live.engine import LiveEngine
+
+log = logging.getLogger(__name__)
 
 __all__ = ["DeviceSource", "SourceError", "SourceOpenError", "SourceReadError", "StreamSource", "stream_options"]
 
@@ -135,6 +138,9 @@ class StreamSource:
             reason, err = self._read(container)
         except MediaError as exc:  # a stream the mode needs is missing
             reason, err = "error", exc
+        except Exception as exc:  # anything else ends the run with the error (the engine never waits forever)
+            log.exception("%s: capture failed", self.url)
+            reason, err = "error", SourceReadError(self.url, f"{self.url}: {type(exc).__name__}: {exc}")
         finally:
             container.close()
         if eng.stopping and reason == "end of stream":
