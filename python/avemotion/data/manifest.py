@@ -28,11 +28,12 @@ import logging
 import math
 import os
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from avemotion._contract import EMOTION_LABELS, LABEL_KINDS, LAUGHTER_LABELS, SPLITS
 from avemotion._io import atomic_open
 from avemotion._io import atomic_write_text as atomic_write_text
 
@@ -50,11 +51,13 @@ COLUMNS: tuple[str, ...] = (
     "group",
     "split",
 )
-LAUGHTER_LABELS: tuple[str, ...] = ("laughter", "no_laughter")
-EMOTION_LABELS: tuple[str, ...] = ("anger", "disgust", "fear", "happy", "neutral", "sad")
-LABEL_KINDS: tuple[str, ...] = ("event", "clip", "proxy")
-SPLITS: tuple[str, ...] = ("train", "val", "test")
-CORPORA: tuple[str, ...] = ("audioset", "ami", "tedlium", "mustard", "liris_accede", "cremad")
+__all__ = [
+    "COLUMNS", "DEFAULT_PROPORTIONS", "EMOTION_LABELS", "LABEL_KINDS", "LAUGHTER_LABELS", "SPLITS",
+    "BalanceReport", "ManifestError", "ManifestRow", "ManifestSummary", "ManifestWriter", "SplitAssigner",
+    "UnifyResult", "assign_split", "balance_report", "check_leakage", "check_proportions", "find_overlaps",
+    "group_fraction", "iter_manifest", "iter_numbered", "labels_for", "read_manifest", "save_class_weights",
+    "subtract_intervals", "summary_path", "unify", "write_manifest",
+]
 
 #: Default split proportions (train, val, test).
 DEFAULT_PROPORTIONS: tuple[float, float, float] = (0.8, 0.1, 0.1)
@@ -92,7 +95,7 @@ class ManifestRow:
         if not (isinstance(self.end, float) and math.isfinite(self.end)):
             out.append(f"end must be a finite number, got {self.end!r}")
         elif isinstance(self.start, float) and not self.end > self.start:
-            out.append(f"end must be > start, got start={self.start} end={self.end}")
+            out.append(f"end must be > start (need 0 <= start < end), got start={self.start} end={self.end}")
         allowed = tuple(labels) if labels is not None else LAUGHTER_LABELS + EMOTION_LABELS
         if self.label not in allowed:
             out.append(f"label must be one of {', '.join(allowed)}; got {self.label!r}")
@@ -414,15 +417,22 @@ def write_manifest(
     *,
     kind: str | None = None,
     summary_json: str | os.PathLike[str] | None | bool = True,
+    report: Callable[[], dict[str, Any]] | None = None,
 ) -> ManifestSummary:
     """Validate and write ``rows`` atomically; save the summary JSON beside it
-    (``<name>.summary.json``, or the path given; ``False`` for none). Returns the summary."""
+    (``<name>.summary.json``, or the path given; ``False`` for none). Returns the summary.
+
+    ``report``, when given, is called after the last row and its dict is saved in the summary
+    JSON under ``"report"`` (a processor's counts: skipped items, point events, ...)."""
     with ManifestWriter(path, kind) as w:
         w.write_all(rows)
     assert w.summary is not None
     if summary_json:
         sp = summary_path(path) if summary_json is True else Path(summary_json)
-        atomic_write_text(sp, json.dumps(w.summary.to_json(), indent=2, sort_keys=True) + "\n")
+        data = w.summary.to_json()
+        if report is not None:
+            data["report"] = report()
+        atomic_write_text(sp, json.dumps(data, indent=2, sort_keys=True) + "\n")
     return w.summary
 
 
@@ -436,13 +446,22 @@ def summary_path(manifest: str | os.PathLike[str]) -> Path:
 # --------------------------------------------------------------------------------------------
 
 
-def iter_manifest(
+def iter_numbered(
     path: str | os.PathLike[str], *, kind: str | None = None, errors: list[str] | None = None
-) -> Iterator[ManifestRow]:
-    """Stream rows of a manifest, validating each.
+) -> Iterator[tuple[int, ManifestRow]]:
+    """Stream ``(line, row)`` pairs of a manifest, validating each (the one manifest reader).
+
+    Strict: the header must be exactly :data:`COLUMNS` (a missing, extra or misspelled column is
+    an error naming them); every row is checked by :meth:`ManifestRow.problems` (label in the label
+    set of ``kind``, or of the first row when None, so a file never mixes laughter and emotion
+    labels; ``label_kind``, ``split`` and times from the contract; non-empty ids, media and group)
+    and clip ids must be unique. Nothing is normalized (``Train`` is not ``train``). ``line`` is the
+    file line where the row starts. UTF-8, with or without a BOM; LF or CRLF line endings.
 
     With ``errors=None`` the first bad row raises :class:`ManifestError` (``file:line: problem``);
-    with a list, bad rows are appended to it as such messages and skipped.
+    with a list, bad rows are appended to it as such messages and skipped. A bad header or a file
+    that is not UTF-8 always raises. Leakage (a group in two splits) is checked by the writer,
+    :func:`unify` and training, not here.
     """
     path = Path(path)
     if not path.is_file():
@@ -456,37 +475,68 @@ def iter_manifest(
         errors.append(text)
 
     ids: set[str] = set()
-    with path.open(encoding="utf-8", newline="") as f:
-        reader = csv.reader(f)
-        header = next(reader, None)
-        if header is None:
-            raise ManifestError(f"{path}:1: empty file, expected header {','.join(COLUMNS)}")
-        if tuple(h.strip() for h in header) != COLUMNS:
-            raise ManifestError(f"{path}:1: header must be {','.join(COLUMNS)}; got {','.join(header)}")
-        for cells in reader:
-            line = reader.line_num
-            if not cells:
-                continue
-            if len(cells) != len(COLUMNS):
-                bad(line, f"expected {len(COLUMNS)} columns, got {len(cells)}")
-                continue
-            d = dict(zip(COLUMNS, cells, strict=False))
-            try:
-                start, end = float(d["start"]), float(d["end"] or "nan")
-            except ValueError:
-                bad(line, f"start/end must be numbers, got start={d['start']!r} end={d['end']!r}")
-                continue
-            row = ManifestRow(**{**d, "start": start, "end": end})  # type: ignore[arg-type]
-            if labels is None and (k := _kind_of_label(row.label)) is not None:
-                labels = labels_for(k)
-            problems = row.problems(labels)
-            if row.clip_id in ids:
-                problems.append(f"duplicate clip_id {row.clip_id!r}")
-            if problems:
-                bad(line, "; ".join(problems))
-                continue
-            ids.add(row.clip_id)
-            yield row
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as f:
+            reader = csv.reader(f)
+            header = next(reader, None)
+            _check_header(path, header)
+            first = reader.line_num + 1
+            for cells in reader:
+                line, first = first, reader.line_num + 1
+                if not cells:
+                    continue
+                if len(cells) != len(COLUMNS):
+                    bad(line, f"expected {len(COLUMNS)} columns ({','.join(COLUMNS)}), got {len(cells)}")
+                    continue
+                d = dict(zip(COLUMNS, cells, strict=True))
+                try:
+                    start, end = float(d["start"]), float(d["end"] or "nan")
+                except ValueError:
+                    bad(line, f"start/end must be numbers, got start={d['start']!r} end={d['end']!r}")
+                    continue
+                row = ManifestRow(**{**d, "start": start, "end": end})  # type: ignore[arg-type]
+                if labels is None and (k := _kind_of_label(row.label)) is not None:
+                    labels = labels_for(k)
+                problems = row.problems(labels)
+                if row.clip_id in ids:
+                    problems.append(f"duplicate clip_id {row.clip_id!r}")
+                if problems:
+                    bad(line, "; ".join(problems))
+                    continue
+                ids.add(row.clip_id)
+                yield line, row
+    except UnicodeDecodeError as exc:
+        raise ManifestError(f"{path}: not UTF-8 text (byte offset {exc.start}); manifests are UTF-8 CSV") from None
+    except csv.Error as exc:
+        raise ManifestError(f"{path}: not a readable CSV ({exc})") from None
+
+
+def _check_header(path: Path, header: list[str] | None) -> None:
+    if header is None:
+        raise ManifestError(f"{path}:1: empty file, expected the header {','.join(COLUMNS)}")
+    got = tuple(h.strip() for h in header)
+    if got == COLUMNS:
+        return
+    missing = [c for c in COLUMNS if c not in got]
+    extra = [c for c in got if c not in COLUMNS]
+    detail = []
+    if missing:
+        detail.append(f"missing column(s) {missing}")
+    if extra:
+        detail.append(f"unexpected column(s) {extra}")
+    if not detail:
+        detail.append("columns out of order")
+    raise ManifestError(
+        f"{path}:1: header must be {','.join(COLUMNS)}; got {','.join(header)} ({'; '.join(detail)})"
+    )
+
+
+def iter_manifest(
+    path: str | os.PathLike[str], *, kind: str | None = None, errors: list[str] | None = None
+) -> Iterator[ManifestRow]:
+    """The rows of :func:`iter_numbered` without their line numbers."""
+    for _line, row in iter_numbered(path, kind=kind, errors=errors):
+        yield row
 
 
 def read_manifest(path: str | os.PathLike[str], *, kind: str | None = None) -> list[ManifestRow]:
@@ -568,10 +618,6 @@ def save_class_weights(report: BalanceReport, path: str | os.PathLike[str]) -> P
     data = {"method": "balanced: n_samples / (n_classes * count)", **report.to_json()}
     data["class_weights"] = data.pop("weights")
     return atomic_write_text(path, json.dumps(data, indent=2) + "\n")
-
-
-def row_fields() -> list[str]:
-    return [f.name for f in fields(ManifestRow)]
 
 
 # --------------------------------------------------------------------------------------------
