@@ -110,6 +110,8 @@ def media_duration(path: str | os.PathLike[str]) -> float:
             head = f.read(12)
             if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
                 return _riff_wav_duration(p, f)
+        if head.startswith(b"version http"):  # "version https://git-lfs.github.com/spec/v1"
+            raise ValueError(f"{p}: a Git LFS pointer, not audio (fetch the media with `git lfs pull`)")
         if head[:4] not in (b"RF64", b"BW64"):  # 64-bit WAV variants: left to ffprobe
             raise ValueError(f"{p}: not a readable WAV file (no RIFF/WAVE header)")
     try:

@@ -95,7 +95,7 @@ class ManifestRow:
         if not (isinstance(self.end, float) and math.isfinite(self.end)):
             out.append(f"end must be a finite number, got {self.end!r}")
         elif isinstance(self.start, float) and not self.end > self.start:
-            out.append(f"end must be > start (need 0 <= start < end), got start={self.start} end={self.end}")
+            out.append(f"need 0 <= start < end: end must be > start, got start={self.start} end={self.end}")
         allowed = tuple(labels) if labels is not None else LAUGHTER_LABELS + EMOTION_LABELS
         if self.label not in allowed:
             out.append(f"label must be one of {', '.join(allowed)}; got {self.label!r}")
