@@ -117,7 +117,7 @@ def _process(args: argparse.Namespace) -> int:
 
 
 def _unify(args: argparse.Namespace) -> int:
-    from avemotion.data.manifest import unify
+    from avemotion.data.combine import unify
 
     inputs = args.inputs or [str(MANIFEST_DIR / m) for m in registry.manifests(args.kind)]
     out = args.out or MANIFEST_DIR / UNIFIED[args.kind]
@@ -132,7 +132,8 @@ def _unify(args: argparse.Namespace) -> int:
 
 
 def _balance(args: argparse.Namespace) -> int:
-    from avemotion.data.manifest import balance_report, iter_manifest, save_class_weights
+    from avemotion.data.combine import balance_report, save_class_weights
+    from avemotion.data.manifest import iter_manifest
 
     report = balance_report(iter_manifest(args.manifest), split=args.split)
     out = args.weights_out or args.manifest.with_name(args.manifest.stem + ".class_weights.json")

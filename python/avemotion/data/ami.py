@@ -55,7 +55,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from avemotion.data._common import ProcessResult, finish, keep_fraction
-from avemotion.data.manifest import DEFAULT_PROPORTIONS, ManifestRow, SplitAssigner, subtract_intervals
+from avemotion.data.combine import subtract_intervals
+from avemotion.data.manifest import DEFAULT_PROPORTIONS, ManifestRow, SplitAssigner
 
 log = logging.getLogger(__name__)
 

@@ -75,7 +75,8 @@ from avemotion.data._common import ProcessResult, finish
 from avemotion.data._segment_csv import INVALID_LINE as _INVALID_LINE  # noqa: F401  (the scanner tests' reference)
 from avemotion.data._segment_csv import YTID as _YTID
 from avemotion.data._segment_csv import iter_segment_tuples
-from avemotion.data.manifest import DEFAULT_PROPORTIONS, ManifestRow, SplitAssigner, subtract_intervals
+from avemotion.data.combine import subtract_intervals
+from avemotion.data.manifest import DEFAULT_PROPORTIONS, ManifestRow, SplitAssigner
 
 log = logging.getLogger(__name__)
 

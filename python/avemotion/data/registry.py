@@ -157,7 +157,7 @@ CORPORA: tuple[Corpus, ...] = (
             Option("--fps", "frame rate for durations from the description (25)", {"type": float}),
         ),
         dir_var="LIRIS_DIR",
-        make_command="$(PYTHON) datasets/scripts/ingest_liris_accede.py --root {root} --out {out} --seed $(SEED)",
+        make_command="$(PYTHON) datasets/scripts/ingest_liris_accede.py --root {root} --out {out} $(SPLIT_ARGS)",
         convert=_liris_rule,
     ),
     Corpus(
