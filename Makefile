@@ -58,11 +58,11 @@ emotion_manifest:
 
 # The real training data of the default model (see datasets/manifests/README.md):
 #   emodb.csv (emotion, 6 classes), emodb_no_laughter.csv, laughter_folder.csv and
-#   laughter_real.csv = the acted laughs + every EmoDB utterance as a negative.
+#   laughter_real.csv = the acted laughs + every EmoDB utterance as a negative. Media paths are absolute.
 real_manifests: dirs
 	@test -d $(REAL_DATA)/emodb -a -d $(REAL_DATA)/laughter || \
 	  { echo "real_manifests: $(REAL_DATA)/emodb or $(REAL_DATA)/laughter not found (set REAL_DATA=...)" >&2; exit 2; }
-	$(MAKE) --no-print-directory emodb laughter_folder EMODB_DIR=$(REAL_DATA)/emodb LAUGHTER_DIR=$(REAL_DATA)/laughter
+	$(MAKE) --no-print-directory emodb laughter_folder EMODB_DIR=$(abspath $(REAL_DATA))/emodb LAUGHTER_DIR=$(abspath $(REAL_DATA))/laughter
 	$(AVEMOTION) data unify --kind laughter --inputs $(MANIFEST_DIR)/laughter_folder.csv $(MANIFEST_DIR)/emodb_no_laughter.csv --out $(MANIFEST_DIR)/laughter_real.csv
 
 corpora:

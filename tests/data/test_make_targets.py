@@ -57,6 +57,7 @@ def test_real_manifests_from_shared_data(shared_data: Path, tmp_path: Path) -> N
     real = read_manifest(manifests / "laughter_real.csv", kind="laughter")
     assert sum(r.label == "laughter" for r in real) == 12 and sum(r.label == "no_laughter" for r in real) == 408
     assert check_leakage(real) == {} and find_overlaps(real) == []
+    assert all(Path(r.media_path).is_absolute() and Path(r.media_path).is_file() for r in real)
     # EmoDB clips carry the same id and split in both manifests (one example, both labels)
     split_of = {r.clip_id: r.split for r in real}
     assert all(split_of[r.clip_id] == r.split for r in emotion)
