@@ -16,6 +16,7 @@ import json
 import sys
 from pathlib import Path
 
+from avemotion._contract import SPLITS
 from avemotion.data import registry
 from avemotion.data.manifest import DEFAULT_PROPORTIONS
 
@@ -61,7 +62,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:  # typ
     u.set_defaults(func=run)
     b = dsub.add_parser("balance", help="class distribution and 'balanced' class weights of a manifest")
     b.add_argument("manifest", type=Path)
-    b.add_argument("--split", choices=("train", "val", "test"), help="only this split")
+    b.add_argument("--split", choices=SPLITS, help="only this split")
     b.add_argument("--weights-out", type=Path,
                    help="class weights JSON (default <manifest>.class_weights.json beside it)")
     b.set_defaults(func=run)

@@ -173,8 +173,8 @@ CORPORA: tuple[Corpus, ...] = (
         (
             Option("--laughter-negatives", "write every utterance as a no_laughter row (a laughter manifest)",
                    {"action": "store_true", "default": None}),
-            Option("--boredom-as", "opt in: map boredom (L) to this label instead of leaving it out",
-                   {"choices": ("anger", "disgust", "fear", "happy", "neutral", "sad")}),
+            Option("--boredom-as", "opt in: map boredom (L) to this emotion label (one of the six, e.g. "
+                   "neutral) instead of leaving it out"),
         ),
     ),
     Corpus(
@@ -182,7 +182,7 @@ CORPORA: tuple[Corpus, ...] = (
         "audio files (.wav .flac .mp3 ...), any subfolders",
         (Output("laughter_folder.csv", "laughter"),),
         (
-            Option("--label", "label of every file (default laughter)", {"choices": ("laughter", "no_laughter")}),
+            Option("--label", "laughter label of every file: laughter (default) or no_laughter"),
             Option("--corpus-name", "corpus/clip-id prefix of the rows (default laughter_folder)", {},
                    keyword="corpus"),
         ),
