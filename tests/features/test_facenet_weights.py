@@ -174,6 +174,47 @@ def test_same_person_is_closer_than_another_person(casia_cache: FW.ConversionRes
     assert demo_same.min() > demo_other.max() + 0.5
 
 
+_TF_SCRIPT = """
+import sys
+import numpy as np
+import tensorflow as tf
+graph, faces, out = sys.argv[1:4]
+gd = tf.compat.v1.GraphDef()
+gd.ParseFromString(open(graph, "rb").read())
+g = tf.Graph()
+with g.as_default():
+    tf.import_graph_def(gd, name="")
+x = np.load(faces)
+with tf.compat.v1.Session(graph=g) as s:  # the frozen graph takes one NHWC face at a time
+    emb = [s.run("embeddings:0", {"input:0": f.transpose(1, 2, 0)[None]})[0] for f in x]
+np.save(out, np.stack(emb))
+"""
+
+
+@pytest.mark.slow
+def test_converted_weights_reproduce_the_original_graph(facenet_graph: Path, casia_cache: FW.ConversionResult,
+                                                        real_faces, tmp_path: Path) -> None:
+    """The frozen graph itself, run by TensorFlow (in a subprocess: TensorFlow and facenet-pytorch
+    must not share a process), gives the converted network's embeddings."""
+    import importlib.util
+    import os
+    import subprocess
+    import sys
+
+    if importlib.util.find_spec("tensorflow") is None:
+        pytest.skip("TensorFlow (the [train] extra) is not installed")
+    from avemotion.features import video as V
+
+    faces = np.concatenate([np.stack([real_faces["astronaut"], real_faces["camera"]]), real_faces["demo"][:2]])
+    np.save(tmp_path / "faces.npy", faces)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
+    subprocess.run([sys.executable, "-c", _TF_SCRIPT, str(facenet_graph), str(tmp_path / "faces.npy"),
+                    str(tmp_path / "tf.npy")], check=True, timeout=900, env=env)
+    want = np.load(tmp_path / "tf.npy")
+    got = V.TorchEmbedder(V.load_facenet(cache=casia_cache.cache))(faces)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)  # measured: 1e-7
+
+
 # ----------------------------------------------------------------------------- errors
 
 
