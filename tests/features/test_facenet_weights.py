@@ -119,6 +119,18 @@ def test_mapping_errors_name_the_tensor(parsed: G.Graph) -> None:
         FW.graph_state_dict(wrong)
 
 
+def test_reading_the_graph_never_imports_tensorflow(facenet_graph: Path) -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; from avemotion.features import facenet_weights as FW, _tf_graphdef as G, video; "
+            "s = FW.graph_state_dict(G.read_graph(FW.find_graph())); "
+            "assert 'tensorflow' not in sys.modules, 'tensorflow imported'; print(len(s))")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, timeout=600,
+                         env={**__import__("os").environ, "PYTHONPATH": str(ROOT / "python")})
+    assert out.stdout.strip() == "714"  # state dict entries, num_batches_tracked included
+
+
 def test_conversion_writes_verified_files_and_manifest(casia_cache: FW.ConversionResult) -> None:
     import torch
 

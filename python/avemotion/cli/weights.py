@@ -60,10 +60,12 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--facenet-weights/--random-facenet only apply to --export-onnx")
     out: dict[str, Any] = {}
     try:
+        explicit = args.facenet_weights or args.random_facenet
+        mtcnn_only = args.mtcnn_onnx and not (args.export_onnx or args.check or args.force)
         if args.check:
             m = FW.verify_cache(args.cache)
             out["cache"] = _describe(FW.facenet_cache_dir(args.cache), m, "verified")
-        elif not args.export_onnx or not (args.facenet_weights or args.random_facenet):
+        elif not mtcnn_only and not (args.export_onnx and explicit):
             res = FW.convert(args.cache, force=args.force)
             m = FW.read_manifest(res.cache)
             out["cache"] = _describe(res.cache, m, f"converted in {res.seconds:.1f} s" if res.converted else "up to date")
