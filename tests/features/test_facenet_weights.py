@@ -375,3 +375,17 @@ def test_analysis_refuses_a_bundle_made_with_another_embedder(bundle_copy: Path)
         pipeline.analyze_file(ROOT / "samples" / "demo_clip.mp4", predictor, mode="av", video_extractor=fake)
     with pytest.raises(B.BundleError, match="the one in use is facenet-random-init-seed0"):
         pipeline.LiveEngine(predictor, pipeline.LiveConfig(mode="video"), video_extractor=fake)
+
+
+def test_cli_refuses_a_mismatched_bundle_before_any_work(bundle_copy: Path, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    from avemotion import bundle as B
+    from avemotion.cli import main
+
+    B.record_embedder(bundle_copy, FW.EmbedderIdentity(FW.CASIA_NAME, "a" * 64))
+    out = tmp_path / "out"
+    rc = main(["analyze", str(ROOT / "samples" / "demo_clip.mp4"), "--model", str(bundle_copy),
+               "--random-facenet", "--no-progress", "--out", str(out)])
+    assert rc == 2
+    assert "face embedder" in capsys.readouterr().err
+    assert not out.exists()  # refused before the analysis wrote anything

@@ -107,6 +107,19 @@ def load_extractor(args: argparse.Namespace) -> Any:
         raise UsageError(f"--facenet-onnx {args.facenet_onnx} (--device {device}): {exc}") from None
 
 
+
+def check_model_extractor(predictor: Any, extractor: Any, mode: str) -> None:
+    """A bundle made with another face embedder than ``extractor``'s: :class:`UsageError` (exit 2)
+    before any work starts (see :func:`avemotion.bundle.check_embedder`)."""
+    from avemotion.bundle import BundleError
+    from avemotion.pipeline.stages import check_embedder
+
+    try:
+        check_embedder(predictor, extractor, mode)
+    except BundleError as exc:
+        raise UsageError(str(exc)) from None
+
+
 # --------------------------------------------------------------------------------------------------
 # Sources
 
