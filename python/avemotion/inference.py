@@ -22,11 +22,22 @@ Execution providers (``providers=``)
     (``strict=True`` or ``AVEMOTION_STRICT=1``). ``"cpu"`` always uses the CPU.
 
 Threads: ``intra_op_threads`` / ``inter_op_threads`` (0 = ONNX Runtime's default).
+
+Long inputs (``max_steps``, default 4096)
+    A model with self-attention needs memory that grows with the square of the steps per call (the
+    default bundle: batch 4 at T = 10000, both modalities, took 8.3 GB). So one model call holds at
+    most ``max_steps`` steps per modality per sample (longer input raises ValueError: cut it into
+    windows, e.g. ``predict_windows`` or ``avemotion analyze``; 4096 audio steps are 410 s), and a
+    batch is split into calls of at most ``max(1, max_steps² // T²)`` samples (T = the longer
+    modality's padded step count). Results are identical (samples are independent); a call's memory
+    stays near that of one sample of ``max_steps`` steps (default bundle, T = 4096, B = 1: +0.6 GB).
+
+Outputs are checked: a NaN/Inf probability (finite but extreme inputs, e.g. 1e20, overflow inside the
+model) raises ValueError naming the samples instead of being returned.
 """
 
 from __future__ import annotations
 
-import glob
 import logging
 import os
 import warnings
@@ -37,53 +48,26 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
-from avemotion import _core
+from avemotion import _core, kernels
+from avemotion._contract import DEFAULT_BUNDLE_NAME, resolve_model_dir, strict_from_env
 from avemotion.bundle import Bundle, check_model_io, read_bundle
-from avemotion.kernels import prepare_stats
+from avemotion.kernels import PreparedStats, available_backend, ort_library_path
+
+__all__ = ["CSession", "MAX_STEPS", "Prediction", "Predictor", "PySession", "available_backend", "backend_info",
+           "create_session", "load_model", "ort_library_path", "select_provider"]
 
 log = logging.getLogger(__name__)
 
 Backend = Literal["auto", "c", "python"]
-DEFAULT_MODEL_DIR = "models/dynamic_padding_no_leakage"
+#: Relative default kept for callers that print it; resolution goes through ``_contract.resolve_model_dir``.
+DEFAULT_MODEL_DIR = str(Path("models") / DEFAULT_BUNDLE_NAME)
+#: Most steps per modality per sample in one model call (see "Long inputs" above).
+MAX_STEPS = 4096
 _CUDA = "CUDAExecutionProvider"
 _CPU = "CPUExecutionProvider"
 
 
-def _env_strict() -> bool:
-    return os.environ.get("AVEMOTION_STRICT", "").strip().lower() in ("1", "true", "yes", "on")
-
-
 # --------------------------------------------------------------------------- library / backend
-
-
-def ort_library_path() -> Path:
-    """Path of ``libonnxruntime.so.1.*`` inside the installed onnxruntime (or -gpu) package."""
-    import onnxruntime
-
-    capi = Path(onnxruntime.__file__).parent / "capi"
-    found = sorted(glob.glob(str(capi / "libonnxruntime.so.1*")))
-    if not found:
-        raise RuntimeError(
-            f"onnxruntime {onnxruntime.__version__}: no libonnxruntime.so.1.* in {capi}; "
-            "reinstall onnxruntime (or use backend='python')"
-        )
-    return Path(found[-1])
-
-
-def _c_backend_error() -> str | None:
-    """None when the C backend can run here, else why not."""
-    if not getattr(_core, "HAVE_ORT", False):
-        return "built without ONNX Runtime headers (run scripts/fetch_ort_headers.sh and rebuild)"
-    try:
-        _core.ort_library_version(str(ort_library_path()))
-    except Exception as exc:
-        return str(exc)
-    return None
-
-
-def available_backend() -> str:
-    """``"c"`` when the C API backend works here, else ``"python"`` (what ``backend="auto"`` uses)."""
-    return "c" if _c_backend_error() is None else "python"
 
 
 def backend_info() -> dict[str, Any]:
@@ -95,7 +79,7 @@ def backend_info() -> dict[str, Any]:
         "onnxruntime": onnxruntime.__version__,
         "providers": list(onnxruntime.get_available_providers()),
         "headers_api_version": _core.ort_headers_api_version() if getattr(_core, "HAVE_ORT", False) else None,
-        "c_backend_error": _c_backend_error(),
+        "c_backend_error": kernels.c_backend_error(),
     }
     if info["c_backend_error"] is None:
         info["library"] = str(ort_library_path())
@@ -222,7 +206,7 @@ def create_session(
     """Create a session on ``model_path`` with the chosen backend and provider (module docstring)."""
     import onnxruntime
 
-    strict = _env_strict() if strict is None else bool(strict)
+    strict = strict_from_env() if strict is None else bool(strict)
     for name, v in (("intra_op_threads", intra_op_threads), ("inter_op_threads", inter_op_threads),
                     ("device_id", device_id)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
@@ -234,7 +218,7 @@ def create_session(
         raise FileNotFoundError(f"model_path: no such file: {mp}")
     chosen = backend
     if backend in ("auto", "c"):
-        why = _c_backend_error()
+        why = kernels.c_backend_error()
         if why is not None:
             if backend == "c":
                 raise RuntimeError(f"backend: 'c' requested but the C API backend is unavailable: {why}")
@@ -286,6 +270,27 @@ class Prediction:
 _MODALITY = ("audio", "video")
 
 
+def _where_single(index: tuple[int, ...], column: int) -> str:
+    return f"step {index[1]}, column {column}"
+
+
+def _where_batch(index: tuple[int, ...], column: int) -> str:
+    return f"sample {index[0]}, step {index[1]}, column {column}"
+
+
+def _check_outputs(emo: np.ndarray, laugh: np.ndarray, arrays: dict[str, np.ndarray]) -> None:
+    """Refuse NaN/Inf probabilities (finite but extreme inputs overflow inside the model)."""
+    if np.isfinite(emo).all() and np.isfinite(laugh).all():
+        return
+    bad = np.flatnonzero(~(np.isfinite(emo.reshape(len(emo), -1)).all(1) & np.isfinite(laugh.reshape(len(laugh), -1)).all(1)))
+    big = max(float(np.abs(arrays[m] * arrays[f"{m}_mask"][..., None]).max(initial=0.0)) for m in _MODALITY)
+    raise ValueError(
+        f"features: the model returned NaN/Inf probabilities for sample(s) {bad[:10].tolist()}: the inputs are "
+        f"finite but too large for it (largest |value| after normalization: {big:.3g}); check the features' "
+        "units/scale against the bundle's statistics"
+    )
+
+
 class Predictor:
     """Normalizes features with the bundle's statistics and runs the two-head model.
 
@@ -294,8 +299,11 @@ class Predictor:
     ``bundle``.
     """
 
-    def __init__(self, bundle: Bundle, session: Session) -> None:
+    def __init__(self, bundle: Bundle, session: Session, *, max_steps: int = MAX_STEPS) -> None:
+        if isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer)) or max_steps < 1:
+            raise ValueError(f"max_steps: expected an int >= 1, got {max_steps!r}")
         check_model_io(bundle, session.inputs, session.outputs)
+        self.max_steps = int(max_steps)
         self.bundle = bundle
         self._session = session
         self.labels: tuple[str, ...] = bundle.labels
@@ -308,8 +316,8 @@ class Predictor:
         out_names = [n for n, _ in session.outputs]
         self._emo_idx = out_names.index(bundle.outputs["emotion"])
         self._laugh_idx = out_names.index(bundle.outputs["laughter"])
-        # mean and 1/max(std, eps) once, so each call runs only the normalization kernel
-        self._norm = {m: prepare_stats(*bundle.stats(m), dim=bundle.dims[m])[:2] for m in _MODALITY}
+        # mean and 1/std once (validated), so each call runs only the normalization kernel
+        self._norm = {m: PreparedStats(*bundle.stats(m), dim=bundle.dims[m]) for m in _MODALITY}
 
     @property
     def backend(self) -> str:
@@ -362,6 +370,12 @@ class Predictor:
             ma = np.arange(t)[None, :] < la[:, None]
         else:
             ma = np.ones((b, t), np.bool_)
+        if t > self.max_steps:
+            raise ValueError(
+                f"{arg}: {t} steps, expected at most max_steps={self.max_steps} per call (the model's memory "
+                "grows with the square of the steps); cut the input into windows (predict_windows, "
+                "`avemotion analyze`) or pass a larger max_steps to load_model"
+            )
         if t == 0:  # no steps: one all-masked step keeps every backend and model happy
             xa = np.zeros((b, 1, dim), np.float32)
             ma = np.zeros((b, 1), np.bool_)
@@ -371,13 +385,8 @@ class Predictor:
         keep = ma.reshape(-1)
         if not keep.all():
             flat[~keep] = 0.0  # garbage (even NaN) in masked steps never reaches the model
-        mean, inv_std = self._norm[m]
-        bad = _core.normalize(flat, mean, inv_std, flat, True)  # in place, C++ SIMD kernel
-        if bad >= 0:
-            b_i, t_i = divmod(int(bad), t)
-            col = int(np.flatnonzero(~np.isfinite(flat[bad]))[0])
-            where = f"step {t_i}, column {col}" if this_single else f"sample {b_i}, step {t_i}, column {col}"
-            raise ValueError(f"{arg}: expected finite values in real (unmasked) steps, got {flat[bad, col]} at {where}")
+        where = _where_single if this_single else _where_batch
+        self._norm[m].apply(xf, out=xf, name=arg, where=where, expected="finite values in real (unmasked) steps")
         if not keep.all():
             flat[~keep] = 0.0
         return xf, ma.astype(np.float32), this_single
@@ -410,8 +419,19 @@ class Predictor:
             raise ValueError(f"features: audio and video batch sizes differ: {ba} vs {bv}")
         arrays = {"audio": prepared["audio"][0], "audio_mask": prepared["audio"][1],
                   "video": prepared["video"][0], "video_mask": prepared["video"][1]}
-        outs = self._session.run([arrays[r] for r in self._order])
-        return outs[self._emo_idx], outs[self._laugh_idx], bool(single)
+        ordered = [arrays[r] for r in self._order]
+        b = ordered[0].shape[0]
+        t = max(prepared["audio"][0].shape[1], prepared["video"][0].shape[1])
+        per_call = max(1, self.max_steps**2 // (t * t))  # memory bound (module docstring, "Long inputs")
+        emo_parts, laugh_parts = [], []
+        for start in range(0, b, per_call):
+            outs = self._session.run([a[start : start + per_call] for a in ordered] if b > per_call else ordered)
+            emo_parts.append(outs[self._emo_idx])
+            laugh_parts.append(outs[self._laugh_idx])
+        emo = emo_parts[0] if len(emo_parts) == 1 else np.concatenate(emo_parts)
+        laugh = laugh_parts[0] if len(laugh_parts) == 1 else np.concatenate(laugh_parts)
+        _check_outputs(emo, laugh, arrays)
+        return emo, laugh, bool(single)
 
     # -- public API
 
@@ -519,17 +539,18 @@ def load_model(
     inter_op_threads: int = 0,
     device_id: int = 0,
     verify: bool = True,
+    max_steps: int = MAX_STEPS,
 ) -> Predictor:
-    """Read and verify the bundle at ``path`` (default ``$AVEMOTION_MODEL_DIR`` or
-    ``models/dynamic_padding_no_leakage``), create the session once, return a ``Predictor``.
+    """Read and verify the bundle at ``path`` (default: ``$AVEMOTION_MODEL_DIR``, else the installed
+    default bundle; ``avemotion._contract.resolve_model_dir``), create the session once, return a
+    ``Predictor``.
 
     ``verify`` checks every file's sha256 (a few ms per MB). ``strict`` (default ``AVEMOTION_STRICT``)
-    makes a CUDA fallback an error. Raises ``avemotion.bundle.BundleError`` for bad bundles.
+    makes a CUDA fallback an error. ``max_steps``: see "Long inputs" in the module docstring.
+    Raises ``avemotion.bundle.BundleError`` for bad bundles.
     """
-    if path is None:
-        path = os.environ.get("AVEMOTION_MODEL_DIR") or DEFAULT_MODEL_DIR
-    bundle = read_bundle(path, verify=verify)
+    bundle = read_bundle(resolve_model_dir(path), verify=verify)
     sess = create_session(bundle.model_path, backend=backend, providers=providers, strict=strict,
                           intra_op_threads=intra_op_threads, inter_op_threads=inter_op_threads,
                           device_id=device_id)
-    return Predictor(bundle, sess)
+    return Predictor(bundle, sess, max_steps=max_steps)
