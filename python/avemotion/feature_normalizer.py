@@ -331,14 +331,6 @@ def _signature(directory: Path, name: str) -> tuple[Any, ...]:
             _stat_sig(os.path.join(directory, f"{name}_std.npy")))  # fmt: skip
 
 
-def _cache_key(name: Any, stats_dir: Any, strict: bool) -> tuple[Any, ...]:
-    """Cheap (no ``Path``, no ``stat``) identity of a call's statistics; resolution happens on a miss."""
-    if stats_dir is None:
-        return (name, None, os.environ.get(ENV_MODEL_DIR), strict)
-    d = os.fspath(stats_dir) if isinstance(stats_dir, os.PathLike) else stats_dir
-    return (name, d, None, strict)
-
-
 def normalize_features(
     features: npt.ArrayLike,
     name: str = "audio",
@@ -353,12 +345,11 @@ def normalize_features(
     warnings there) and are cached until the file changes. NaN/Inf raise ValueError. Masked steps
     (e.g. frames without a face) are normalized like any other; callers keep their masks.
     """
-    if not isinstance(name, str):
-        _check_name(name)
-    if stats_dir is not None and not isinstance(stats_dir, (str, os.PathLike)):
-        _resolve_dir(stats_dir)
-    key = _cache_key(name, stats_dir, bool(strict))
-    entry = _cache.get(key)
+    try:  # cheap (no Path, no resolution): the directory is resolved on a miss only
+        key = (name, None, os.environ.get(ENV_MODEL_DIR), strict) if stats_dir is None else (name, os.fspath(stats_dir), None, strict)
+        entry = _cache.get(key)
+    except TypeError:  # an unhashable name or a non-path stats_dir: the checks below say which
+        entry = None
     if entry is not None and (entry.cwd is None or entry.cwd == os.getcwd()):
         sig = _stat_sig(entry.pkl)
         if sig is not None and entry.sig == (sig,):  # fast path: the same pickle file
@@ -368,6 +359,7 @@ def normalize_features(
             return entry.stats.normalize(features)
     name = _check_name(name)
     directory = _resolve_dir(stats_dir)
+    key = (name, None, os.environ.get(ENV_MODEL_DIR), strict) if stats_dir is None else (name, os.fspath(stats_dir), None, strict)
     sig_all = _signature(directory, name)  # taken before loading: a file changed meanwhile is re-read next call
     stats = _load(name, directory, bool(strict))
     cwd_matters = stats_dir is None and not os.environ.get(ENV_MODEL_DIR) and installed_model_dir() is None

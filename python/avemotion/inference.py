@@ -278,9 +278,15 @@ def _where_batch(index: tuple[int, ...], column: int) -> str:
     return f"sample {index[0]}, step {index[1]}, column {column}"
 
 
+def _all_finite(a: np.ndarray) -> bool:
+    if a.dtype == np.float32 and a.flags.c_contiguous:
+        return bool(_core.find_nonfinite(a.ravel()) < 0)  # one C++ pass, no temporaries
+    return bool(np.isfinite(a).all())
+
+
 def _check_outputs(emo: np.ndarray, laugh: np.ndarray, arrays: dict[str, np.ndarray]) -> None:
     """Refuse NaN/Inf probabilities (finite but extreme inputs overflow inside the model)."""
-    if np.isfinite(emo).all() and np.isfinite(laugh).all():
+    if _all_finite(emo) and _all_finite(laugh):
         return
     bad = np.flatnonzero(~(np.isfinite(emo.reshape(len(emo), -1)).all(1) & np.isfinite(laugh.reshape(len(laugh), -1)).all(1)))
     big = max(float(np.abs(arrays[m] * arrays[f"{m}_mask"][..., None]).max(initial=0.0)) for m in _MODALITY)
@@ -370,6 +376,7 @@ class Predictor:
             ma = np.arange(t)[None, :] < la[:, None]
         else:
             ma = np.ones((b, t), np.bool_)
+        all_real = (mask is None and length is None) or bool(ma.all())
         if t > self.max_steps:
             raise ValueError(
                 f"{arg}: {t} steps, expected at most max_steps={self.max_steps} per call (the model's memory "
@@ -379,16 +386,16 @@ class Predictor:
         if t == 0:  # no steps: one all-masked step keeps every backend and model happy
             xa = np.zeros((b, 1, dim), np.float32)
             ma = np.zeros((b, 1), np.bool_)
-            t = 1
+            t, all_real = 1, False
         xf = np.array(xa, dtype=np.float32, order="C", copy=True)
-        flat = xf.reshape(-1, dim)
-        keep = ma.reshape(-1)
-        if not keep.all():
-            flat[~keep] = 0.0  # garbage (even NaN) in masked steps never reaches the model
+        if not all_real:
+            masked = ~ma.reshape(-1)
+            flat = xf.reshape(-1, dim)
+            flat[masked] = 0.0  # garbage (even NaN) in masked steps never reaches the model
         where = _where_single if this_single else _where_batch
-        self._norm[m].apply(xf, out=xf, name=arg, where=where, expected="finite values in real (unmasked) steps")
-        if not keep.all():
-            flat[~keep] = 0.0
+        self._norm[m].apply(xf, xf, name=arg, where=where, expected="finite values in real (unmasked) steps")
+        if not all_real:
+            flat[masked] = 0.0
         return xf, ma.astype(np.float32), this_single
 
     def _run(self, features: Sequence[Any], masks: Sequence[Any] | None, lengths: Sequence[Any] | None) -> tuple[np.ndarray, np.ndarray, bool]:

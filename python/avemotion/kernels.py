@@ -64,14 +64,9 @@ def as_real_array(name: str, value: Any, dtype: Any = np.float32, *, expected: s
     return np.asarray(arr, dtype=dtype, order="C")  # (ascontiguousarray would make a scalar 1-D)
 
 
-def _vector(name: str, value: Any) -> np.ndarray:
-    arr = as_real_array(name, value, np.float32)
-    if arr.ndim != 1:
-        raise ValueError(f"{name}: expected shape (D,), got {arr.shape}")
-    return arr
-
-
 def _check_eps(eps: Any) -> float:
+    if type(eps) is float and 0.0 < eps < math.inf:  # the common case (NaN fails the comparison)
+        return eps
     if isinstance(eps, bool) or not isinstance(eps, (int, float, np.integer, np.floating)):
         raise TypeError(f"eps: expected a float, got {type(eps).__name__}")
     e = float(eps)
@@ -88,6 +83,44 @@ def _default_where(index: tuple[int, ...], column: int) -> str:
     return f"index {index}, column {column}"
 
 
+def _prepare(mean: Any, std: Any, dim: int | None, eps: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, int]:
+    """Validated ``(mean, std, inv_std, eps, n_constant)`` (float32 vectors) for the kernel."""
+    e = eps if type(eps) is float and 0.0 < eps < math.inf else _check_eps(eps)
+    m = as_real_array("mean", mean, np.float32)
+    s = as_real_array("std", std, np.float32)
+    if m.ndim != 1 or s.ndim != 1:
+        raise ValueError(f"{'mean' if m.ndim != 1 else 'std'}: expected shape (D,), got {(m if m.ndim != 1 else s).shape}")
+    if dim is not None:  # blame the argument that disagrees with x, not the other one
+        if m.shape[0] != dim:
+            raise ValueError(f"mean: expected shape ({dim},) to match x's last dimension {dim}, got {m.shape}")
+        if s.shape[0] != dim:
+            raise ValueError(f"std: expected shape ({dim},) to match x's last dimension {dim}, got {s.shape}")
+    elif m.shape != s.shape:
+        raise ValueError(f"std: expected shape {m.shape} (same as mean), got {s.shape}")
+    bad = _core.find_nonfinite(m)
+    if bad >= 0:
+        raise ValueError(f"mean: expected finite values, got {m[bad]} at index {bad}")
+    inv, n_constant = _core.prepare_inv_std(s, e)
+    return m, s, inv, e, n_constant
+
+
+def _kernel(xa: np.ndarray, out: np.ndarray, mean: np.ndarray, inv: np.ndarray, check_finite: bool, name: str = "x",
+            expected: str = "finite values", where: Locator | None = None, note: str = "") -> np.ndarray:  # fmt: skip
+    """The one C++ call, on arrays already checked (float32, C-contiguous, last dim = len(mean),
+    ``out`` of x's shape); a NaN/Inf is reported with ``where(index, column)``."""
+    if xa.ndim <= 2:
+        bad = _core.normalize(xa, mean, inv, out, check_finite)
+    else:
+        d = mean.shape[0]
+        bad = _core.normalize(xa.reshape(-1, d), mean, inv, out.reshape(-1, d), check_finite)
+    if bad >= 0:
+        row = xa if xa.ndim == 1 else xa.reshape(-1, xa.shape[-1])[bad]
+        col = int(np.flatnonzero(~np.isfinite(row))[0])
+        index = tuple(int(i) for i in np.unravel_index(int(bad), xa.shape[:-1])) if xa.ndim > 1 else ()
+        raise ValueError(f"{name}: expected {expected}, got {row[col]} at {(where or _default_where)(index, col)}{note}")
+    return out
+
+
 class PreparedStats:
     """``mean`` and ``1/std`` validated once, for many ``apply`` calls (see the module docstring).
 
@@ -99,24 +132,11 @@ class PreparedStats:
     __slots__ = ("constant", "dim", "inv_std", "mean")
 
     def __init__(self, mean: npt.ArrayLike, std: npt.ArrayLike, *, dim: int | None = None, eps: float = STD_EPS) -> None:
-        e = _check_eps(eps)
-        m = _vector("mean", mean)
-        s = _vector("std", std)
-        if dim is not None:  # blame the argument that disagrees with x, not the other one
-            if m.shape[0] != dim:
-                raise ValueError(f"mean: expected shape ({dim},) to match x's last dimension {dim}, got {m.shape}")
-            if s.shape[0] != dim:
-                raise ValueError(f"std: expected shape ({dim},) to match x's last dimension {dim}, got {s.shape}")
-        elif m.shape != s.shape:
-            raise ValueError(f"std: expected shape {m.shape} (same as mean), got {s.shape}")
-        bad = _core.find_nonfinite(m)
-        if bad >= 0:
-            raise ValueError(f"mean: expected finite values, got {m[bad]} at index {bad}")
-        inv, n_constant = _core.prepare_inv_std(s, e)
+        m, s, inv, e, n_constant = _prepare(mean, std, dim, eps)
         self.mean: np.ndarray = m
         self.inv_std: np.ndarray = inv
-        self.dim: int = int(m.shape[0])
-        self.constant: tuple[int, ...] = tuple(int(i) for i in np.flatnonzero(s < e)) if n_constant else ()
+        self.dim: int = m.shape[0]
+        self.constant: tuple[int, ...] = tuple(np.flatnonzero(s < e).tolist()) if n_constant else ()
 
     def apply(
         self,
@@ -158,26 +178,13 @@ class PreparedStats:
                 raise TypeError("out: expected a C-contiguous float32 ndarray")
             if out.shape != xa.shape:
                 raise ValueError(f"out: expected shape {xa.shape}, got {out.shape}")
-        if xa.ndim <= 2:
-            bad = _core.normalize(xa, self.mean, self.inv_std, out, check_finite)
-        else:
-            bad = _core.normalize(xa.reshape(-1, self.dim), self.mean, self.inv_std, out.reshape(-1, self.dim), check_finite)
-        if bad >= 0:
-            self._raise_nonfinite(xa, int(bad), f"{name}: expected {expected}", where or _default_where, note)
-        return out
-
-    @staticmethod
-    def _raise_nonfinite(x: np.ndarray, bad: int, what: str, where: Locator, note: str) -> None:
-        row = x if x.ndim == 1 else x.reshape(-1, x.shape[-1])[bad]
-        col = int(np.flatnonzero(~np.isfinite(row))[0])
-        index = tuple(int(i) for i in np.unravel_index(bad, x.shape[:-1])) if x.ndim > 1 else ()
-        raise ValueError(f"{what}, got {row[col]} at {where(index, col)}{note}")
+        return _kernel(xa, out, self.mean, self.inv_std, check_finite, name, expected, where, note)
 
 
 def prepare_stats(mean: Any, std: Any, dim: int | None = None, eps: float = STD_EPS) -> tuple[np.ndarray, np.ndarray, int]:
     """``(mean_f32, inv_std_f32, n_constant)`` of :class:`PreparedStats` (kept for callers of the tuple form)."""
-    p = PreparedStats(mean, std, dim=dim, eps=eps)
-    return p.mean, p.inv_std, len(p.constant)
+    m, _, inv, _, n_constant = _prepare(mean, std, dim, eps)
+    return m, inv, int(n_constant)
 
 
 def normalize(
@@ -199,17 +206,26 @@ def normalize(
     if nan_policy not in ("raise", "propagate"):
         raise ValueError(f"nan_policy: expected 'raise' or 'propagate', got {nan_policy!r}")
     if out is not None and out is x:
-        if isinstance(x, np.ndarray) and x.ndim not in (1, 2):
-            raise ValueError(f"x: expected shape (N, D) or (D,), got {x.shape}")
-        xa: Any = x
+        if not (isinstance(x, np.ndarray) and x.dtype == np.float32 and x.flags.c_contiguous):
+            got = f"{x.dtype}, c_contiguous={x.flags.c_contiguous}" if isinstance(x, np.ndarray) else type(x).__name__
+            raise TypeError(f"out: in-place normalization needs a C-contiguous float32 ndarray, got {got}")
+        xa = x
     else:
         xa = as_real_array("x", x, np.float32)
-        if xa.ndim not in (1, 2):
-            raise ValueError(f"x: expected shape (N, D) or (D,), got {xa.shape}")
-    dim = xa.shape[-1] if isinstance(xa, np.ndarray) and xa.ndim else None
-    prepared = PreparedStats(mean, std, dim=dim, eps=eps)
-    note = " (pass nan_policy='propagate' to let NaN/Inf through; the input was not modified)"
-    return prepared.apply(xa, out, name="x", check_finite=nan_policy == "raise", note=note)
+    if xa.ndim not in (1, 2):
+        raise ValueError(f"x: expected shape (N, D) or (D,), got {xa.shape}")
+    m, _, inv, _, _ = _prepare(mean, std, xa.shape[-1], eps)
+    if out is None:
+        out = np.empty_like(xa)
+    elif out is not x:
+        if not isinstance(out, np.ndarray) or out.dtype != np.float32 or not out.flags.c_contiguous:
+            raise TypeError("out: expected a C-contiguous float32 ndarray")
+        if out.shape != xa.shape:
+            raise ValueError(f"out: expected shape {xa.shape}, got {out.shape}")
+    return _kernel(xa, out, m, inv, nan_policy == "raise", note=_PROPAGATE_NOTE)
+
+
+_PROPAGATE_NOTE = " (pass nan_policy='propagate' to let NaN/Inf through; the input was not modified)"
 
 
 class RunningStats:
