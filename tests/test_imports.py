@@ -2,8 +2,10 @@
 
 The graph counts every ``import`` of an avemotion module anywhere in a file, also inside functions
 (a lazy import still ties two modules together; issue 15 found ``kernels -> inference -> bundle ->
-feature_normalizer -> kernels`` that way). Imports of the package itself (``from avemotion import
-__version__``) are not edges: every submodule import runs ``avemotion/__init__.py`` anyway.
+feature_normalizer -> kernels`` that way). Two kinds are not edges: imports of the package itself
+(``from avemotion import __version__``: every submodule import runs ``avemotion/__init__.py`` anyway),
+and imports inside a module-level ``__getattr__`` (PEP 562 lazy re-exports of names that moved
+elsewhere: they serve old callers, the module's own code never runs them).
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ def _modules() -> dict[str, Path]:
 def _imports(name: str, path: Path, mods: dict[str, Path]) -> set[str]:
     package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
     out: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    tree.body = [n for n in tree.body if not (isinstance(n, ast.FunctionDef) and n.name == "__getattr__")]
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             out |= {a.name for a in node.names}
         elif isinstance(node, ast.ImportFrom):
