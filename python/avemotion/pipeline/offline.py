@@ -53,7 +53,13 @@ from avemotion.pipeline.settings import (
     uses_audio,
     uses_video,
 )
-from avemotion.pipeline.stages import WindowPredictor, last_window_end, make_sync, sync_stats_dict
+from avemotion.pipeline.stages import (
+    WindowPredictor,
+    check_embedder,
+    last_window_end,
+    make_sync,
+    sync_stats_dict,
+)
 
 __all__ = ["AnalysisResult", "MediaCoverage", "analyze_file", "analyze_stream"]
 
@@ -136,6 +142,7 @@ def analyze_file(
     with timer("decode_s"):
         info = probe(path)
     _check_streams(path, info, mode, video_extractor)
+    check_embedder(predictor, video_extractor, mode)
     cov = MediaCoverage(declared_s=float(info.duration) if info.duration else None)
     total = cov.declared_s or 0.0
     audio, video = _Steps.empty(s.audio_dim), _Steps.empty(s.video_dim)

@@ -47,6 +47,7 @@ from avemotion.pipeline.stages import (
     AudioStepper,
     AudioStepperFactory,
     WindowPredictor,
+    check_embedder,
     default_audio_stepper,
     last_window_end,
     make_sync,
@@ -101,6 +102,7 @@ class LiveEngine:
         self.use_audio, self.use_video = uses_audio(config.mode), uses_video(config.mode)
         if self.use_video and video_extractor is None:
             raise ValueError("video_extractor: required in mode 'av' and 'video'")
+        check_embedder(predictor, video_extractor, config.mode)
         self.extractor = video_extractor
         self.audio_stepper = audio_stepper or default_audio_stepper
         self.predict = WindowPredictor(predictor, s, check_mode(config.mode))
