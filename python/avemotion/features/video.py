@@ -524,7 +524,12 @@ class VideoExtractor:
         return steps, mask, probs
 
     def extract(self, frames: Iterable[tuple[float, np.ndarray]]) -> VideoFeatures:
-        """``(t, rgb)`` pairs (e.g. :func:`avemotion.features.media.iter_video_frames`) -> :class:`VideoFeatures`."""
+        """``(t, rgb)`` pairs (e.g. :func:`avemotion.features.media.iter_video_frames`) -> :class:`VideoFeatures`.
+
+        One call is one stream: a stateful detector (``reset()``, e.g. the face tracker) is reset first."""
+        reset = getattr(self.detector, "reset", None)
+        if callable(reset):
+            reset()
         all_steps, all_mask, all_probs, times = [], [], [], []
         batch: list[np.ndarray] = []
 
