@@ -69,7 +69,7 @@ DEFAULT_FEATURES = {
     "audio_features": "eGeMAPSv02 functionals (88) + window RMS dBFS",
     "sample_rate": 16000,
     "video_fps": 5.0,
-    "video_features": "FaceNet InceptionResnetV1 (VGGFace2) 512-d, MTCNN-aligned 160x160",
+    "video_features": "FaceNet InceptionResnetV1 512-d, MTCNN-aligned 160x160 (weights: video_embedder)",
 }
 SETTINGS_KEYS = {"labels", "laughter_threshold", "window_s", "hop_s", "features", "inputs", "outputs"}
 
@@ -429,3 +429,99 @@ def read_bundle(path: str | os.PathLike[str], *, verify: bool = True) -> Bundle:
         audio_mean=stats["audio"][0], audio_std=stats["audio"][1],
         video_mean=stats["video"][0], video_std=stats["video"][1], meta=meta,
     )
+
+
+# --------------------------------------------------------------------------- face embedder record
+# Which face embedder a bundle's video statistics and model were made with, and which modalities it
+# was trained on, live in bundle.json's "features" (extractor settings; write_bundle's
+# settings={"features": {...}} sets them, or record_embedder afterwards):
+#   features.video_embedder      {"name": ..., "sha256": ...}: avemotion.features.video's
+#                                EmbedderIdentity (sha256 of the weights); name "synthetic" (sha256
+#                                null) for video features that no embedder made (the demo bundle)
+#   features.trained_modalities  ["audio", "video"] or ["audio"] (an audio-only model needs no
+#                                embedder record and accepts any)
+VIDEO_EMBEDDER_KEY = "video_embedder"
+TRAINED_MODALITIES_KEY = "trained_modalities"
+SYNTHETIC_EMBEDDER = "synthetic"
+
+
+def _embedder_dict(embedder: Any) -> dict[str, Any] | None:
+    """{"name", "sha256"} of an EmbedderIdentity, an embedder (its ``.identity``) or a mapping."""
+    if embedder is None:
+        return None
+    ident = getattr(embedder, "identity", embedder)
+    if isinstance(ident, Mapping):
+        name, sha = ident.get("name"), ident.get("sha256")
+    else:
+        name, sha = getattr(ident, "name", None), getattr(ident, "sha256", None)
+    if not isinstance(name, str) or not name or (sha is not None and not isinstance(sha, str)):
+        raise ValueError(f"embedder: expected a name and a sha256 (or None), got {embedder!r}")
+    return {"name": name, "sha256": sha}
+
+
+def bundle_embedder(bundle: Bundle) -> dict[str, Any] | None:
+    """The recorded ``features.video_embedder`` ({"name", "sha256"}), or None (not recorded)."""
+    rec = bundle.features.get(VIDEO_EMBEDDER_KEY)
+    return _embedder_dict(rec) if rec is not None else None
+
+
+def trained_modalities(bundle: Bundle) -> tuple[str, ...]:
+    """``features.trained_modalities`` (default: both, for bundles that do not record it)."""
+    mods = bundle.features.get(TRAINED_MODALITIES_KEY, list(MODALITIES))
+    return tuple(m for m in MODALITIES if m in mods)
+
+
+def record_embedder(
+    path: str | os.PathLike[str], embedder: Any, *, modalities: Sequence[str] = MODALITIES
+) -> Path:
+    """Record the face embedder (an ``EmbedderIdentity``, an embedder, ``{"name", "sha256"}``, or None
+    for an audio-only model) and the trained ``modalities`` in the bundle at ``path``; rewrites
+    ``bundle.json`` atomically (the files it fingerprints are untouched)."""
+    mods = [m for m in MODALITIES if m in modalities]
+    if not mods or set(modalities) - set(MODALITIES):
+        raise ValueError(f"modalities: expected a non-empty subset of {MODALITIES}, got {list(modalities)}")
+    rec = _embedder_dict(embedder)
+    if rec is None and "video" in mods:
+        raise ValueError("embedder: a bundle trained on video must name its face embedder "
+                         f"(name {SYNTHETIC_EMBEDDER!r} for synthetic video features)")
+    bj = read_bundle(path, verify=False).path / BUNDLE_JSON
+    meta = json.loads(bj.read_text())
+    features = dict(meta.get("features", {}))
+    features[TRAINED_MODALITIES_KEY] = mods
+    features.pop(VIDEO_EMBEDDER_KEY, None)
+    if rec is not None:
+        features[VIDEO_EMBEDDER_KEY] = rec
+    meta["features"] = features
+    _atomic_write_bytes(bj, (json.dumps(meta, indent=2) + "\n").encode())
+    return bj
+
+
+def check_embedder(bundle: Bundle, embedder: Any, *, mode: str = "av") -> None:
+    """Refuse (``BundleError``) to run ``bundle`` on video embeddings from a different face embedder
+    than the one its video statistics and model were made with. ``embedder``: the one in use (an
+    embedder, an ``EmbedderIdentity`` or a mapping; None in audio mode). Passes for ``mode="audio"``,
+    a bundle not trained on video, or a ``synthetic`` record; a bundle that records no embedder gets a
+    warning. Embedders are the same when their weights' sha256 are (names when a record has none)."""
+    if mode == "audio" or "video" not in trained_modalities(bundle):
+        return
+    where = bundle.path / BUNDLE_JSON
+    rec = bundle_embedder(bundle)
+    if rec is None:
+        log.warning("%s records no face embedder (features.%s): cannot check that its video statistics "
+                    "match the FaceNet weights in use", where, VIDEO_EMBEDDER_KEY)
+        return
+    if rec["name"] == SYNTHETIC_EMBEDDER:
+        log.info("%s: video features were synthetic; any face embedder is accepted", where)
+        return
+    have = _embedder_dict(embedder)
+    if have is None:
+        raise ValueError(f"embedder: mode {mode!r} needs the face embedder in use, got None")
+    same = rec["sha256"] == have["sha256"] if rec["sha256"] and have["sha256"] else rec["name"] == have["name"]
+    if not same:
+        raise BundleError(
+            f"{where}: the model and its video statistics were made with face embedder {rec['name']} "
+            f"(weights sha256 {rec['sha256']}), but the one in use is {have['name']} (sha256 {have['sha256']}): "
+            "embeddings of different weights are not comparable. Use the weights the bundle names "
+            "(the default is set up by `avemotion weights`; others with --facenet-weights PATH), a bundle "
+            "trained with this embedder, or --mode audio."
+        )
