@@ -61,6 +61,7 @@ import os
 import threading
 import time
 import weakref
+from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -740,8 +741,8 @@ class AudioStreamExtractor:
         self._buf = np.zeros(0, np.float32)
         self._buf_start = 0  # absolute index of self._buf[0]
         self._next_start = 0  # absolute start of the next window to compute (window) / measure (sliding)
-        self._rms: list[float] = []  # sliding: RMS of complete windows whose functionals are pending
-        self._next_out = 0  # sliding: index of the next step to return
+        self._rms: deque[float] = deque()  # sliding: RMS of complete windows, functionals pending
+        self._next_out = 0  # index of the next step to return
         self._finished = False
         self.samples_seen = 0
 
@@ -750,6 +751,7 @@ class AudioStreamExtractor:
         return self.config.mode
 
     def push(self, samples: np.ndarray | Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+        """Append float32 mono 16 kHz samples; the steps ready now ``(times (k,), steps (k, 89))``."""
         if self._finished:
             raise RuntimeError("push: the stream is finished (finish/close was called)")
         x = np.asarray(samples, dtype=np.float32)
@@ -816,7 +818,7 @@ class AudioStreamExtractor:
         for row in rows:
             full = np.empty(AUDIO_DIM, np.float32)
             full[:88] = row
-            full[88] = self._rms.pop(0)
+            full[88] = self._rms.popleft()
             out.append(full)
         return self._pack(self._next_out, out)
 
