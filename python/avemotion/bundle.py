@@ -47,7 +47,17 @@ from typing import Any
 
 import numpy as np
 
-from avemotion._contract import AUDIO_MODES, DEFAULT_AUDIO_MODE, LEGACY_AUDIO_MODE
+from avemotion import _stats_pickle
+from avemotion._contract import (
+    AUDIO_MODES,
+    DEFAULT_AUDIO_MODE,
+    DIMS,
+    EMOTION_LABELS,
+    LEGACY_AUDIO_MODE,
+    SAMPLE_RATE,
+    WINDOWS,
+    resolve_model_dir,
+)
 from avemotion._io import atomic_copy as _atomic_copy
 from avemotion._io import atomic_write_bytes as _atomic_write_bytes
 
@@ -57,18 +67,18 @@ BUNDLE_FORMAT = "avemotion-bundle"
 BUNDLE_FORMAT_VERSION = 1
 MODEL_FILE = "model.onnx"
 BUNDLE_JSON = "bundle.json"
-MODALITIES = ("audio", "video")
+MODALITIES = tuple(DIMS)  # ("audio", "video")
 STATS_FILES = {m: f"{m}_normalization_stats.pkl" for m in MODALITIES}
-DEFAULT_LABELS = ("anger", "disgust", "fear", "happy", "neutral", "sad")
+DEFAULT_LABELS = EMOTION_LABELS
 DEFAULT_INPUTS = {"audio": "audio", "audio_mask": "audio_mask", "video": "video", "video_mask": "video_mask"}
 DEFAULT_OUTPUTS = {"emotion": "emotion", "laughter": "laughter"}
 DEFAULT_FEATURES = {
-    "audio_window_s": 1.0,
-    "audio_hop_s": 0.1,
+    "audio_window_s": WINDOWS.audio_window_s,
+    "audio_hop_s": WINDOWS.audio_hop_s,
     "audio_mode": DEFAULT_AUDIO_MODE,  # how the audio steps were computed: see check_audio_mode
     "audio_features": "eGeMAPSv02 functionals (88) + window RMS dBFS",
-    "sample_rate": 16000,
-    "video_fps": 5.0,
+    "sample_rate": SAMPLE_RATE,
+    "video_fps": WINDOWS.video_fps,
     "video_features": "FaceNet InceptionResnetV1 512-d, MTCNN-aligned 160x160 (weights: video_embedder)",
 }
 SETTINGS_KEYS = {"labels", "laughter_threshold", "window_s", "hop_s", "features", "inputs", "outputs"}
@@ -112,34 +122,20 @@ class Bundle:
 
 
 # --------------------------------------------------------------------------- stats pickles
-# The stats format belongs to avemotion.feature_normalizer (restricted unpickler: loading never
-# executes code from a file); these two functions are the only place the bundle touches it.
-
-
-def _save_stats(mean: np.ndarray, std: np.ndarray, name: str, stats_dir: Path) -> Path:
-    from avemotion.feature_normalizer import save_normalization_stats
-
-    return Path(save_normalization_stats(mean, std, name=name, stats_dir=stats_dir))
+# The stats format belongs to avemotion._stats_pickle (restricted unpickler: loading never executes
+# code from a file); this function is the only place the bundle touches it.
 
 
 def _load_stats(path: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
     """(mean, std) as float32 1-D arrays from ``path`` (a ``{name}_normalization_stats.pkl``);
     BundleError naming the file otherwise. Never falls back to default statistics."""
-    from avemotion.feature_normalizer import load_normalization_stats
-
     if not path.is_file():
         raise BundleError(f"{path}: missing")
     try:
-        st = load_normalization_stats(name, stats_dir=path.parent, strict=True)
-    except Exception as exc:
+        rec = _stats_pickle.read(path, name)
+    except _stats_pickle.StatsFileError as exc:
         raise BundleError(f"{path}: cannot read {name} normalization stats: {exc}") from exc
-    if st.source != "pickle" or st.path is None or Path(st.path) != path:
-        raise BundleError(f"{path}: expected the statistics pickle, got {st.source} data from {st.path}")
-    mean = np.asarray(st.mean, dtype=np.float32)
-    std = np.asarray(st.std, dtype=np.float32)
-    if mean.ndim != 1 or std.shape != mean.shape:
-        raise BundleError(f"{path}: expected mean and std of shape (D,), got {mean.shape} and {std.shape}")
-    return mean, std
+    return rec.mean, rec.std
 
 
 # --------------------------------------------------------------------------- helpers
@@ -151,9 +147,6 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
-
-
-
 
 
 
@@ -227,10 +220,10 @@ def _settings(settings: Mapping[str, Any] | None) -> dict[str, Any]:
     labels = tuple(s.get("labels", DEFAULT_LABELS))
     if not labels or not all(isinstance(x, str) and x for x in labels) or len(set(labels)) != len(labels):
         raise ValueError(f"settings['labels']: expected distinct non-empty strings, got {labels!r}")
-    thr = float(s.get("laughter_threshold", 0.5))
+    thr = float(s.get("laughter_threshold", WINDOWS.laughter_threshold))
     if not (0.0 <= thr <= 1.0):
         raise ValueError(f"settings['laughter_threshold']: expected a value in [0, 1], got {thr}")
-    window_s, hop_s = float(s.get("window_s", 2.0)), float(s.get("hop_s", 0.5))
+    window_s, hop_s = float(s.get("window_s", WINDOWS.window_s)), float(s.get("hop_s", WINDOWS.hop_s))
     if not (window_s > 0 and hop_s > 0 and math.isfinite(window_s) and math.isfinite(hop_s)):
         raise ValueError(f"settings: expected window_s > 0 and hop_s > 0, got {window_s} and {hop_s}")
     inputs = {**DEFAULT_INPUTS, **dict(s.get("inputs", {}))}
@@ -349,11 +342,12 @@ def _require(meta: Mapping[str, Any], key: str, typ: type | tuple[type, ...], wh
     return v
 
 
-def read_bundle(path: str | os.PathLike[str], *, verify: bool = True) -> Bundle:
-    """Read ``bundle.json`` and the stats of the bundle at ``path``; with ``verify`` (default) also
-    check every file's size and sha256 and that the stats' dims agree with ``dims``.
+def read_bundle(path: str | os.PathLike[str] | None = None, *, verify: bool = True) -> Bundle:
+    """Read ``bundle.json`` and the stats of the bundle at ``path`` (None: the default model directory,
+    ``avemotion._contract.resolve_model_dir``); with ``verify`` (default) also check every file's size
+    and sha256 and that the stats' dims agree with ``dims``.
     Raises ``BundleError`` (or ``FileNotFoundError`` when ``path`` is not a directory)."""
-    root = Path(path)
+    root = resolve_model_dir(path)
     if root.name == BUNDLE_JSON and root.is_file():
         root = root.parent
     if not root.is_dir():
@@ -424,7 +418,8 @@ def read_bundle(path: str | os.PathLike[str], *, verify: bool = True) -> Bundle:
         stats[m] = (mean, std)
     return Bundle(
         path=root, labels=tuple(str(x) for x in labels), laughter_threshold=thr, dims=dims, inputs=inputs,
-        outputs=outputs, window_s=float(meta.get("window_s", 2.0)), hop_s=float(meta.get("hop_s", 0.5)),
+        outputs=outputs, window_s=float(meta.get("window_s", WINDOWS.window_s)),
+        hop_s=float(meta.get("hop_s", WINDOWS.hop_s)),
         features=dict(meta.get("features", {})), training=dict(meta.get("training", {})),
         audio_mean=stats["audio"][0], audio_std=stats["audio"][1],
         video_mean=stats["video"][0], video_std=stats["video"][1], meta=meta,
