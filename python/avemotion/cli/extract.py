@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 from avemotion.cli import EXIT_OK, EXIT_PARTIAL, UsageError
-from avemotion.cli.analyze import device_arg
+from avemotion.cli._common import device_arg
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -69,7 +69,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument(
         "--facenet-weights",
         default=None,
-        help="VGGFace2 checkpoint (default: $AVEMOTION_FACENET_WEIGHTS or torch hub cache)",
+        help="FaceNet weights (.pt, e.g. VGGFace2; default: $AVEMOTION_FACENET_WEIGHTS, else the converted CASIA-WebFace weights)",
     )
     p.add_argument(
         "--facenet-onnx", default=None, help="use this FaceNet ONNX model through ONNX Runtime"
