@@ -335,9 +335,12 @@ class Demux:
             c.seek(int(max(0.0, start - pre) * 1_000_000), any_frame=False)
         a_done, v_done = a is None, v is None
         k = n_frames = 0
+        which = "audio" if v is None else "video" if a is None else "audio and video"
         try:
             try:
                 for packet in c.demux(*[s for s in (a, v) if s is not None]):
+                    if a is not None and v is not None:
+                        which = "audio" if packet.stream is a else "video"
                     if packet.stream is a and not a_done:
                         for frame in packet.decode():
                             if self._first_t is None and frame.pts is not None:
@@ -370,7 +373,7 @@ class Demux:
                     raise MediaError(self.path, "unreadable", f"cannot decode audio ({exc})") from exc
                 if v is not None and n_frames == 0 and a is None:
                     raise MediaError(self.path, "unreadable", f"cannot decode video ({exc})") from exc
-                logger.warning("%s: decoding stopped early: %s", self.path, exc)
+                logger.warning("%s: %s decoding stopped early: %s", self.path, which, exc)
             if a is not None:
                 for out in self._resampler.resample(None):
                     self._chunks.append(out.to_ndarray().reshape(-1))

@@ -6,8 +6,8 @@ stage               interface                              default
 ==================  =====================================  ==============================================
 audio steps (live)  :class:`AudioStepper` from an          :func:`default_audio_stepper`: one persistent
                     :data:`AudioStepperFactory`            openSMILE instance (``AudioStreamExtractor``)
-video steps         :class:`FrameEmbedder` (``process``)   :func:`get_video_extractor`: MTCNN + FaceNet,
-                                                           cached per process
+video steps         :class:`FrameEmbedder` (``process``)   :func:`get_video_extractor`: MTCNN (tracked
+                                                           between keyframes) + FaceNet, cached per process
 synchronizer        ``AVSync`` (C++)                       :func:`make_sync` from the settings
 model               :class:`WindowPredictor` over any      ``avemotion.load_model(...)``
                     object with ``predict`` and ``bundle``
@@ -83,8 +83,16 @@ def get_video_extractor(
     onnx: str | os.PathLike[str] | None = None,
     batch_size: int = 8,
     device: str = "cpu",
+    redetect_every: int | None = None,
 ) -> Any:
     """A :class:`avemotion.features.video.VideoExtractor` (MTCNN + FaceNet), cached per process.
+
+    Faces: ``redetect_every`` (default :data:`avemotion.features.face_track.DEFAULT_REDETECT_EVERY`,
+    5 frames = 1 s at 5 fps) > 1 tracks the face between full MTCNN detections
+    (:class:`avemotion.features.face_track.TrackingFaceDetector`: same faces found, ~2.5x less
+    detection time on a talking face); 1 detects on every frame. A tracking extractor holds one
+    stream's state: use it for one stream at a time (``analyze`` files in turn, one ``live`` engine);
+    ``extract()`` and the live engine reset it at the start of a stream.
 
     ``device``: ``"cpu"`` (default), ``"cuda"``, ``"cuda:N"`` or ``"auto"`` for MTCNN and torch
     FaceNet (see :func:`avemotion.features.video.resolve_device`: ``"cuda"`` without CUDA falls back
@@ -99,11 +107,15 @@ def get_video_extractor(
     :class:`avemotion.features.video.FaceNetWeightsMissing` (a ``FileNotFoundError``) with the
     message that says how to obtain the weights.
     """
+    from avemotion.features.face_track import DEFAULT_REDETECT_EVERY, TrackingFaceDetector
     from avemotion.features.video import FaceDetector, VideoExtractor, check_device, make_embedder
 
     device = check_device(device)
+    n = DEFAULT_REDETECT_EVERY if redetect_every is None else redetect_every
+    if int(n) != n or n < 1:
+        raise ValueError(f"redetect_every: expected an integer >= 1 (frames), got {redetect_every!r}")
     key = (str(weights) if weights else None, bool(random_weights), str(onnx) if onnx else None, batch_size,
-           device)
+           device, int(n))
     with _EXTRACTORS_LOCK:
         ex = _EXTRACTORS.get(key)
         if ex is not None:
@@ -113,7 +125,9 @@ def get_video_extractor(
 
             raise FaceNetWeightsMissing(f"--facenet-onnx: FaceNet ONNX model not found: {onnx}")
         embedder = make_embedder(weights=weights, random_weights=random_weights, onnx=onnx, device=device)
-        ex = VideoExtractor(embedder, FaceDetector(device=device), batch_size=batch_size)
+        detector = FaceDetector(device=device)
+        ex = VideoExtractor(embedder, TrackingFaceDetector(detector, redetect_every=int(n)) if n > 1 else detector,
+                            batch_size=batch_size)
         _EXTRACTORS[key] = ex
         return ex
 
