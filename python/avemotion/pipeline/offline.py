@@ -181,7 +181,7 @@ def _audio_steps(path: str | os.PathLike[str], s: PipelineSettings, timer: Stage
     with timer("decode_s"):
         audio = decode_audio(path)
     with timer("audio_features_s"):
-        feats = extract_audio(audio.samples, window_s=s.audio_window_s, hop_s=s.audio_hop_s)
+        feats = extract_audio(audio.samples, window_s=s.audio_window_s, hop_s=s.audio_hop_s, mode=s.audio_mode)
     return _Steps(feats.times, feats.steps, np.ones(feats.times.size, bool)), float(audio.duration)
 
 
