@@ -195,7 +195,7 @@ def _audio_steps(dmx: Any, s: PipelineSettings, timer: StageTimer) -> tuple[_Ste
     with timer("decode_s"):
         audio = dmx.audio  # complete after the frames; in audio mode this is the whole pass
     with timer("audio_features_s"):
-        feats = extract_audio(audio.samples, window_s=s.audio_window_s, hop_s=s.audio_hop_s)
+        feats = extract_audio(audio.samples, window_s=s.audio_window_s, hop_s=s.audio_hop_s, mode=s.audio_mode)
     return _Steps(feats.times, feats.steps, np.ones(feats.times.size, bool)), float(audio.duration)
 
 

@@ -70,7 +70,7 @@ def default_audio_stepper(settings: PipelineSettings, t0: float) -> AudioStepper
     """The streaming eGeMAPS extractor (one persistent openSMILE instance) for the settings."""
     from avemotion.features.audio import AudioStreamExtractor
 
-    return AudioStreamExtractor(settings.audio_window_s, settings.audio_hop_s, t0=t0)
+    return AudioStreamExtractor(settings.audio_window_s, settings.audio_hop_s, t0=t0, mode=settings.audio_mode)
 
 
 # --------------------------------------------------------------------------------------------------
