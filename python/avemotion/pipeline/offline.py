@@ -18,9 +18,9 @@ non-``av`` mode the missing modality's rows say ``audio_missing``/``video_missin
 sampled at the bundle's fps are detected and embedded in batches as they are decoded, the audio
 track collected in the same pass, bit-identical to :func:`~avemotion.features.media.decode_audio`),
 the whole audio track is turned into steps (identical to training-time extraction:
-:func:`avemotion.features.audio.extract_audio`), then both step streams are pushed into an ``AVSync`` in hop-sized slices in time order (so the
-synchronizer never forces a window for lack of the other stream), windows are popped and predicted in
-batches. At the end of the media the synchronizer is flushed (``AVSync.flush``, see
+:func:`avemotion.features.audio.extract_audio`), then both step streams are pushed into an
+``AVSync`` in hop-sized slices in time order (so the synchronizer never forces a window for lack of
+the other stream), windows are popped and predicted in batches. At the end of the media the synchronizer is flushed (``AVSync.flush``, see
 :func:`avemotion.pipeline.stages.last_window_end`): every window up to the hop holding the last step
 is emitted (the last ones partial, a modality without steps masked as usual, none ``forced``).
 
