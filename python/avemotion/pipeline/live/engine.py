@@ -319,6 +319,9 @@ class LiveEngine:
 
     def _video_worker(self) -> None:
         ex = self.extractor
+        reset = getattr(ex, "reset", None)  # a new stream: a face tracker starts without a track
+        if callable(reset):
+            reset()
         while (batch := self._next_frames()) is not None:
             mark = self._timer.extractor_mark(ex)
             steps, mask, _ = ex.process([b[1] for b in batch])
