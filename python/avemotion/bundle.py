@@ -17,7 +17,8 @@ Layout (docs/contracts.md)::
                          ({"audio": ..., "audio_mask": ..., "video": ..., "video_mask": ...},
                           {"emotion": ..., "laughter": ...})
     window_s, hop_s      analysis window the model was trained on (seconds)
-    features             extractor settings (audio_window_s, audio_hop_s, video_fps, ...)
+    features             extractor settings (audio_window_s, audio_hop_s, audio_mode, video_fps, ...);
+                         audio_mode absent = "window" (check_audio_mode refuses another mode)
     files                {"model.onnx": {"sha256": ..., "bytes": ...}, ...} for every file above
     training             provenance (free-form: data, config, commit, metrics)
     created, avemotion_version
@@ -47,7 +48,16 @@ from typing import Any
 import numpy as np
 
 from avemotion import _stats_pickle
-from avemotion._contract import DIMS, EMOTION_LABELS, SAMPLE_RATE, WINDOWS, resolve_model_dir
+from avemotion._contract import (
+    AUDIO_MODES,
+    DEFAULT_AUDIO_MODE,
+    DIMS,
+    EMOTION_LABELS,
+    LEGACY_AUDIO_MODE,
+    SAMPLE_RATE,
+    WINDOWS,
+    resolve_model_dir,
+)
 from avemotion._io import atomic_copy as _atomic_copy
 from avemotion._io import atomic_write_bytes as _atomic_write_bytes
 
@@ -65,6 +75,7 @@ DEFAULT_OUTPUTS = {"emotion": "emotion", "laughter": "laughter"}
 DEFAULT_FEATURES = {
     "audio_window_s": WINDOWS.audio_window_s,
     "audio_hop_s": WINDOWS.audio_hop_s,
+    "audio_mode": DEFAULT_AUDIO_MODE,  # how the audio steps were computed: see check_audio_mode
     "audio_features": "eGeMAPSv02 functionals (88) + window RMS dBFS",
     "sample_rate": SAMPLE_RATE,
     "video_fps": WINDOWS.video_fps,
@@ -221,8 +232,34 @@ def _settings(settings: Mapping[str, Any] | None) -> dict[str, Any]:
         if set(got) != set(want):
             raise ValueError(f"settings[{what!r}]: expected roles {sorted(want)}, got {sorted(got)}")
     features = {**DEFAULT_FEATURES, **dict(s.get("features", {}))}
+    bundle_audio_mode(features, "settings")
     return {"labels": list(labels), "laughter_threshold": thr, "window_s": window_s, "hop_s": hop_s,
             "inputs": inputs, "outputs": outputs, "features": features}
+
+
+# --------------------------------------------------------------------------- audio step mode
+
+
+def bundle_audio_mode(features: Mapping[str, Any], where: object = BUNDLE_JSON) -> str:
+    """The audio step mode (``"sliding"`` / ``"window"``, avemotion.features.audio) a bundle's
+    ``features`` were computed with. A bundle without ``features.audio_mode`` predates the key and
+    was made with per-window steps: ``LEGACY_AUDIO_MODE`` ("window")."""
+    mode = features.get("audio_mode", LEGACY_AUDIO_MODE)
+    if mode not in AUDIO_MODES:
+        raise BundleError(f"{where}: features.audio_mode: expected one of {list(AUDIO_MODES)}, got {mode!r}")
+    return str(mode)
+
+
+def check_audio_mode(bundle: Bundle, mode: str) -> None:
+    """Refuse (``BundleError``) to feed ``bundle`` audio steps computed in ``mode`` when its model
+    was trained on steps of another mode (their values differ; see avemotion.features.audio)."""
+    made = bundle_audio_mode(bundle.features, bundle.path / BUNDLE_JSON)
+    if mode != made:
+        how = "" if "audio_mode" in bundle.features else f" (no features.audio_mode: made before the key, so {made!r})"
+        raise BundleError(
+            f"{bundle.path}: the model was trained on audio steps in mode {made!r}{how}, but the audio "
+            f"extractor runs in mode {mode!r}; run it in mode {made!r} or retrain on {mode!r} features"
+        )
 
 
 # --------------------------------------------------------------------------- write / read

@@ -447,6 +447,13 @@ class Detection:
     box: np.ndarray
 
 
+class Detector(Protocol):
+    """What :class:`VideoExtractor` needs of a face detector: :class:`FaceDetector`, or the stateful
+    :class:`avemotion.features.face_track.TrackingFaceDetector` (which also has ``reset()``)."""
+
+    def detect(self, frames: Sequence[np.ndarray]) -> list[Detection | None]: ...
+
+
 class FaceDetector:
     """MTCNN (facenet-pytorch) keeping the most confident face per frame.
 
@@ -575,7 +582,7 @@ class VideoExtractor:
     def __init__(
         self,
         embedder: Embedder | None = None,
-        detector: FaceDetector | None = None,
+        detector: Detector | None = None,
         *,
         batch_size: int = 8,
         weights: str | os.PathLike[str] | None = None,
@@ -590,12 +597,18 @@ class VideoExtractor:
             if embedder is not None
             else make_embedder(weights=weights, random_weights=allow_random_weights, device=device)
         )
-        self.detector = detector if detector is not None else FaceDetector(device=device)
+        self.detector: Detector = detector if detector is not None else FaceDetector(device=device)
         self.batch_size = batch_size
         self.timings = {"detect_s": 0.0, "embed_s": 0.0}
 
+    def reset(self) -> None:
+        """A new stream starts: a stateful detector (the face tracker) forgets its track."""
+        reset = getattr(self.detector, "reset", None)
+        if callable(reset):
+            reset()
+
     def process(self, frames: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """One batch of frames -> (steps (N, 512), mask (N,), probs (N,))."""
+        """One batch of frames, in time order, of one stream -> (steps (N, 512), mask (N,), probs (N,))."""
         import time
 
         t0 = time.perf_counter()
@@ -611,7 +624,10 @@ class VideoExtractor:
         return steps, mask, probs
 
     def extract(self, frames: Iterable[tuple[float, np.ndarray]]) -> VideoFeatures:
-        """``(t, rgb)`` pairs (e.g. :func:`avemotion.features.media.iter_video_frames`) -> :class:`VideoFeatures`."""
+        """``(t, rgb)`` pairs (e.g. :func:`avemotion.features.media.iter_video_frames`) -> :class:`VideoFeatures`.
+
+        One call is one stream: the detector is :meth:`reset` first."""
+        self.reset()
         all_steps, all_mask, all_probs, times = [], [], [], []
         batch: list[np.ndarray] = []
 

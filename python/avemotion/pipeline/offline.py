@@ -14,12 +14,13 @@ Modes: ``"av"`` (both modalities), ``"video"`` (audio is not decoded nor extract
 all-masked audio input), ``"audio"`` (no face detection/embedding; all-masked video input). In a
 non-``av`` mode the missing modality's rows say ``audio_missing``/``video_missing`` = True.
 
-:func:`analyze_file`: the whole audio track is decoded and turned into steps (identical to
-training-time extraction: :func:`avemotion.features.audio.extract_audio` on
-:func:`avemotion.features.media.decode_audio`), frames are decoded, detected and embedded in batches,
-then both step streams are pushed into an ``AVSync`` in hop-sized slices in time order (so the
-synchronizer never forces a window for lack of the other stream), windows are popped and predicted in
-batches. At the end of the media the synchronizer is flushed (``AVSync.flush``, see
+:func:`analyze_file`: the file is read once (:func:`avemotion.features.media.demux`: the frames
+sampled at the bundle's fps are detected and embedded in batches as they are decoded, the audio
+track collected in the same pass, bit-identical to :func:`~avemotion.features.media.decode_audio`),
+the whole audio track is turned into steps (identical to training-time extraction:
+:func:`avemotion.features.audio.extract_audio`), then both step streams are pushed into an
+``AVSync`` in hop-sized slices in time order (so the synchronizer never forces a window for lack of
+the other stream), windows are popped and predicted in batches. At the end of the media the synchronizer is flushed (``AVSync.flush``, see
 :func:`avemotion.pipeline.stages.last_window_end`): every window up to the hop holding the last step
 is emitted (the last ones partial, a modality without steps masked as usual, none ``forced``).
 
@@ -134,32 +135,46 @@ def analyze_file(
     called as media time is processed. Raises :class:`avemotion.features.media.MediaError`
     (unreadable file, no audio stream in ``av``/``audio`` mode, no video stream in ``av``/``video``
     mode) and the video extractor's errors."""
-    from avemotion.features.media import probe
-
     mode = check_mode(mode)
     s = settings or PipelineSettings.from_bundle(predictor.bundle)
     timer = StageTimer()
-    with timer("decode_s"):
-        info = probe(path)
-    _check_streams(path, info, mode, video_extractor)
-    check_embedder(predictor, video_extractor, mode)
-    cov = MediaCoverage(declared_s=float(info.duration) if info.duration else None)
-    total = cov.declared_s or 0.0
-    audio, video = _Steps.empty(s.audio_dim), _Steps.empty(s.video_dim)
     with _DecoderWarnings() as warnings:
-        if uses_audio(mode):
-            audio, cov.audio_s = _audio_steps(path, s, timer)
-            total = max(total, cov.audio_s)
-            if progress:
-                progress("audio", total, total)
-        if uses_video(mode):
-            video = _video_steps(path, s, video_extractor, timer, progress, total)
-            cov.video_s = float(video.times[-1]) if video.times.size else 0.0
+        with timer("decode_s"):
+            dmx = _open(path, s, mode)
+        with dmx:
+            _check_streams(path, dmx.info, mode, video_extractor)
+            check_embedder(predictor, video_extractor, mode)
+            cov = MediaCoverage(declared_s=float(dmx.info.duration) if dmx.info.duration else None)
+            total = cov.declared_s or 0.0
+            audio, video = _Steps.empty(s.audio_dim), _Steps.empty(s.video_dim)
+            if uses_video(mode):  # frames first: the audio is collected during the same pass
+                video = _video_steps(dmx, video_extractor, timer, progress, total)
+                cov.video_s = float(video.times[-1]) if video.times.size else 0.0
+            if uses_audio(mode):
+                audio, cov.audio_s = _audio_steps(dmx, s, timer)
+                total = max(total, cov.audio_s)
+                if progress:
+                    progress("audio", total, total)
     cov.warnings = warnings
     cov.complete = _is_complete(cov, s.video_fps)
     wp = WindowPredictor(predictor, s, mode)
     results, stats = _predict_windows(audio, video, wp, s, timer, batch_windows)
     return AnalysisResult(results, timer.timings, total, int(audio.times.size), int(video.times.size), stats, cov)
+
+
+def _open(path: str | os.PathLike[str], s: PipelineSettings, mode: str) -> Any:
+    """One :class:`avemotion.features.media.Demux` pass over the streams ``mode`` needs (the
+    container is opened once: no separate probe, one read for audio and frames)."""
+    from avemotion.features.media import MediaError, demux
+
+    try:
+        return demux(path, fps=s.video_fps, audio=uses_audio(mode), video=uses_video(mode))
+    except MediaError as exc:
+        hint = {"no_audio": ("audio", "video"), "no_video": ("video", "audio")}.get(exc.kind)
+        if hint is None:
+            raise
+        raise MediaError(path, exc.kind,
+                         f"no {hint[0]} stream (mode {mode!r} needs one; use --mode {hint[1]})") from None
 
 
 def _check_streams(path: str | os.PathLike[str], info: Any, mode: str, video_extractor: Any) -> None:
@@ -173,25 +188,21 @@ def _check_streams(path: str | os.PathLike[str], info: Any, mode: str, video_ext
         raise ValueError("video_extractor: required in mode 'av' and 'video' (see get_video_extractor)")
 
 
-def _audio_steps(path: str | os.PathLike[str], s: PipelineSettings, timer: StageTimer) -> tuple[_Steps, float]:
+def _audio_steps(dmx: Any, s: PipelineSettings, timer: StageTimer) -> tuple[_Steps, float]:
     """The whole audio track's steps and its decoded duration (s)."""
     from avemotion.features.audio import extract_audio
-    from avemotion.features.media import decode_audio
 
     with timer("decode_s"):
-        audio = decode_audio(path)
+        audio = dmx.audio  # complete after the frames; in audio mode this is the whole pass
     with timer("audio_features_s"):
-        feats = extract_audio(audio.samples, window_s=s.audio_window_s, hop_s=s.audio_hop_s)
+        feats = extract_audio(audio.samples, window_s=s.audio_window_s, hop_s=s.audio_hop_s, mode=s.audio_mode)
     return _Steps(feats.times, feats.steps, np.ones(feats.times.size, bool)), float(audio.duration)
 
 
-def _video_steps(path: str | os.PathLike[str], s: PipelineSettings, ex: Any, timer: StageTimer,
-                 progress: Progress | None, total: float) -> _Steps:
+def _video_steps(dmx: Any, ex: Any, timer: StageTimer, progress: Progress | None, total: float) -> _Steps:
     """Frames sampled at the bundle's fps, faces detected and embedded in the extractor's batches."""
-    from avemotion.features.media import iter_video_frames
-
     mark = timer.extractor_mark(ex)
-    frames = timer.iterate(iter_video_frames(path, fps=s.video_fps), "decode_s")
+    frames = timer.iterate(dmx, "decode_s")
     if progress:
         frames = _report(frames, progress, total)
     vf = ex.extract(frames)

@@ -283,14 +283,21 @@ class LiveEngine:
                 self.clock_a.add(t_first + n_samples / SAMPLE_RATE, wall)
                 with self._timer("audio_features_s"):
                     ts, steps = stepper.push(x)
-                if ts.size:
-                    self.audio_ring.push(ts, steps, np.ones(ts.size, bool))
-                    self.last_audio_t = float(ts[-1])
-                    self._ready.set()
+                self._push_audio_steps(ts, steps)
+            finish = getattr(stepper, "finish", None)  # sliding audio steps: the last come at the end
+            if finish is not None:
+                with self._timer("audio_features_s"):
+                    self._push_audio_steps(*finish())
         finally:
             if stepper is not None:
                 stepper.close()
             self._workers_done["audio"] = True
+            self._ready.set()
+
+    def _push_audio_steps(self, ts: np.ndarray, steps: np.ndarray) -> None:
+        if ts.size:
+            self.audio_ring.push(ts, steps, np.ones(ts.size, bool))
+            self.last_audio_t = float(ts[-1])
             self._ready.set()
 
     def _next_audio(self) -> tuple[float, np.ndarray, float] | None:
@@ -312,6 +319,9 @@ class LiveEngine:
 
     def _video_worker(self) -> None:
         ex = self.extractor
+        reset = getattr(ex, "reset", None)  # a new stream: a face tracker starts without a track
+        if callable(reset):
+            reset()
         while (batch := self._next_frames()) is not None:
             mark = self._timer.extractor_mark(ex)
             steps, mask, _ = ex.process([b[1] for b in batch])
