@@ -5,7 +5,8 @@
     avemotion extract manifest.csv -o out --backend ray --ray-address auto
 
 Writes ``OUT/{clip_id}.npz`` per clip and ``OUT/index.csv`` (per-clip status, counts, timings).
-Reruns skip clips already done (``--no-resume`` redoes them). Exit code 0 when every clip is ok,
+Reruns skip clips already done whose file is intact (size and sha256 as ``index.csv`` recorded them;
+a damaged file is extracted again; ``--no-resume`` redoes every clip). Exit code 0 when every clip is ok,
 3 when some failed (see the index), 2 for bad usage, 130 when interrupted (the index is written).
 
 ``--device cpu|cuda|cuda:N|auto`` (default cpu): where MTCNN and FaceNet run. When it resolves to
@@ -92,7 +93,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--workers",
         type=int,
         default=None,
-        help="processes (default: min(4, CPUs); 1 = in this process)",
+        help="processes of the process backend (default: min(4, CPUs); 1 = in this process); "
+        "Ray uses one CPU per clip of the whole cluster",
     )
     p.add_argument(
         "--backend",
@@ -101,7 +103,10 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="local process pool (default) or Ray",
     )
     p.add_argument(
-        "--ray-address", default=None, help="Ray cluster address (default: start/attach locally)"
+        "--ray-address",
+        default=None,
+        help="Ray cluster to join: HOST:PORT of its head, or auto (default: a local runtime "
+        "started for this run and stopped after it)",
     )
     p.add_argument("--no-resume", action="store_true", help="extract every clip again")
     p.add_argument("--limit", type=int, default=None, help="only the first N clips of the manifest")
