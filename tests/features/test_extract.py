@@ -431,3 +431,11 @@ def test_pool_workers_die_with_a_killed_extract(media, tmp_path: Path) -> None:
             p.wait()
         for pid in _alive(kids):  # only the processes this test started
             os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("kwargs", [{"redetect_every": 0}, {"redetect_every": 2.5}, {"audio_mode": "bogus"}])
+def test_settings_refuse_bad_tracking_and_audio_mode(kwargs: dict[str, object]) -> None:
+    from avemotion.features.extract import ExtractSettings
+
+    with pytest.raises(ValueError, match="redetect_every|mode"):
+        ExtractSettings(**kwargs)  # type: ignore[arg-type]

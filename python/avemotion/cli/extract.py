@@ -22,6 +22,7 @@ import os
 import sys
 from pathlib import Path
 
+from avemotion._contract import DEFAULT_AUDIO_MODE
 from avemotion.cli import EXIT_OK, EXIT_PARTIAL, UsageError
 from avemotion.cli._common import device_arg
 
@@ -53,6 +54,19 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     p.add_argument("--window", type=float, default=1.0, help="audio window seconds (default 1.0)")
     p.add_argument("--hop", type=float, default=0.1, help="audio hop seconds (default 0.1)")
+    p.add_argument(
+        "--audio-mode",
+        choices=("sliding", "window"),
+        default=DEFAULT_AUDIO_MODE,
+        help="audio step extractor: sliding functionals over one LLD pass (default; what bundles record) "
+        "or one openSMILE call per window",
+    )
+    p.add_argument(
+        "--redetect-every",
+        type=int,
+        default=5,
+        help="full MTCNN face detection every N sampled frames, tracking between (1: every frame; default 5)",
+    )
     p.add_argument(
         "--fps", type=float, default=5.0, help="video frames sampled per second (default 5)"
     )
@@ -138,7 +152,9 @@ def run(args: argparse.Namespace) -> int:
             video="video" in mods,
             audio_window_s=args.window,
             audio_hop_s=args.hop,
+            audio_mode=args.audio_mode,
             video_fps=args.fps,
+            redetect_every=args.redetect_every,
             detect_max_side=args.detect_max_side or None,
             mtcnn_onnx=args.mtcnn_onnx,
             facenet_weights=args.facenet_weights,

@@ -44,6 +44,8 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from avemotion._contract import DEFAULT_AUDIO_MODE, WINDOWS
+
 logger = logging.getLogger(__name__)
 
 INDEX_NAME = "index.csv"
@@ -86,9 +88,11 @@ class ExtractSettings:
 
     audio: bool = True
     video: bool = True
-    audio_window_s: float = 1.0
-    audio_hop_s: float = 0.1
-    video_fps: float = 5.0
+    audio_window_s: float = WINDOWS.audio_window_s
+    audio_hop_s: float = WINDOWS.audio_hop_s
+    audio_mode: str = DEFAULT_AUDIO_MODE  # "sliding" (default) or "window" (avemotion.features.audio)
+    video_fps: float = WINDOWS.video_fps
+    redetect_every: int = 5  # face tracking between full detections, as analyze/live (1: every frame)
     facenet_weights: str | None = None
     facenet_onnx: str | None = None
     allow_random_weights: bool = False
@@ -108,7 +112,10 @@ class ExtractSettings:
             raise ValueError(f"video_fps must be > 0, got {self.video_fps}")
         from avemotion.features.audio import AudioConfig
 
-        AudioConfig(self.audio_window_s, self.audio_hop_s)
+        AudioConfig(self.audio_window_s, self.audio_hop_s, self.audio_mode)
+        if isinstance(self.redetect_every, bool) or int(self.redetect_every) != self.redetect_every \
+                or self.redetect_every < 1:
+            raise ValueError(f"redetect_every must be an integer >= 1 (frames), got {self.redetect_every!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -195,28 +202,36 @@ def _extractors(settings: ExtractSettings) -> dict[str, Any]:
         if settings.video:
             from avemotion.features import video as V
 
-            if settings.facenet_onnx:
-                embedder: Any = V.OnnxEmbedder(
-                    settings.facenet_onnx, threads=threads or None, providers=settings.device
-                )
-            else:
-                embedder = V.TorchEmbedder(
-                    weights=settings.facenet_weights,
-                    allow_random_weights=settings.allow_random_weights,
-                    device=settings.device,
-                )
+            # the embedder analyze/live use (default: the converted CASIA-WebFace weights in ONNX Runtime)
+            embedder = V.make_embedder(
+                weights=settings.facenet_weights,
+                random_weights=settings.allow_random_weights and not settings.facenet_weights,
+                onnx=settings.facenet_onnx,
+                device=settings.device,
+                threads=threads or None,
+            )
+            detector: Any = V.FaceDetector(
+                min_prob=settings.min_face_prob,
+                detect_max_side=settings.detect_max_side,
+                onnx_dir=settings.mtcnn_onnx,
+                device=settings.device,
+            )
+            if settings.redetect_every > 1:
+                from avemotion.features.face_track import TrackingFaceDetector
+
+                detector = TrackingFaceDetector(detector, redetect_every=settings.redetect_every)
             st["video"] = V.VideoExtractor(
                 embedder,
-                V.FaceDetector(
-                    min_prob=settings.min_face_prob,
-                    detect_max_side=settings.detect_max_side,
-                    onnx_dir=settings.mtcnn_onnx,
-                    device=settings.device,
-                ),
+                detector,
                 batch_size=settings.batch_size,
             )
         _STATE[settings] = st
     return st
+
+
+def _embedder_identity(embedder: Any) -> dict[str, Any] | None:
+    ident = getattr(embedder, "identity", None)
+    return ident.as_dict() if ident is not None and hasattr(ident, "as_dict") else None
 
 
 def _versions() -> dict[str, str]:
@@ -273,6 +288,7 @@ def extract_clip(
                     16000,
                     window_s=settings.audio_window_s,
                     hop_s=settings.audio_hop_s,
+                    mode=settings.audio_mode,
                     runner=ex["audio"],
                 )
                 audio, audio_times = feats.steps, feats.times
@@ -335,6 +351,8 @@ def extract_clip(
             "facenet_weights": getattr(ex["video"].embedder, "weights_source", "unknown")
             if "video" in ex
             else None,
+            # which face embedder made the video steps (bundles record it; avemotion.bundle.check_embedder)
+            "video_embedder": _embedder_identity(ex["video"].embedder) if "video" in ex else None,
             "source": source,
             "warnings": warnings,
             "versions": _versions(),
