@@ -216,6 +216,8 @@ def make_sync(settings: PipelineSettings, *, max_latency_s: float, clock_sync: s
 def sync_stats_dict(stats: Any) -> dict[str, Any]:
     """An AVSync ``stats()`` result (dataclass or namespace) as a plain dict."""
     def conv(v: Any) -> Any:
+        if hasattr(v, "to_dict"):  # the bound C++ SyncStats (avemotion.streaming)
+            return conv(v.to_dict())
         if hasattr(v, "__dataclass_fields__"):
             return {k: conv(x) for k, x in asdict(v).items()}
         if isinstance(v, SimpleNamespace):
