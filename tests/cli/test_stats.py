@@ -191,7 +191,8 @@ def test_usage_errors(
     args = _args(extraction, "audio")
     args[args.index("--manifest") + 1] = str(bad)
     assert main(args) == 2
-    assert "missing column(s) ['split']" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "bad.csv:1: header must be" in err and "missing column(s)" in err and "'split'" in err
     assert main(_args(extraction, "audio", "--split", "dev")) == 2
     assert "splits present: ['test', 'train', 'val']" in capsys.readouterr().err
     args = _args(extraction, "audio")

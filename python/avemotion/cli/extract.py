@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 from avemotion.cli import EXIT_OK, EXIT_PARTIAL, UsageError
-from avemotion.cli.analyze import device_arg
+from avemotion.cli._common import device_arg
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:

@@ -88,18 +88,20 @@ class StatsJob:
 
 
 def _read_manifest(path: Path, clip_col: str, split_col: str) -> list[tuple[str, str]]:
+    # the one manifest reader: strict schema, labels, splits (``Train`` is an error), file:line
+    from avemotion.data.manifest import COLUMNS, ManifestError, read_manifest
+
     if not path.is_file():
         raise UsageError(f"--manifest: file not found: {path}")
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        cols = reader.fieldnames or []
-        missing = [c for c in (clip_col, split_col) if c not in cols]
-        if missing:
-            raise UsageError(
-                f"--manifest {path}: missing column(s) {missing}; columns present: {cols} "
-                "(see --clip-column / --split-column)"
-            )
-        return [(row[clip_col] or "", row[split_col] or "") for row in reader]
+    text_cols = [c for c in COLUMNS if c not in ("start", "end")]
+    bad = [c for c in (clip_col, split_col) if c not in text_cols]
+    if bad:
+        raise UsageError(f"--clip-column/--split-column: {bad} not manifest columns ({', '.join(text_cols)})")
+    try:
+        rows = read_manifest(path)
+    except ManifestError as exc:
+        raise UsageError(f"--manifest: {exc}") from None
+    return [(getattr(r, clip_col), getattr(r, split_col)) for r in rows]
 
 
 def _read_index(features: Path) -> dict[str, dict[str, str]]:

@@ -34,8 +34,6 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 logger = logging.getLogger(__name__)
 
 INDEX_NAME = "index.csv"
@@ -405,40 +403,24 @@ def _result_from_file(task: ClipTask, path: Path) -> ClipResult:
 def read_tasks(
     manifest: str | os.PathLike[str], *, media_root: str | os.PathLike[str] | None = None
 ) -> list[ClipTask]:
-    """Clip tasks from a manifest CSV (``docs/contracts.md``; needs ``clip_id, media_path, start, end``).
+    """Clip tasks from a manifest CSV (``docs/contracts.md``), read and validated by
+    ``avemotion.data.manifest`` (every column, labels, splits, times, unique clip ids).
 
     Relative ``media_path`` values are resolved against ``media_root`` (default: the current
-    directory). Raises ``ValueError`` naming ``file:line`` for a bad row or a duplicate clip id.
+    directory). Raises ``ValueError`` (``ManifestError``) naming ``file:line`` for a bad row.
     """
+    from avemotion.data.manifest import iter_numbered  # the one manifest reader (strict, file:line)
+
     p = Path(manifest)
     tasks: list[ClipTask] = []
-    seen: set[str] = set()
-    with p.open(newline="") as fh:
-        reader = csv.DictReader(fh)
-        need = {"clip_id", "media_path", "start", "end"}
-        missing = need - set(reader.fieldnames or [])
-        if missing:
-            raise ValueError(
-                f"{p}: manifest lacks columns {sorted(missing)} (has {reader.fieldnames})"
-            )
-        for line, row in enumerate(reader, start=2):
-            try:
-                start = float(row["start"])
-                end = float(row["end"]) if row["end"] not in ("", None) else None
-                if end is None:
-                    raise ValueError("empty end (not allowed in manifests)")
-                if not (np.isfinite(start) and np.isfinite(end) and 0 <= start < end):
-                    raise ValueError(f"need 0 <= start < end, got start={start}, end={end}")
-                media = Path(row["media_path"])
-                if not media.is_absolute() and media_root is not None:
-                    media = Path(media_root) / media
-                task = ClipTask(row["clip_id"], str(media), start, end)
-            except (ValueError, TypeError) as exc:
-                raise ValueError(f"{p}:{line}: {exc}") from None
-            if task.clip_id in seen:
-                raise ValueError(f"{p}:{line}: duplicate clip_id {task.clip_id!r}")
-            seen.add(task.clip_id)
-            tasks.append(task)
+    for line, row in iter_numbered(p):
+        media = Path(row.media_path)
+        if not media.is_absolute() and media_root is not None:
+            media = Path(media_root) / media
+        try:
+            tasks.append(ClipTask(row.clip_id, str(media), row.start, row.end))
+        except ValueError as exc:
+            raise ValueError(f"{p}:{line}: {exc}") from None
     return tasks
 
 

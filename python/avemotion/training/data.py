@@ -74,8 +74,6 @@ class ClipArrays:
     video_mask: np.ndarray  # (Tv,) bool
 
 
-MANIFEST_REQUIRED = ("clip_id", "corpus", "label", "group", "split")
-
 
 def _read_index(features_dir: Path) -> dict[str, tuple[str, str, str]]:
     """clip_id -> (status, path, error) from index.csv, or {} when there is none."""
@@ -94,24 +92,13 @@ def _read_index(features_dir: Path) -> dict[str, tuple[str, str, str]]:
 
 
 def _read_manifest(path: Path, kind: str) -> list[dict[str, str]]:
+    # the one manifest reader (avemotion.data.manifest): strict schema, labels of `kind`, splits,
+    # non-empty group; raises ManifestError (a ValueError) as "file:line: problem"
+    from avemotion.data.manifest import read_manifest
+
     if not path.is_file():
         raise FileNotFoundError(f"{kind} manifest not found: {path}")
-    with path.open(newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        missing = set(MANIFEST_REQUIRED) - set(reader.fieldnames or [])
-        if missing:
-            raise ValueError(f"{path}: expected manifest columns {list(MANIFEST_REQUIRED)}, "
-                             f"missing {sorted(missing)}")
-        rows = list(reader)
-    allowed = set(EMOTION_LABELS) if kind == "emotion" else {"laughter", "no_laughter"}
-    for n, row in enumerate(rows, start=2):
-        if row["label"] not in allowed:
-            raise ValueError(f"{path} line {n}: label expected one of {sorted(allowed)}, got {row['label']!r}")
-        if row["split"] not in SPLITS:
-            raise ValueError(f"{path} line {n}: split expected one of {list(SPLITS)}, got {row['split']!r}")
-        if not row["group"]:
-            raise ValueError(f"{path} line {n}: group expected non-empty, got ''")
-    return rows
+    return [{k: str(v) for k, v in vars(r).items()} for r in read_manifest(path, kind=kind)]
 
 
 def load_examples(cfg: TrainConfig) -> tuple[list[Example], LoadReport]:
