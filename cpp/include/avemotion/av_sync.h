@@ -20,8 +20,8 @@
 //
 // End of stream. flush(end_time) declares both streams complete up to end_time (default: the latest
 // timestamp seen on either stream, i.e. max of the two watermarks below) and emits, in order, every
-// window whose end is <= end_time (skipping empty ones). The last windows may be partial; a modality with no steps in a
-// window is absent (masked, n = 0) as usual. A flushed window is NOT `forced`: `forced` means "cut by
+// window whose end is <= end_time and that holds a step. The last windows may be partial; a modality
+// with no steps in a window is absent (masked, n = 0) as usual. A flushed window is NOT `forced`: `forced` means "cut by
 // the max-latency rule before the lagging stream was known complete", whereas after a flush both
 // streams are known complete, so nothing a flushed window lacks can still arrive (stats().forced
 // counts only max-latency emissions). flush is idempotent: a second call with the same (or an
@@ -44,9 +44,9 @@
 //      (mapped) video time it is dropped as out of order (a clock-sync update moved it back).
 //   4. the last accepted ts advances to ts.
 //   5. ts <= start of the next window to emit: too late for any window, dropped (dropped_late).
-//   6. ts <= end of the last window emitted or skipped, or ts <= the stream's completion bound (flush /
-//      mark_complete): accepted but counted `late` (missed that window or arrived after its stream was
-//      declared complete; kept for the later windows it belongs to).
+//   6. ts <= end of the last window emitted or skipped, or ts <= the stream's completion bound
+//      (flush / mark_complete): accepted but counted `late` (missed that window or arrived after its
+//      stream was declared complete; kept for the later windows it belongs to).
 //   7. stored; a full stream buffer discards its oldest step (overflowed).
 //
 // Gaps and discontinuities. The cost of a step never depends on the size of a timestamp gap.
@@ -54,8 +54,10 @@
 //     step of either stream is not emitted: the grid jumps over the whole run of such windows at
 //     once, stats().windows_skipped counts them, and they count as cut for rule 6. This happens
 //     when both streams have a gap longer than window_s, before the first step with a fixed
-//     grid_start_s, and after the last one (flush(end_time) far past the data). Only due windows are
-//     skipped, so no step still to come could have been in one except as `late`.
+//     grid_start_s, after the last one (flush(end_time) far past the data), or when a buffer
+//     overflow discarded a window's steps before it was due. Only due windows are skipped, so no
+//     step still to come could have been in one except as `late`. (A pending window whose steps an
+//     overflow discards after its emission is still popped, empty.)
 //   * A jump larger than max_gap_s is a stream discontinuity (a corrupt timestamp, a restarted
 //     source). A step is one when its time (video: mapped to the audio clock) is more than
 //     max_gap_s past the leading watermark max(watermark_audio, watermark_video), or more than
