@@ -209,6 +209,7 @@ def test_missing_facenet_weights(tmp_path: Path, bundle_dir: Path, speech_wav: P
     pytest.importorskip("facenet_pytorch")
     monkeypatch.delenv("AVEMOTION_FACENET_WEIGHTS", raising=False)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("AVEMOTION_CACHE", str(tmp_path / "cache"))  # no converted default weights there
     err = _usage(["analyze", str(DEMO), "--model", str(bundle_dir), "--no-progress"], capsys)
     assert "FaceNet" in err and "weights" in err and "--random-facenet" in err
 

@@ -52,3 +52,30 @@ def test_modes() -> None:
     assert [uses_video(m) for m in ("av", "video", "audio")] == [True, True, False]
     with pytest.raises(ValueError, match="mode: expected one of av, video, audio, got 'both'"):
         check_mode("both")
+
+
+def test_audio_mode_is_the_one_the_bundle_was_trained_on() -> None:
+    from avemotion.bundle import BundleError
+
+    assert PipelineSettings.from_bundle(_bundle(audio_mode="sliding")).audio_mode == "sliding"
+    assert PipelineSettings.from_bundle(_bundle(audio_mode="window")).audio_mode == "window"
+    assert PipelineSettings.from_bundle(_bundle()).audio_mode == "window"  # made before the key existed
+    with pytest.raises(BundleError, match="audio_mode"):
+        PipelineSettings.from_bundle(_bundle(audio_mode="continuous"))
+    assert PipelineSettings().audio_mode == "sliding"
+
+
+def test_the_pipeline_extracts_audio_in_the_bundles_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    from avemotion.pipeline import stages
+
+    seen: dict[str, object] = {}
+
+    class Recorder:
+        def __init__(self, window_s: float, hop_s: float, *, t0: float, mode: str) -> None:
+            seen.update(window_s=window_s, hop_s=hop_s, t0=t0, mode=mode)
+
+    import avemotion.features.audio as audio
+
+    monkeypatch.setattr(audio, "AudioStreamExtractor", Recorder)
+    stages.default_audio_stepper(PipelineSettings.from_bundle(_bundle(audio_mode="window")), 1.5)
+    assert seen == {"window_s": WINDOWS.audio_window_s, "hop_s": WINDOWS.audio_hop_s, "t0": 1.5, "mode": "window"}

@@ -28,15 +28,16 @@ def add_model_args(p: argparse.ArgumentParser, *, modes: tuple[str, ...] = MODES
     """The model bundle, the mode and the FaceNet options (``analyze``, ``live``)."""
     g = p.add_argument_group("model")
     g.add_argument("--model", type=Path, default=None,
-                   help="model bundle directory (default $AVEMOTION_MODEL_DIR or models/dynamic_padding_no_leakage)")
+                   help="model bundle directory (default $AVEMOTION_MODEL_DIR, else the bundle installed with the package)")
     g.add_argument("--mode", choices=modes, default="av", help="modalities used (default av)")
     w = g.add_mutually_exclusive_group()
     w.add_argument("--facenet-weights", type=Path, metavar="PATH",
-                   help="FaceNet VGGFace2 weights (.pt); default $AVEMOTION_FACENET_WEIGHTS or torch's hub cache")
+                   help="FaceNet weights (.pt state dict, e.g. VGGFace2); default $AVEMOTION_FACENET_WEIGHTS, else the "
+                        "converted CASIA-WebFace weights (avemotion weights)")
     w.add_argument("--random-facenet", action="store_true",
-                   help="allow random FaceNet weights when none are found (demo/tests: video embeddings are meaningless)")
+                   help="use random FaceNet weights (tests only: video embeddings are meaningless)")
     w.add_argument("--facenet-onnx", type=Path, metavar="PATH",
-                   help="FaceNet exported to ONNX (python -m avemotion.features.export_onnx): faster on the CPU")
+                   help="a FaceNet ONNX file (avemotion weights --export-onnx) run by ONNX Runtime")
     g.add_argument("--device", type=device_arg, default="cpu", metavar="cpu|cuda|cuda:N|auto",
                    help="where face detection and FaceNet run (default cpu; auto = cuda when available; "
                         "cuda without CUDA warns and uses the CPU, an error with AVEMOTION_STRICT=1)")
@@ -104,6 +105,19 @@ def load_extractor(args: argparse.Namespace) -> Any:
             raise
         # ONNX Runtime refused the file or the provider (strict mode without CUDA): bad input
         raise UsageError(f"--facenet-onnx {args.facenet_onnx} (--device {device}): {exc}") from None
+
+
+
+def check_model_extractor(predictor: Any, extractor: Any, mode: str) -> None:
+    """A bundle made with another face embedder than ``extractor``'s: :class:`UsageError` (exit 2)
+    before any work starts (see :func:`avemotion.bundle.check_embedder`)."""
+    from avemotion.bundle import BundleError
+    from avemotion.pipeline.stages import check_embedder
+
+    try:
+        check_embedder(predictor, extractor, mode)
+    except BundleError as exc:
+        raise UsageError(str(exc)) from None
 
 
 # --------------------------------------------------------------------------------------------------

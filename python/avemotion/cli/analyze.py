@@ -61,6 +61,7 @@ from typing import Any
 from avemotion.cli import EXIT_FAILURE, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, UsageError
 from avemotion.cli._common import (
     add_model_args,
+    check_model_extractor,
     check_output_dir,
     check_output_file,
     input_path,
@@ -336,6 +337,7 @@ def run(args: argparse.Namespace) -> int:
     jobs = _plan(args)
     predictor = load_predictor(args.model)
     extractor = load_extractor(args)
+    check_model_extractor(predictor, extractor, args.mode)
     several = len(jobs) > 1
     failures: list[tuple[str, str, int]] = []
     done = 0

@@ -69,7 +69,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument(
         "--facenet-weights",
         default=None,
-        help="VGGFace2 checkpoint (default: $AVEMOTION_FACENET_WEIGHTS or torch hub cache)",
+        help="FaceNet weights (.pt, e.g. VGGFace2; default: $AVEMOTION_FACENET_WEIGHTS, else the converted CASIA-WebFace weights)",
     )
     p.add_argument(
         "--facenet-onnx", default=None, help="use this FaceNet ONNX model through ONNX Runtime"

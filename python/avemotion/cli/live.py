@@ -49,6 +49,7 @@ from avemotion.cli import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, UsageError
 from avemotion.cli._common import (
     FILE_SCHEME,
     add_model_args,
+    check_model_extractor,
     check_output_file,
     load_extractor,
     load_predictor,
@@ -341,6 +342,7 @@ def run(args: argparse.Namespace) -> int:
     url = _source_url(args)
     predictor = load_predictor(args.model)
     extractor = load_extractor(args)
+    check_model_extractor(predictor, extractor, args.mode)
     to_stdout = args.jsonl == "-"
     sink = _RowSink.open(args.jsonl)
     try:

@@ -53,7 +53,13 @@ from avemotion.pipeline.settings import (
     uses_audio,
     uses_video,
 )
-from avemotion.pipeline.stages import WindowPredictor, last_window_end, make_sync, sync_stats_dict
+from avemotion.pipeline.stages import (
+    WindowPredictor,
+    check_embedder,
+    last_window_end,
+    make_sync,
+    sync_stats_dict,
+)
 
 __all__ = ["AnalysisResult", "MediaCoverage", "analyze_file", "analyze_stream"]
 
@@ -136,6 +142,7 @@ def analyze_file(
     with timer("decode_s"):
         info = probe(path)
     _check_streams(path, info, mode, video_extractor)
+    check_embedder(predictor, video_extractor, mode)
     cov = MediaCoverage(declared_s=float(info.duration) if info.duration else None)
     total = cov.declared_s or 0.0
     audio, video = _Steps.empty(s.audio_dim), _Steps.empty(s.video_dim)
@@ -174,7 +181,7 @@ def _audio_steps(path: str | os.PathLike[str], s: PipelineSettings, timer: Stage
     with timer("decode_s"):
         audio = decode_audio(path)
     with timer("audio_features_s"):
-        feats = extract_audio(audio.samples, window_s=s.audio_window_s, hop_s=s.audio_hop_s)
+        feats = extract_audio(audio.samples, window_s=s.audio_window_s, hop_s=s.audio_hop_s, mode=s.audio_mode)
     return _Steps(feats.times, feats.steps, np.ones(feats.times.size, bool)), float(audio.duration)
 
 

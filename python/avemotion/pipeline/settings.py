@@ -16,7 +16,15 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from avemotion._contract import AUDIO_DIM, EMOTION_LABELS, MODES, SAMPLE_RATE, VIDEO_DIM, WINDOWS
+from avemotion._contract import (
+    AUDIO_DIM,
+    DEFAULT_AUDIO_MODE,
+    EMOTION_LABELS,
+    MODES,
+    SAMPLE_RATE,
+    VIDEO_DIM,
+    WINDOWS,
+)
 
 Mode = Literal["av", "video", "audio"]
 
@@ -49,6 +57,7 @@ class PipelineSettings:
     hop_s: float = WINDOWS.hop_s
     audio_window_s: float = WINDOWS.audio_window_s
     audio_hop_s: float = WINDOWS.audio_hop_s
+    audio_mode: str = DEFAULT_AUDIO_MODE  # how audio steps are computed (avemotion.features.audio)
     video_fps: float = WINDOWS.video_fps
     laughter_threshold: float = WINDOWS.laughter_threshold
     labels: tuple[str, ...] = EMOTION_LABELS
@@ -57,13 +66,18 @@ class PipelineSettings:
 
     @classmethod
     def from_bundle(cls, bundle: Any) -> PipelineSettings:
-        """Settings of a :class:`avemotion.bundle.Bundle` (missing feature keys keep the contract's defaults)."""
+        """Settings of a :class:`avemotion.bundle.Bundle` (missing feature keys keep the contract's
+        defaults; the audio mode is the one the bundle's model was trained on, see
+        :func:`avemotion.bundle.bundle_audio_mode`)."""
+        from avemotion.bundle import bundle_audio_mode
+
         f = dict(getattr(bundle, "features", {}) or {})
         return cls(
             window_s=float(bundle.window_s),
             hop_s=float(bundle.hop_s),
             audio_window_s=float(f.get("audio_window_s", WINDOWS.audio_window_s)),
             audio_hop_s=float(f.get("audio_hop_s", WINDOWS.audio_hop_s)),
+            audio_mode=bundle_audio_mode(f),
             video_fps=float(f.get("video_fps", WINDOWS.video_fps)),
             laughter_threshold=float(bundle.laughter_threshold),
             labels=tuple(bundle.labels),

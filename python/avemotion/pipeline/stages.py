@@ -66,7 +66,7 @@ def default_audio_stepper(settings: PipelineSettings, t0: float) -> AudioStepper
     """The streaming eGeMAPS extractor (one persistent openSMILE instance) for the settings."""
     from avemotion.features.audio import AudioStreamExtractor
 
-    return AudioStreamExtractor(settings.audio_window_s, settings.audio_hop_s, t0=t0)
+    return AudioStreamExtractor(settings.audio_window_s, settings.audio_hop_s, t0=t0, mode=settings.audio_mode)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -92,21 +92,14 @@ def get_video_extractor(
     ``onnx`` it picks ONNX Runtime's provider (``"cuda"``/``"auto"`` use CUDA when onnxruntime-gpu
     offers it). A bad value is a ``ValueError``.
 
-    ``onnx``: a FaceNet ONNX file (``python -m avemotion.features.export_onnx``) run by ONNX Runtime
-    (faster on the CPU); else FaceNet in torch with ``weights`` (default lookup: argument,
-    ``$AVEMOTION_FACENET_WEIGHTS``, torch's hub cache). ``random_weights=True`` allows random FaceNet
-    weights when no file is found (demo/tests only: embeddings are meaningless). Raises
+    The embedder is :func:`avemotion.features.video.make_embedder`'s: ``onnx`` (a FaceNet ONNX file,
+    ``avemotion weights --export-onnx``) in ONNX Runtime; else ``weights`` (e.g. VGGFace2) in torch;
+    ``random_weights=True``: random FaceNet weights (demo/tests only: embeddings are meaningless); else
+    the converted CASIA-WebFace weights (``avemotion weights``; ONNX Runtime on the CPU). Raises
     :class:`avemotion.features.video.FaceNetWeightsMissing` (a ``FileNotFoundError``) with the
     message that says how to obtain the weights.
     """
-    from avemotion.features.video import (
-        FaceDetector,
-        FaceNetWeightsMissing,
-        OnnxEmbedder,
-        TorchEmbedder,
-        VideoExtractor,
-        check_device,
-    )
+    from avemotion.features.video import FaceDetector, VideoExtractor, check_device, make_embedder
 
     device = check_device(device)
     key = (str(weights) if weights else None, bool(random_weights), str(onnx) if onnx else None, batch_size,
@@ -115,15 +108,25 @@ def get_video_extractor(
         ex = _EXTRACTORS.get(key)
         if ex is not None:
             return ex
-        if onnx is not None:
-            if not Path(onnx).is_file():
-                raise FaceNetWeightsMissing(f"--facenet-onnx: FaceNet ONNX model not found: {onnx}")
-            embedder: Any = OnnxEmbedder(onnx, providers=device)
-        else:
-            embedder = TorchEmbedder(weights=weights, allow_random_weights=random_weights, device=device)
+        if onnx is not None and not Path(onnx).is_file():
+            from avemotion.features.video import FaceNetWeightsMissing
+
+            raise FaceNetWeightsMissing(f"--facenet-onnx: FaceNet ONNX model not found: {onnx}")
+        embedder = make_embedder(weights=weights, random_weights=random_weights, onnx=onnx, device=device)
         ex = VideoExtractor(embedder, FaceDetector(device=device), batch_size=batch_size)
         _EXTRACTORS[key] = ex
         return ex
+
+
+def check_embedder(predictor: Any, video_extractor: Any, mode: str) -> None:
+    """BundleError when the bundle's recorded face embedder is not the extractor's (see
+    :func:`avemotion.bundle.check_embedder`); nothing for predictors without a bundle (test doubles)."""
+    from avemotion.bundle import Bundle
+    from avemotion.bundle import check_embedder as _check
+
+    bundle = getattr(predictor, "bundle", None)
+    if isinstance(bundle, Bundle) and video_extractor is not None:
+        _check(bundle, getattr(video_extractor, "embedder", None), mode=mode)
 
 
 def clear_video_extractors() -> None:

@@ -172,33 +172,16 @@ def split_examples(examples: Sequence[Example]) -> dict[str, list[Example]]:
 
 
 def read_clip(path: Path, audio_dim: int, video_dim: int) -> ClipArrays:
-    """Read one per-clip .npz (docs/contracts.md), validating keys, shapes and finiteness."""
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            audio = np.asarray(z["audio"], dtype=np.float32)
-            video = np.asarray(z["video"], dtype=np.float32)
-            a_t = np.asarray(z["audio_times"], dtype=np.float64) if "audio_times" in z else \
-                np.arange(1, len(audio) + 1, dtype=np.float64) * 0.1
-            v_t = np.asarray(z["video_times"], dtype=np.float64) if "video_times" in z else \
-                np.arange(len(video), dtype=np.float64) * 0.2
-            vm = np.asarray(z["video_mask"], dtype=bool) if "video_mask" in z else np.ones(len(video), bool)
-    except KeyError as exc:
-        raise ValueError(f"{path}: missing key {exc} (expected audio, video, video_mask, *_times)") from exc
-    audio = audio.reshape(0, audio_dim) if audio.size == 0 else audio
-    video = video.reshape(0, video_dim) if video.size == 0 else video
-    if audio.ndim != 2 or audio.shape[1] != audio_dim:
-        raise ValueError(f"{path}: audio expected shape (T, {audio_dim}), got {audio.shape}")
-    if video.ndim != 2 or video.shape[1] != video_dim:
-        raise ValueError(f"{path}: video expected shape (T, {video_dim}), got {video.shape}")
-    if vm.shape != (len(video),) or v_t.shape != (len(video),) or a_t.shape != (len(audio),):
-        raise ValueError(f"{path}: times/mask lengths do not match the feature arrays "
-                         f"(audio {audio.shape}, audio_times {a_t.shape}, video {video.shape}, "
-                         f"video_times {v_t.shape}, video_mask {vm.shape})")
-    if not np.isfinite(audio).all():
+    """Read one per-clip .npz through ``avemotion.features.clipfile`` (the one reader: keys, shapes,
+    timestamps required), then check finiteness (audio, and video in face-present steps)."""
+    from avemotion.features.clipfile import load_clip
+
+    c = load_clip(path, audio_dim=audio_dim, video_dim=video_dim)
+    if not np.isfinite(c.audio).all():
         raise ValueError(f"{path}: audio contains NaN/Inf")
-    if not np.isfinite(video[vm]).all():
+    if not np.isfinite(c.video[c.video_mask]).all():
         raise ValueError(f"{path}: video contains NaN/Inf in face-present steps")
-    return ClipArrays(audio, a_t, video, v_t, vm)
+    return ClipArrays(c.audio, c.audio_times, c.video, c.video_times, c.video_mask)
 
 
 def crop_clip(clip: ClipArrays, max_a: int, max_v: int, rng: np.random.Generator | None) -> ClipArrays:

@@ -47,6 +47,7 @@ from avemotion.pipeline.stages import (
     AudioStepper,
     AudioStepperFactory,
     WindowPredictor,
+    check_embedder,
     default_audio_stepper,
     last_window_end,
     make_sync,
@@ -101,6 +102,7 @@ class LiveEngine:
         self.use_audio, self.use_video = uses_audio(config.mode), uses_video(config.mode)
         if self.use_video and video_extractor is None:
             raise ValueError("video_extractor: required in mode 'av' and 'video'")
+        check_embedder(predictor, video_extractor, config.mode)
         self.extractor = video_extractor
         self.audio_stepper = audio_stepper or default_audio_stepper
         self.predict = WindowPredictor(predictor, s, check_mode(config.mode))
@@ -281,14 +283,21 @@ class LiveEngine:
                 self.clock_a.add(t_first + n_samples / SAMPLE_RATE, wall)
                 with self._timer("audio_features_s"):
                     ts, steps = stepper.push(x)
-                if ts.size:
-                    self.audio_ring.push(ts, steps, np.ones(ts.size, bool))
-                    self.last_audio_t = float(ts[-1])
-                    self._ready.set()
+                self._push_audio_steps(ts, steps)
+            finish = getattr(stepper, "finish", None)  # sliding audio steps: the last come at the end
+            if finish is not None:
+                with self._timer("audio_features_s"):
+                    self._push_audio_steps(*finish())
         finally:
             if stepper is not None:
                 stepper.close()
             self._workers_done["audio"] = True
+            self._ready.set()
+
+    def _push_audio_steps(self, ts: np.ndarray, steps: np.ndarray) -> None:
+        if ts.size:
+            self.audio_ring.push(ts, steps, np.ones(ts.size, bool))
+            self.last_audio_t = float(ts[-1])
             self._ready.set()
 
     def _next_audio(self) -> tuple[float, np.ndarray, float] | None:
