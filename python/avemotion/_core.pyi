@@ -652,7 +652,7 @@ def ort_library_version(library_path: str) -> str:
     """
 def prepare_inv_std(std: numpy.typing.NDArray[numpy.float32], eps: typing.SupportsFloat | typing.SupportsIndex) -> tuple[numpy.typing.NDArray[numpy.float32], int]:
     """
-    (1 / max(std, eps), number clamped). Raises ValueError for NaN/Inf/negative std.
+    (1 / std, number of constant dims): 1 where std < eps (scale 1). ValueError for NaN/Inf/negative std or eps.
     """
 def set_simd_level(level: str) -> None:
     """
