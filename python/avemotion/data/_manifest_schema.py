@@ -1,19 +1,16 @@
 """The manifest schema: the columns, one validated row (:class:`ManifestRow`), the label sets.
+
 Part of :mod:`avemotion.data.manifest` (which re-exports every public name here; import from there;
 its docstring describes the columns).
 """
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from avemotion._contract import EMOTION_LABELS, LABEL_KINDS, LAUGHTER_LABELS, SPLITS
-from avemotion._io import atomic_write_text as atomic_write_text
-
-log = logging.getLogger("avemotion.data.manifest")
 
 COLUMNS: tuple[str, ...] = (
     "clip_id",

@@ -1,4 +1,5 @@
 """The one manifest writer (streaming, validating, atomic through ``avemotion._io``) and summaries.
+
 Part of :mod:`avemotion.data.manifest` (which re-exports every public name here; import from there;
 its docstring describes the columns).
 """
@@ -7,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import json
-import logging
 import os
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from avemotion._contract import SPLITS
-from avemotion._io import atomic_open
-from avemotion._io import atomic_write_text as atomic_write_text
+from avemotion._io import atomic_open, atomic_write_text
 from avemotion.data._manifest_schema import (
     COLUMNS,
     ManifestError,
@@ -26,7 +25,6 @@ from avemotion.data._manifest_schema import (
     labels_for,
 )
 
-log = logging.getLogger("avemotion.data.manifest")
 
 @dataclass
 class ManifestSummary:
@@ -90,8 +88,6 @@ class _SummaryAcc:
             n_rows=self.n,
             n_groups=len(self.groups),
         )
-
-
 
 
 class ManifestWriter:

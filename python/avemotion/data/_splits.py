@@ -1,4 +1,5 @@
 """Splits: a group's split from a hash of the group and a seed, so a group never spans two splits.
+
 Part of :mod:`avemotion.data.manifest` (which re-exports every public name here; import from there;
 its docstring describes the columns).
 """
@@ -6,14 +7,11 @@ its docstring describes the columns).
 from __future__ import annotations
 
 import hashlib
-import logging
 import math
 from collections.abc import Sequence
 
-from avemotion._io import atomic_write_text as atomic_write_text
 from avemotion.data._manifest_schema import DEFAULT_PROPORTIONS
 
-log = logging.getLogger("avemotion.data.manifest")
 
 def check_proportions(proportions: Sequence[float]) -> tuple[float, float, float]:
     """Validate (train, val, test) proportions: three numbers >= 0 summing to 1 (within 1e-6)."""

@@ -31,7 +31,6 @@ from here.
 from __future__ import annotations
 
 import csv
-import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -61,8 +60,6 @@ __all__ = [
     "check_proportions", "group_fraction", "iter_manifest", "iter_numbered", "labels_for", "read_manifest",
     "summary_path", "write_manifest",
 ]
-
-log = logging.getLogger(__name__)
 
 
 def iter_numbered(

@@ -6,16 +6,12 @@ from a manifest by :func:`read_tasks`) and its :class:`ClipResult` (one ``index.
 from __future__ import annotations
 
 import dataclasses
-import logging
 import os
 import re
 from pathlib import Path
 from typing import Any
 
 from avemotion._contract import DEFAULT_AUDIO_MODE, WINDOWS
-
-logger = logging.getLogger("avemotion.features.extract")
-
 
 INDEX_NAME = "index.csv"
 INDEX_COLUMNS = (

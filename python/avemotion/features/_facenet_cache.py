@@ -1,5 +1,6 @@
 """The converted-weights cache: :func:`convert` (graph -> ``.pt`` + ``.onnx`` + manifest, atomically),
 reading the manifest and verifying the cached files against it.
+
 Part of :mod:`avemotion.features.facenet_weights` (which re-exports every public name; import from
 there; its docstring describes the source, the conversion and the cache).
 """

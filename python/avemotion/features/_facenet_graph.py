@@ -1,12 +1,12 @@
 """The Sandberg GraphDef -> facenet-pytorch ``InceptionResnetV1`` state dict mapping (by TensorFlow
 scope name), the architecture checks (strides, paddings, residual scales) and the torch net.
+
 Part of :mod:`avemotion.features.facenet_weights` (which re-exports every public name; import from
 there; its docstring describes the source, the conversion and the cache).
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,9 +16,6 @@ from avemotion.features._facenet_source import (
     BN_EPS,
     FACE_SIZE,
 )
-
-logger = logging.getLogger("avemotion.features.facenet_weights")
-
 
 # ----------------------------------------------------------------------------- GraphDef -> state dict
 

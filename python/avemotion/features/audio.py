@@ -58,7 +58,6 @@ extractor (``_audio_stream``). Import every name from here.
 
 from __future__ import annotations
 
-import logging
 import numbers
 import os
 
@@ -118,8 +117,6 @@ __all__ = [
     "rms_dbfs",
     "to_mono_16k",
 ]
-
-logger = logging.getLogger(__name__)
 
 
 def extract_audio(
