@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${AVEMOTION_VENV:-.venv}
 PY=${PYTHON:-python3}
-EXTRAS=${AVEMOTION_EXTRAS:-video,train,dev}
+EXTRAS=${AVEMOTION_EXTRAS:-video,train,dev,cluster}  # cluster: Ray, so the tests run extract --backend ray for real
 
 log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 

@@ -15,7 +15,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-PKG = Path(__file__).resolve().parents[1] / "python" / "avemotion"
+import avemotion
+
+# The package under test, wherever it was imported from (site-packages in CI, python/ with PYTHONPATH):
+# its compiled _core lives beside it, not necessarily in the source tree.
+PKG = Path(avemotion.__file__).resolve().parent
 
 
 def _modules() -> dict[str, Path]:

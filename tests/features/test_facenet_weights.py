@@ -127,7 +127,8 @@ def test_reading_the_graph_never_imports_tensorflow(facenet_graph: Path) -> None
             "s = FW.graph_state_dict(G.read_graph(FW.find_graph())); "
             "assert 'tensorflow' not in sys.modules, 'tensorflow imported'; print(len(s))")
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, timeout=600,
-                         env={**__import__("os").environ, "PYTHONPATH": str(ROOT / "python")})
+                         env={**__import__("os").environ,
+                              "PYTHONPATH": str(Path(FW.__file__).resolve().parents[2])})
     assert out.stdout.strip() == "714"  # state dict entries, num_batches_tracked included
 
 
