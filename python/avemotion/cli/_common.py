@@ -108,6 +108,25 @@ def load_extractor(args: argparse.Namespace) -> Any:
 
 
 
+def model_inputs_notice(predictor: Any, mode: str) -> str | None:
+    """What the model is fed in ``mode`` (see :func:`avemotion.pipeline.settings.fed_modalities`): the
+    notice to print once when a modality the mode extracts is not fed (an audio-only bundle in ``av``
+    mode), else None; a mode the model cannot run in (``video`` with an audio-only bundle) is a
+    :class:`UsageError`. Predictors without a bundle (test doubles) are fed both."""
+    from avemotion.bundle import Bundle, BundleError
+    from avemotion.pipeline.settings import modality_notice
+
+    bundle = getattr(predictor, "bundle", None)
+    if not isinstance(bundle, Bundle):
+        return None
+    from avemotion.bundle import trained_modalities
+
+    try:
+        return modality_notice(mode, trained_modalities(bundle))
+    except (ValueError, BundleError) as exc:
+        raise UsageError(f"--mode {mode}: {exc}") from None
+
+
 def check_model_extractor(predictor: Any, extractor: Any, mode: str) -> None:
     """A bundle made with another face embedder than ``extractor``'s: :class:`UsageError` (exit 2)
     before any work starts (see :func:`avemotion.bundle.check_embedder`)."""

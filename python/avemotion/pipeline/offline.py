@@ -12,7 +12,10 @@
 
 Modes: ``"av"`` (both modalities), ``"video"`` (audio is not decoded nor extracted; the model sees an
 all-masked audio input), ``"audio"`` (no face detection/embedding; all-masked video input). In a
-non-``av`` mode the missing modality's rows say ``audio_missing``/``video_missing`` = True.
+non-``av`` mode the missing modality's rows say ``audio_missing``/``video_missing`` = True. The
+model is fed only the modalities its bundle was trained on (``training.modalities``; see
+:class:`~avemotion.pipeline.stages.WindowPredictor`): with an audio-only bundle, ``av`` mode still
+detects and embeds faces and reports face presence, but the model gets no video.
 
 :func:`analyze_file`: the file is read once (:func:`avemotion.features.media.demux`: the frames
 sampled at the bundle's fps are detected and embedded in batches as they are decoded, the audio
@@ -137,6 +140,7 @@ def analyze_file(
     mode) and the video extractor's errors."""
     mode = check_mode(mode)
     s = settings or PipelineSettings.from_bundle(predictor.bundle)
+    wp = WindowPredictor(predictor, s, mode)  # first: a mode the model cannot take fails before any work
     timer = StageTimer()
     with _DecoderWarnings() as warnings:
         with timer("decode_s"):
@@ -157,7 +161,6 @@ def analyze_file(
                     progress("audio", total, total)
     cov.warnings = warnings
     cov.complete = _is_complete(cov, s.video_fps)
-    wp = WindowPredictor(predictor, s, mode)
     results, stats = _predict_windows(audio, video, wp, s, timer, batch_windows)
     return AnalysisResult(results, timer.timings, total, int(audio.times.size), int(video.times.size), stats, cov)
 

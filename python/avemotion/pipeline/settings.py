@@ -35,7 +35,7 @@ from avemotion._contract import (
 Mode = Literal["av", "video", "audio"]
 
 __all__ = ["MODALITIES", "MODES", "Mode", "PipelineSettings", "StageTimer", "StageTimings", "check_mode",
-           "fed_modalities", "uses_audio", "uses_video"]
+           "fed_modalities", "modality_notice", "uses_audio", "uses_video"]
 
 #: The model's inputs, in the bundle's order.
 MODALITIES = ("audio", "video")
@@ -68,8 +68,21 @@ def fed_modalities(mode: str, trained: tuple[str, ...] = MODALITIES) -> tuple[st
     if not fed:
         alt = "audio" if "audio" in trained else "video"
         raise ValueError(f"mode {mode!r}: the model was trained on {'+'.join(trained) or 'nothing'} only "
-                         f"(bundle features.trained_modalities); use --mode {alt} or av")
+                         f"(bundle.json training.modalities); use --mode {alt} or av")
     return fed
+
+
+def modality_notice(mode: str, trained: tuple[str, ...] = MODALITIES) -> str | None:
+    """The one-line notice for a run in ``mode`` where a modality the mode extracts is not fed to the
+    model (it was not trained on it); None when the model gets everything the mode extracts."""
+    fed = fed_modalities(mode, trained)
+    unfed = [m for m, on in (("audio", uses_audio(mode)), ("video", uses_video(mode))) if on and m not in fed]
+    if not unfed:
+        return None
+    what = {"video": "faces are still detected and embedded (face presence is reported)",
+            "audio": "the audio is still decoded and its steps extracted"}[unfed[0]]
+    return (f"the model was trained on {'+'.join(fed)} only: {what}, but the model is fed no "
+            f"{unfed[0]} (all-masked, as with no {'face' if unfed[0] == 'video' else 'audio'})")
 
 
 @dataclass(frozen=True)
@@ -140,9 +153,13 @@ class StageTimings:
         """Sum of the stages' wall seconds (the run's wall time when nothing overlaps)."""
         return sum(v for k, v in asdict(self).items() if k != "cpu")
 
-    def to_dict(self) -> dict[str, Any]:
-        d = {k: round(v, 6) for k, v in asdict(self).items() if k != "cpu"} | {"total_s": round(self.total_s, 6)}
-        return d | {"cpu": {k: round(v, 6) for k, v in self.cpu.items()}}
+    def to_dict(self) -> dict[str, float]:
+        """The wall seconds per stage and ``total_s`` (flat; the CPU seconds: :meth:`cpu_dict`)."""
+        return {k: round(v, 6) for k, v in asdict(self).items() if k != "cpu"} | {"total_s": round(self.total_s, 6)}
+
+    def cpu_dict(self) -> dict[str, float]:
+        """The CPU seconds per stage that were measured (see the class docstring)."""
+        return {k: round(v, 6) for k, v in self.cpu.items()}
 
 
 class StageTimer:
