@@ -217,6 +217,8 @@ def test_missing_facenet_weights(tmp_path: Path, bundle_dir: Path, speech_wav: P
 def test_bad_option_values(bundle_dir: Path, speech_wav: Path, capsys: pytest.CaptureFixture[str]) -> None:
     err = _usage(["analyze", str(speech_wav), "--model", str(bundle_dir), "--mode", "audio", "--min-event-s", "-1"], capsys)
     assert "--min-event-s" in err and "-1" in err
+    err = _usage(["analyze", str(speech_wav), "--model", str(bundle_dir), "--redetect-every", "0"], capsys)
+    assert "--redetect-every" in err and "got 0" in err
 
 
 def test_end_of_media_flush(bundle_dir: Path, speech_wav: Path) -> None:
