@@ -363,6 +363,10 @@ class OnnxEmbedder:
         return self.session.run(None, {self.input_name: x})[0].astype(np.float32, copy=False)
 
 
+#: Detected batches that may wait for the embedder in ``VideoExtractor.extract(overlap=True)``.
+OVERLAP_BATCHES = 4
+
+
 def session_options(threads: int | None = None) -> Any:
     """ONNX Runtime session options for FaceNet: ``threads`` intra-op threads (None/0: ORT's default,
     one per core), one inter-op thread, and with more than one intra-op thread no spin-waiting
@@ -659,30 +663,56 @@ class VideoExtractor:
         self.cpu_timings["embed_s"] += time.thread_time() - c0
         return steps, mask, probs
 
-    def extract(self, frames: Iterable[tuple[float, np.ndarray]]) -> VideoFeatures:
+    #: :meth:`extract` takes ``overlap`` (the pipeline checks this before passing it)
+    supports_overlap = True
+
+    def extract(self, frames: Iterable[tuple[float, np.ndarray]], *, overlap: bool = False) -> VideoFeatures:
         """``(t, rgb)`` pairs (e.g. :func:`avemotion.features.media.iter_video_frames`) -> :class:`VideoFeatures`.
 
-        One call is one stream: the detector is :meth:`reset` first."""
+        One call is one stream: the detector is :meth:`reset` first. ``overlap``: the embedder runs
+        on a worker thread, one batch behind the detector (which runs on the calling thread, as does
+        the iteration of ``frames``), so on two cores MTCNN (torch) and FaceNet (ONNX Runtime, both
+        release the GIL) run at once; at most :data:`OVERLAP_BATCHES` detected batches wait for the
+        embedder (bounded memory). Same batches, same results as without it."""
+        from concurrent.futures import Future, ThreadPoolExecutor
+
         self.reset()
-        all_steps, all_mask, all_probs, times = [], [], [], []
+        results: list[tuple[np.ndarray, np.ndarray, np.ndarray] | Future[Any]] = []
+        pending: list[Future[Any]] = []
+        times: list[float] = []
         batch: list[np.ndarray] = []
+        pool = ThreadPoolExecutor(1, thread_name_prefix="avemotion-embed") if overlap else None
 
         def flush() -> None:
-            if batch:
-                s, m, p = self.process(batch)
-                all_steps.append(s)
-                all_mask.append(m)
-                all_probs.append(p)
-                batch.clear()
+            if not batch:
+                return
+            if pool is None:
+                results.append(self.process(batch))
+            else:
+                dets = self.detect(batch)
+                while len(pending) >= OVERLAP_BATCHES:
+                    pending.pop(0).result()
+                fut = pool.submit(self.embed, dets)
+                pending.append(fut)
+                results.append(fut)
+            batch.clear()
 
-        for t, rgb in frames:
-            if batch and rgb.shape != batch[0].shape:
-                flush()
-            times.append(float(t))
-            batch.append(rgb)
-            if len(batch) >= self.batch_size:
-                flush()
-        flush()
+        try:
+            for t, rgb in frames:
+                if batch and rgb.shape != batch[0].shape:
+                    flush()
+                times.append(float(t))
+                batch.append(rgb)
+                if len(batch) >= self.batch_size:
+                    flush()
+            flush()
+            done = [r.result() if isinstance(r, Future) else r for r in results]
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+        all_steps = [d[0] for d in done]
+        all_mask = [d[1] for d in done]
+        all_probs = [d[2] for d in done]
         if not times:
             return VideoFeatures(
                 np.zeros((0, VIDEO_DIM), np.float32),
