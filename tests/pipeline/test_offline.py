@@ -101,3 +101,18 @@ def test_overlapped_av_analysis_equals_the_sequential_one(extractor: str) -> Non
     assert all(r.wall_s is not None and r.wall_s > 0 for r in runs)
     t = runs[1].timings
     assert t.audio_features_s > 0 and t.face_detection_s > 0 and t.embedding_s > 0 and t.decode_s > 0
+
+
+def test_overlapped_audio_thread_failure_is_raised_on_the_caller(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("opensmile")
+    import threading
+
+    from avemotion.features import audio as A
+
+    def boom(self, samples):  # type: ignore[no-untyped-def]
+        raise RuntimeError("openSMILE fell over")
+
+    monkeypatch.setattr(A.AudioStreamExtractor, "push", boom)
+    with pytest.raises(RuntimeError, match="openSMILE fell over"):
+        analyze_file(DEMO, FakePredictor(SETTINGS), mode="av", video_extractor=FakeEmbedder(), settings=SETTINGS)
+    assert not any(t.name == "avemotion-audio" for t in threading.enumerate())  # the thread ended
