@@ -11,7 +11,8 @@ The live process's resident set size (VmRSS from /proc) is sampled every second;
 it after warm-up (``--warmup`` seconds, default 20% of the run: models loaded, buffers full) and at the
 end, the maximum, the growth, plus the live report (windows, drops, latency p50/p95/p99, drift).
 Exit 1 when RSS grew more than ``--max-growth-mb`` between warm-up and the end, or live failed.
-FaceNet uses random weights unless ``--facenet-weights`` is given (the cost is the same).
+FaceNet uses random weights (torch) unless ``--facenet-weights`` is given, or ``--real-facenet``: live's
+default, the CASIA-WebFace weights in ONNX Runtime (what a user runs).
 """
 
 from __future__ import annotations
@@ -54,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--clip", type=Path, default=ROOT / "samples" / "demo_clip.mp4")
     ap.add_argument("--model", type=Path, default=None, help="model bundle (default: live's default)")
     ap.add_argument("--facenet-weights", type=Path, default=None)
+    ap.add_argument("--real-facenet", action="store_true",
+                    help="live's default FaceNet (the converted CASIA-WebFace weights in ONNX Runtime: "
+                         "`avemotion weights`) instead of random weights")
     ap.add_argument("--max-growth-mb", type=float, default=64.0)
     ap.add_argument("--json", type=Path, default=None, help="also write the soak report here")
     args = ap.parse_args(argv)
@@ -71,7 +75,10 @@ def main(argv: list[str] | None = None) -> int:
     cmd = [sys.executable, "-m", "avemotion", "live", "--source", f"udp://127.0.0.1:{port}", "--no-display",
            "--duration", str(args.seconds), "--open-timeout", "120", "--stats-json", str(stats)]
     cmd += ["--model", str(args.model)] if args.model else []
-    cmd += ["--facenet-weights", str(args.facenet_weights)] if args.facenet_weights else ["--random-facenet"]
+    if args.facenet_weights:
+        cmd += ["--facenet-weights", str(args.facenet_weights)]
+    elif not args.real_facenet:
+        cmd += ["--random-facenet"]
     live = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     err_lines: list[str] = []
     ready = threading.Event()

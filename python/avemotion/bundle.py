@@ -434,7 +434,8 @@ def read_bundle(path: str | os.PathLike[str] | None = None, *, verify: bool = Tr
 #                                EmbedderIdentity (sha256 of the weights); name "synthetic" (sha256
 #                                null) for video features that no embedder made (the demo bundle)
 #   features.trained_modalities  ["audio", "video"] or ["audio"] (an audio-only model needs no
-#                                embedder record and accepts any)
+#                                embedder record and accepts any); ``avemotion train`` records the
+#                                same in training.modalities (trained_modalities reads either)
 VIDEO_EMBEDDER_KEY = "video_embedder"
 TRAINED_MODALITIES_KEY = "trained_modalities"
 SYNTHETIC_EMBEDDER = "synthetic"
@@ -461,9 +462,28 @@ def bundle_embedder(bundle: Bundle) -> dict[str, Any] | None:
 
 
 def trained_modalities(bundle: Bundle) -> tuple[str, ...]:
-    """``features.trained_modalities`` (default: both, for bundles that do not record it)."""
-    mods = bundle.features.get(TRAINED_MODALITIES_KEY, list(MODALITIES))
-    return tuple(m for m in MODALITIES if m in mods)
+    """The modalities the bundle's model was trained on, in :data:`MODALITIES` order:
+    ``training.modalities`` (the provenance ``avemotion train`` writes: the inputs that carried data
+    in training), else ``features.trained_modalities`` (:func:`record_embedder`), else both (older
+    bundles record neither). When both are recorded and disagree, ``training.modalities`` wins
+    (``record_embedder`` defaults to both) with a warning. A record that is not a non-empty list of
+    known modality names is a :class:`BundleError`."""
+    where = Path(getattr(bundle, "path", ".")) / BUNDLE_JSON
+    training = getattr(bundle, "training", None) or {}
+    features = getattr(bundle, "features", None) or {}
+    found: dict[str, tuple[str, ...]] = {}
+    for key, rec in (("training.modalities", training.get("modalities")),
+                     (f"features.{TRAINED_MODALITIES_KEY}", features.get(TRAINED_MODALITIES_KEY))):
+        if rec is None:
+            continue
+        if isinstance(rec, str) or not isinstance(rec, Sequence) or not rec \
+                or not all(isinstance(m, str) and m in MODALITIES for m in rec):
+            raise BundleError(f"{where}: {key}: expected a non-empty list of {list(MODALITIES)}, got {rec!r}")
+        found[key] = tuple(m for m in MODALITIES if m in rec)
+    if len(set(found.values())) > 1:
+        log.warning("%s: the trained modalities disagree (%s); using training.modalities", where,
+                    ", ".join(f"{k} = {list(v)}" for k, v in found.items()))
+    return next(iter(found.values()), MODALITIES)
 
 
 def record_embedder(

@@ -217,6 +217,8 @@ def test_missing_facenet_weights(tmp_path: Path, bundle_dir: Path, speech_wav: P
 def test_bad_option_values(bundle_dir: Path, speech_wav: Path, capsys: pytest.CaptureFixture[str]) -> None:
     err = _usage(["analyze", str(speech_wav), "--model", str(bundle_dir), "--mode", "audio", "--min-event-s", "-1"], capsys)
     assert "--min-event-s" in err and "-1" in err
+    err = _usage(["analyze", str(speech_wav), "--model", str(bundle_dir), "--redetect-every", "0"], capsys)
+    assert "--redetect-every" in err and "got 0" in err
 
 
 def test_end_of_media_flush(bundle_dir: Path, speech_wav: Path) -> None:
@@ -336,3 +338,37 @@ def test_truncated_mp4_summary_says_it_was_analysed_in_part(tmp_path: Path, bund
                  "--no-progress", "--quiet"]) == 0
     s = json.loads((tmp_path / "w" / "summary.json").read_text())
     assert s["complete"] is True and s["decode"]["warnings"] == []
+
+
+def _audio_only_copy(bundle_dir: Path, dst: Path) -> Path:
+    import shutil
+
+    shutil.copytree(bundle_dir, dst)
+    meta = json.loads((dst / "bundle.json").read_text())
+    meta.setdefault("training", {})["modalities"] = ["audio"]
+    meta.get("features", {}).pop("trained_modalities", None)
+    (dst / "bundle.json").write_text(json.dumps(meta))
+    return dst
+
+
+@pytest.mark.slow
+@pytest.mark.video
+def test_audio_only_bundle_in_av_mode_says_so_once(tmp_path: Path, bundle_dir: Path, short_clip: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 14: faces are detected and reported, the model is fed audio only, the note is printed once
+    for the run (two inputs); ``--mode video`` cannot run such a model (exit 2, before any work)."""
+    pytest.importorskip("facenet_pytorch")
+    model = _audio_only_copy(bundle_dir, tmp_path / "model")
+    out = tmp_path / "o"
+    rc = main(["analyze", str(DEMO), str(short_clip), "--model", str(model), "--random-facenet", "--out", str(out),
+               "--no-progress", "--quiet"])
+    assert rc == 0
+    err = capsys.readouterr().err
+    assert err.count("note: the model was trained on audio only") == 1 and "face presence is reported" in err
+    summary = json.loads((out / "demo_clip" / "summary.json").read_text())
+    assert summary["model_inputs"] == ["audio"] and summary["video_steps"] > 0
+    rows = _rows(out / "demo_clip" / "windows.jsonl")
+    assert any(r["face_present_share"] > 0 for r in rows)  # face presence still reported
+    err = _usage(["analyze", str(DEMO), "--model", str(model), "--mode", "video", "--random-facenet",
+                  "--out", str(tmp_path / "v"), "--no-progress"], capsys)
+    assert "--mode video" in err and "trained on audio only" in err and not (tmp_path / "v").exists()

@@ -79,6 +79,27 @@ def test_demux_equals_decode_audio_and_iter_video_frames(media, kw) -> None:
     _assert_same(demux(media["face_av"], **kw), a, v)
 
 
+@pytest.mark.parametrize(
+    "kw", [{}, {"fps": 5.0, "start": 0.5, "end": 1.9}, {"fps": 3.0, "start": 1.0}, {"fps": 25.0, "end": 1.0}],
+)
+def test_demux_on_audio_hands_over_the_same_samples_during_the_pass(media, kw) -> None:
+    a, v = _separate(media["face_av"], **kw)
+    chunks: list[np.ndarray] = []
+    seen_before_last_frame = []
+    d = demux(media["face_av"], on_audio=chunks.append, **kw)
+    frames = []
+    for t, rgb in d:
+        frames.append((t, rgb))
+        seen_before_last_frame.append(sum(c.size for c in chunks))
+    assert [t for t, _ in frames] == [t for t, _ in v]
+    assert all(c.dtype == np.float32 and c.ndim == 1 for c in chunks)
+    np.testing.assert_array_equal(np.concatenate(chunks), a.samples)
+    assert d.audio_seconds == a.samples.size / 16000
+    assert max(seen_before_last_frame) > 0  # delivered while the frames were still coming
+    with pytest.raises(ValueError, match="on_audio"):
+        _ = d.audio
+
+
 def test_demux_real_clip() -> None:
     """samples/demo_clip.mp4 (real AMI speech over a real face photo), 12 s, 25 fps -> 5 fps."""
     from pathlib import Path
@@ -91,6 +112,9 @@ def test_demux_real_clip() -> None:
     with demux(clip, fps=5.0) as d:
         assert d.info == probe(clip)
         _assert_same(d, a, v)
+    chunks: list[np.ndarray] = []
+    assert len(list(demux(clip, fps=5.0, on_audio=chunks.append))) == 60
+    np.testing.assert_array_equal(np.concatenate(chunks), a.samples)
     a, v = _separate(clip, fps=5.0, start=6.3, end=7.7)
     _assert_same(demux(clip, fps=5.0, start=6.3, end=7.7), a, v)
 

@@ -76,3 +76,43 @@ def test_stream_without_a_needed_stream_raises_media_error(tmp_path: Path) -> No
         analyze_stream(str(_wav(tmp_path / "a.wav", 1.0)), FakePredictor(SETTINGS), mode="av",
                        video_extractor=FakeEmbedder(), settings=SETTINGS)
     assert ei.value.kind == "no_video"
+
+
+@pytest.mark.parametrize("extractor", ["fake", "random_facenet"])
+def test_overlapped_av_analysis_equals_the_sequential_one(extractor: str) -> None:
+    """Issue 17: audio on its own thread (streaming extractor fed during the demux pass) and FaceNet one
+    batch behind the detector give exactly the rows of the stages run one after the other."""
+    pytest.importorskip("opensmile")
+    if extractor == "fake":
+        settings, mk = SETTINGS, FakeEmbedder
+    else:
+        pytest.importorskip("facenet_pytorch")
+        from avemotion.pipeline import get_video_extractor
+
+        settings = PipelineSettings(video_fps=2.0)
+        ex = get_video_extractor(random_weights=True, batch_size=3)
+        mk = lambda: ex  # noqa: E731
+    runs = [analyze_file(DEMO, FakePredictor(settings), mode="av", video_extractor=mk(), settings=settings,
+                         overlap=o) for o in (False, True)]
+    assert [r.to_row() for r in runs[0].results] == [r.to_row() for r in runs[1].results]
+    assert runs[0].results and (runs[0].n_audio_steps, runs[0].n_video_steps) == (runs[1].n_audio_steps,
+                                                                                   runs[1].n_video_steps)
+    assert runs[0].coverage == runs[1].coverage
+    assert all(r.wall_s is not None and r.wall_s > 0 for r in runs)
+    t = runs[1].timings
+    assert t.audio_features_s > 0 and t.face_detection_s > 0 and t.embedding_s > 0 and t.decode_s > 0
+
+
+def test_overlapped_audio_thread_failure_is_raised_on_the_caller(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("opensmile")
+    import threading
+
+    from avemotion.features import audio as A
+
+    def boom(self, samples):  # type: ignore[no-untyped-def]
+        raise RuntimeError("openSMILE fell over")
+
+    monkeypatch.setattr(A.AudioStreamExtractor, "push", boom)
+    with pytest.raises(RuntimeError, match="openSMILE fell over"):
+        analyze_file(DEMO, FakePredictor(SETTINGS), mode="av", video_extractor=FakeEmbedder(), settings=SETTINGS)
+    assert not any(t.name == "avemotion-audio" for t in threading.enumerate())  # the thread ended

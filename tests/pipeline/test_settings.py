@@ -32,9 +32,10 @@ def test_stage_timer() -> None:
     with timer("sync_s"):
         pass
     assert list(timer.iterate(iter([1, 2, 3]), "decode_s")) == [1, 2, 3]
-    ex = SimpleNamespace(timings={"detect_s": 1.0, "embed_s": 2.0})
+    ex = SimpleNamespace(timings={"detect_s": 1.0, "embed_s": 2.0}, cpu_timings={"detect_s": 0.5, "embed_s": 1.0})
     mark = timer.extractor_mark(ex)
     ex.timings = {"detect_s": 1.25, "embed_s": 2.5}
+    ex.cpu_timings = {"detect_s": 0.625, "embed_s": 1.25}
     timer.extractor_delta(ex, mark)
     t = timer.timings
     assert isinstance(t, StageTimings)
@@ -42,8 +43,11 @@ def test_stage_timer() -> None:
     assert t.sync_s >= 0 and t.decode_s >= 0
     d = t.to_dict()
     assert set(d) == {"decode_s", "audio_features_s", "face_detection_s", "embedding_s", "sync_s", "model_s", "total_s"}
+    assert t.cpu_dict() == {k: round(v, 6) for k, v in t.cpu.items()}
     assert d["total_s"] == pytest.approx(t.total_s, abs=1e-6)
-    assert timer.extractor_mark(object()) == (0.0, 0.0)  # an extractor without counters
+    assert (t.cpu["face_detection_s"], t.cpu["embedding_s"]) == (0.125, 0.25)  # the extractor's CPU counters
+    assert set(t.cpu) == {"sync_s", "decode_s", "face_detection_s", "embedding_s"} and all(v >= 0 for v in t.cpu.values())
+    assert timer.extractor_mark(object()) == ((0.0, 0.0), None)  # an extractor without counters
 
 
 def test_modes() -> None:

@@ -38,6 +38,9 @@ def add_model_args(p: argparse.ArgumentParser, *, modes: tuple[str, ...] = MODES
                    help="use random FaceNet weights (tests only: video embeddings are meaningless)")
     w.add_argument("--facenet-onnx", type=Path, metavar="PATH",
                    help="a FaceNet ONNX file (avemotion weights --export-onnx) run by ONNX Runtime")
+    g.add_argument("--redetect-every", type=int, default=None, metavar="N",
+                   help="full MTCNN face detection every N sampled frames, tracking the face between "
+                        "(1: every frame; default 5, as `avemotion extract`)")
     g.add_argument("--device", type=device_arg, default="cpu", metavar="cpu|cuda|cuda:N|auto",
                    help="where face detection and FaceNet run (default cpu; auto = cuda when available; "
                         "cuda without CUDA warns and uses the CPU, an error with AVEMOTION_STRICT=1)")
@@ -87,6 +90,9 @@ def load_extractor(args: argparse.Namespace) -> Any:
 
     if args.mode == "audio":
         return None
+    redetect = getattr(args, "redetect_every", None)
+    if redetect is not None and redetect < 1:
+        raise UsageError(f"--redetect-every: expected an integer >= 1 (frames), got {redetect}")
     device = getattr(args, "device", "cpu")
     if not args.facenet_onnx:  # torch decides (with --facenet-onnx, ONNX Runtime decides for FaceNet)
         from avemotion.features.video import resolve_device
@@ -97,7 +103,7 @@ def load_extractor(args: argparse.Namespace) -> Any:
             raise UsageError(str(exc)) from None
     try:
         return get_video_extractor(weights=args.facenet_weights, random_weights=args.random_facenet,
-                                   onnx=args.facenet_onnx, device=device)
+                                   onnx=args.facenet_onnx, device=device, redetect_every=redetect)
     except FaceNetWeightsMissing as exc:
         raise UsageError(f"{exc} (or pass --random-facenet for a demo with meaningless video embeddings)") from None
     except RuntimeError as exc:
@@ -106,6 +112,25 @@ def load_extractor(args: argparse.Namespace) -> Any:
         # ONNX Runtime refused the file or the provider (strict mode without CUDA): bad input
         raise UsageError(f"--facenet-onnx {args.facenet_onnx} (--device {device}): {exc}") from None
 
+
+
+def model_inputs_notice(predictor: Any, mode: str) -> str | None:
+    """What the model is fed in ``mode`` (see :func:`avemotion.pipeline.settings.fed_modalities`): the
+    notice to print once when a modality the mode extracts is not fed (an audio-only bundle in ``av``
+    mode), else None; a mode the model cannot run in (``video`` with an audio-only bundle) is a
+    :class:`UsageError`. Predictors without a bundle (test doubles) are fed both."""
+    from avemotion.bundle import Bundle, BundleError
+    from avemotion.pipeline.settings import modality_notice
+
+    bundle = getattr(predictor, "bundle", None)
+    if not isinstance(bundle, Bundle):
+        return None
+    from avemotion.bundle import trained_modalities
+
+    try:
+        return modality_notice(mode, trained_modalities(bundle))
+    except (ValueError, BundleError) as exc:
+        raise UsageError(f"--mode {mode}: {exc}") from None
 
 
 def check_model_extractor(predictor: Any, extractor: Any, mode: str) -> None:

@@ -67,6 +67,7 @@ from avemotion.cli._common import (
     input_path,
     load_extractor,
     load_predictor,
+    model_inputs_notice,
     positive,
 )
 
@@ -231,6 +232,7 @@ def analyze_one(path: Path | str, args: argparse.Namespace, predictor: Any, extr
                 progress: Any = None) -> dict[str, Any]:
     """Analyze one input and write its outputs; returns the summary dict (plus ``_events``)."""
     from avemotion.pipeline import PipelineSettings
+    from avemotion.pipeline.settings import fed_modalities
 
     settings = PipelineSettings.from_bundle(predictor.bundle)
     t0 = time.perf_counter()
@@ -243,11 +245,12 @@ def analyze_one(path: Path | str, args: argparse.Namespace, predictor: Any, extr
         input=_fingerprint(path), mode=args.mode, model=_model_id(predictor),
         settings={k: v for k, v in vars(settings).items()} | {"labels": list(settings.labels)},
         media_duration_s=round(res.media_duration_s, 4), audio_steps=res.n_audio_steps,
-        video_steps=res.n_video_steps, timings=res.timings.to_dict(), wall_s=round(wall, 4),
+        video_steps=res.n_video_steps, timings=res.timings.to_dict(), timings_cpu=res.timings.cpu_dict(), wall_s=round(wall, 4),
         real_time_factor=round(wall / res.media_duration_s, 4) if res.media_duration_s > 0 else None,
         sync=res.sync_stats, complete=res.coverage.complete, decode=res.coverage.to_dict(),
         outputs={"rows": str(outs.rows), "events": str(outs.events), "plot": str(outs.plot) if outs.plot else None},
         random_facenet=bool(getattr(args, "random_facenet", False)),
+        model_inputs=list(fed_modalities(args.mode, settings.trained_modalities)),
     )
     from avemotion._io import atomic_write_text
 
@@ -336,6 +339,9 @@ def run(args: argparse.Namespace) -> int:
     positive(args, "open_timeout", "read_timeout")
     jobs = _plan(args)
     predictor = load_predictor(args.model)
+    notice = model_inputs_notice(predictor, args.mode)
+    if notice:  # once per run
+        print(f"avemotion analyze: note: {notice}", file=sys.stderr, flush=True)
     extractor = load_extractor(args)
     check_model_extractor(predictor, extractor, args.mode)
     several = len(jobs) > 1

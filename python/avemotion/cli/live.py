@@ -53,6 +53,7 @@ from avemotion.cli._common import (
     check_output_file,
     load_extractor,
     load_predictor,
+    model_inputs_notice,
     positive,
     split_source,
 )
@@ -341,6 +342,9 @@ def run(args: argparse.Namespace) -> int:
     _validate(args)
     url = _source_url(args)
     predictor = load_predictor(args.model)
+    notice = model_inputs_notice(predictor, args.mode)
+    if notice:  # once per run
+        print(f"avemotion live: note: {notice}", file=sys.stderr, flush=True)
     extractor = load_extractor(args)
     check_model_extractor(predictor, extractor, args.mode)
     to_stdout = args.jsonl == "-"

@@ -23,6 +23,9 @@ audio and video packets decoded as they come; the sampled frames are yielded as 
 (the consumer runs between them, so memory holds one frame, not the video) while the audio is
 collected, and is complete when the frames are exhausted. Same samples and frames as
 :func:`decode_audio` and :func:`iter_video_frames` on the same arguments (tested bit for bit).
+With ``on_audio`` the audio is handed over as it is decoded instead (already placed on the clip's
+time axis: the chunks concatenate to exactly :attr:`Demux.audio`'s samples), so a consumer on
+another thread (``analyze``'s audio steps) works while the frames are still being decoded.
 """
 
 from __future__ import annotations
@@ -186,6 +189,59 @@ def _place_audio(
     return DecodedAudio(np.ascontiguousarray(x), rate, channels)
 
 
+class _AudioPlacer:
+    """:func:`_place_audio` done incrementally: resampled chunks in, chunks on the clip's time axis out
+    (zeros before the first frame's pts, samples before ``start`` dropped, cut at ``end``), handed to
+    ``emit`` as soon as the first pts is known. The emitted chunks concatenate to exactly what
+    :func:`_place_audio` returns for the same chunks."""
+
+    def __init__(self, start: float, end: float | None, emit: Any) -> None:
+        self.start, self.emit = start, emit
+        self.limit = None if end is None else int(round((end - start) * SAMPLE_RATE))
+        self.first_t: float | None = None
+        self.pending: list[np.ndarray] = []  # chunks that came before any pts (rare)
+        self.skip: int | None = None  # samples still to drop (offset < 0); None: placement unknown yet
+        self.emitted = 0
+
+    def pts(self, t: float) -> None:
+        """The first audio frame's pts (seconds); later calls are ignored."""
+        if self.first_t is None:
+            self.first_t = t
+
+    def add(self, chunk: np.ndarray) -> None:
+        if self.skip is None:
+            if self.first_t is None:
+                self.pending.append(chunk)
+                return
+            self._place()
+        self._out(chunk)
+
+    def close(self) -> None:
+        """End of the audio: what is still held back (placement defaults to t = 0 without any pts)."""
+        if self.skip is None:
+            self._place()
+
+    def _place(self) -> None:
+        offset = int(round(((self.first_t if self.first_t is not None else 0.0) - self.start) * SAMPLE_RATE))
+        self.skip = max(0, -offset)
+        if offset > 0:
+            self._out(np.zeros(offset, np.float32))
+        pending, self.pending = self.pending, []
+        for c in pending:
+            self._out(c)
+
+    def _out(self, chunk: np.ndarray) -> None:
+        x = chunk.astype(np.float32, copy=False)
+        if self.skip:
+            k = min(self.skip, x.size)
+            x, self.skip = x[k:], self.skip - k
+        if self.limit is not None:
+            x = x[: max(0, self.limit - self.emitted)]
+        if x.size:
+            self.emitted += x.size
+            self.emit(np.ascontiguousarray(x))
+
+
 def iter_video_frames(
     path: str | os.PathLike[str], *, fps: float = 5.0, start: float = 0.0, end: float | None = None
 ) -> Iterator[tuple[float, np.ndarray]]:
@@ -241,6 +297,11 @@ class Demux:
     exhausted finishes the pass first (frames not yet taken are decoded and dropped). :attr:`info`
     (:class:`MediaInfo`) is read from the open container, so no separate :func:`probe` is needed.
     Use as a context manager, or let the pass finish: the container is closed at its end.
+
+    ``on_audio(samples)``: receive the audio during the pass instead, float32 16 kHz mono chunks in
+    order, already on the clip's time axis (they concatenate to exactly what :attr:`audio` would
+    hold; nothing is kept, so :attr:`audio` then raises ``ValueError``); called on the thread that
+    iterates, between frames. :attr:`audio_seconds` is how much audio was delivered either way.
     """
 
     def __init__(
@@ -252,6 +313,7 @@ class Demux:
         end: float | None = None,
         audio: bool = True,
         video: bool = True,
+        on_audio: Any = None,
     ) -> None:
         import av
 
@@ -290,8 +352,10 @@ class Demux:
         except BaseException:
             c.close()
             raise
-        self._chunks: list[np.ndarray] = []
-        self._first_t: float | None = None
+        self._on_audio = on_audio
+        self._chunks: list[np.ndarray] = []  # placed chunks (without on_audio)
+        self._n_raw = 0  # resampled chunks decoded
+        self._placer = _AudioPlacer(self.start, end, on_audio if on_audio is not None else self._chunks.append)
         self._audio: DecodedAudio | None = None
         self._iter: Iterator[tuple[float, np.ndarray]] | None = None
         self._done = False
@@ -313,15 +377,29 @@ class Demux:
 
     @property
     def audio(self) -> DecodedAudio:
-        """The decoded audio (the pass is finished first if it is not); ``ValueError`` if not asked for."""
+        """The decoded audio (the pass is finished first if it is not); ``ValueError`` if not asked
+        for, or when it went to ``on_audio``."""
         if self._a is None:
             raise ValueError(f"{self.path}: demux was asked for no audio (audio=False)")
-        if not self._done:
-            for _ in self if self._iter is None else self._iter:
-                pass
+        if self._on_audio is not None:
+            raise ValueError(f"{self.path}: the audio went to on_audio (nothing is kept)")
+        self._finish()
         if self._audio is None:
             raise RuntimeError(f"{self.path}: the demux pass was abandoned before its end (no audio)")
         return self._audio
+
+    @property
+    def audio_seconds(self) -> float:
+        """Seconds of audio delivered (to :attr:`audio` or ``on_audio``); the pass is finished first."""
+        if self._a is None:
+            raise ValueError(f"{self.path}: demux was asked for no audio (audio=False)")
+        self._finish()
+        return self._placer.emitted / SAMPLE_RATE
+
+    def _finish(self) -> None:
+        if not self._done:
+            for _ in self if self._iter is None else self._iter:
+                pass
 
     def _run(self) -> Iterator[tuple[float, np.ndarray]]:
         import av
@@ -343,13 +421,14 @@ class Demux:
                         which = "audio" if packet.stream is a else "video"
                     if packet.stream is a and not a_done:
                         for frame in packet.decode():
-                            if self._first_t is None and frame.pts is not None:
-                                self._first_t = float(frame.pts * frame.time_base)
+                            if frame.pts is not None:
+                                self._placer.pts(float(frame.pts * frame.time_base))
                             if end is not None and frame.pts is not None and float(frame.pts * frame.time_base) >= end:
                                 a_done = True
                                 break
                             for out in self._resampler.resample(frame):
-                                self._chunks.append(out.to_ndarray().reshape(-1))
+                                self._n_raw += 1
+                                self._placer.add(out.to_ndarray().reshape(-1))
                     elif packet.stream is v and not v_done:
                         for frame in packet.decode():
                             if frame.pts is None:
@@ -369,16 +448,19 @@ class Demux:
                     if a_done and v_done:
                         break
             except av.error.FFmpegError as exc:
-                if a is not None and not self._chunks:
+                if a is not None and not self._n_raw:
                     raise MediaError(self.path, "unreadable", f"cannot decode audio ({exc})") from exc
                 if v is not None and n_frames == 0 and a is None:
                     raise MediaError(self.path, "unreadable", f"cannot decode video ({exc})") from exc
                 logger.warning("%s: %s decoding stopped early: %s", self.path, which, exc)
             if a is not None:
                 for out in self._resampler.resample(None):
-                    self._chunks.append(out.to_ndarray().reshape(-1))
-                self._audio = _place_audio(self._chunks, self._first_t, start, end, self._rate, self._channels)
-                self._chunks = []
+                    self._placer.add(out.to_ndarray().reshape(-1))
+                self._placer.close()
+                if self._on_audio is None:
+                    x = np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.float32)
+                    self._audio = DecodedAudio(np.ascontiguousarray(x), self._rate, self._channels)
+                    self._chunks = []
             self._done = True
         finally:
             c.close()
@@ -392,14 +474,16 @@ def demux(
     end: float | None = None,
     audio: bool = True,
     video: bool = True,
+    on_audio: Any = None,
 ) -> Demux:
     """Open ``path`` once for its audio and its frames sampled at ``fps`` (see :class:`Demux`)::
 
         d = demux(path, fps=5.0)
         for t, rgb in d: ...          # frames, as iter_video_frames(path, fps=5.0)
         samples = d.audio.samples     # then the audio, as decode_audio(path)
+        demux(path, on_audio=q.put)   # or: the audio chunks as they are decoded (see Demux)
 
     Raises :class:`MediaError` as :func:`decode_audio`/:func:`iter_video_frames` do (``unreadable``,
     ``empty``, ``no_audio`` / ``no_video`` for a stream asked for, ``bad_sample_rate``, ``bad_range``).
     """
-    return Demux(path, fps=fps, start=start, end=end, audio=audio, video=video)
+    return Demux(path, fps=fps, start=start, end=end, audio=audio, video=video, on_audio=on_audio)

@@ -12,7 +12,10 @@
 
 Modes: ``"av"`` (both modalities), ``"video"`` (audio is not decoded nor extracted; the model sees an
 all-masked audio input), ``"audio"`` (no face detection/embedding; all-masked video input). In a
-non-``av`` mode the missing modality's rows say ``audio_missing``/``video_missing`` = True.
+non-``av`` mode the missing modality's rows say ``audio_missing``/``video_missing`` = True. The
+model is fed only the modalities its bundle was trained on (``training.modalities``; see
+:class:`~avemotion.pipeline.stages.WindowPredictor`): with an audio-only bundle, ``av`` mode still
+detects and embeds faces and reports face presence, but the model gets no video.
 
 :func:`analyze_file`: the file is read once (:func:`avemotion.features.media.demux`: the frames
 sampled at the bundle's fps are detected and embedded in batches as they are decoded, the audio
@@ -101,11 +104,16 @@ class AnalysisResult:
     n_video_steps: int
     sync_stats: dict[str, Any] = field(default_factory=dict)
     coverage: MediaCoverage = field(default_factory=MediaCoverage)
+    #: wall seconds of the whole analysis (None: not measured; stages may overlap, so this is less
+    #: than ``timings.total_s``)
+    wall_s: float | None = None
 
     @property
     def real_time_factor(self) -> float:
-        """Processing seconds per media second (< 1: faster than real time)."""
-        return self.timings.total_s / self.media_duration_s if self.media_duration_s > 0 else math.nan
+        """Processing seconds per media second (< 1: faster than real time): ``wall_s`` when
+        measured, else the stages' summed seconds."""
+        spent = self.wall_s if self.wall_s is not None else self.timings.total_s
+        return spent / self.media_duration_s if self.media_duration_s > 0 else math.nan
 
 
 @dataclass
@@ -130,45 +138,71 @@ def analyze_file(
     settings: PipelineSettings | None = None,
     progress: Progress | None = None,
     batch_windows: int = 64,
+    overlap: bool = True,
 ) -> AnalysisResult:
     """Analyze one media file (see the module docstring). ``progress(stage, done_s, total_s)`` is
     called as media time is processed. Raises :class:`avemotion.features.media.MediaError`
     (unreadable file, no audio stream in ``av``/``audio`` mode, no video stream in ``av``/``video``
-    mode) and the video extractor's errors."""
+    mode) and the video extractor's errors.
+
+    ``overlap`` (default True; issue 17): in ``av`` mode the stages run at once on three threads:
+    the calling thread decodes and detects faces, the audio is handed over as it is decoded to an
+    audio thread (the streaming extractor, :class:`avemotion.features.audio.AudioStreamExtractor`:
+    the same steps as the batch extractor, tested), and FaceNet runs one batch behind the detector
+    (``VideoExtractor.extract(overlap=True)``). The results are identical either way; False runs
+    the stages one after the other (frames, then the audio track)."""
+    import time
+
+    t_start = time.perf_counter()
     mode = check_mode(mode)
     s = settings or PipelineSettings.from_bundle(predictor.bundle)
+    wp = WindowPredictor(predictor, s, mode)  # first: a mode the model cannot take fails before any work
     timer = StageTimer()
+    threaded_audio = overlap and mode == "av"
+    feeder = _AudioFeeder(s, timer) if threaded_audio else None
     with _DecoderWarnings() as warnings:
         with timer("decode_s"):
-            dmx = _open(path, s, mode)
+            dmx = _open(path, s, mode, on_audio=feeder.put if feeder is not None else None)
         with dmx:
             _check_streams(path, dmx.info, mode, video_extractor)
             check_embedder(predictor, video_extractor, mode)
             cov = MediaCoverage(declared_s=float(dmx.info.duration) if dmx.info.duration else None)
             total = cov.declared_s or 0.0
             audio, video = _Steps.empty(s.audio_dim), _Steps.empty(s.video_dim)
-            if uses_video(mode):  # frames first: the audio is collected during the same pass
-                video = _video_steps(dmx, video_extractor, timer, progress, total)
-                cov.video_s = float(video.times[-1]) if video.times.size else 0.0
+            if feeder is not None:
+                feeder.start()
+            try:
+                if uses_video(mode):  # frames first: the audio is collected during the same pass
+                    video = _video_steps(dmx, video_extractor, timer, progress, total, overlap)
+                    cov.video_s = float(video.times[-1]) if video.times.size else 0.0
+                if feeder is not None:
+                    with timer("decode_s"):
+                        cov.audio_s = dmx.audio_seconds  # the pass is over: the audio is all handed over
+                    audio = feeder.finish()
+                elif uses_audio(mode):
+                    audio, cov.audio_s = _audio_steps(dmx, s, timer)
+            finally:
+                if feeder is not None:
+                    feeder.stop()
             if uses_audio(mode):
-                audio, cov.audio_s = _audio_steps(dmx, s, timer)
+                assert cov.audio_s is not None
                 total = max(total, cov.audio_s)
                 if progress:
                     progress("audio", total, total)
     cov.warnings = warnings
     cov.complete = _is_complete(cov, s.video_fps)
-    wp = WindowPredictor(predictor, s, mode)
     results, stats = _predict_windows(audio, video, wp, s, timer, batch_windows)
-    return AnalysisResult(results, timer.timings, total, int(audio.times.size), int(video.times.size), stats, cov)
+    return AnalysisResult(results, timer.timings, total, int(audio.times.size), int(video.times.size), stats, cov,
+                          wall_s=time.perf_counter() - t_start)
 
 
-def _open(path: str | os.PathLike[str], s: PipelineSettings, mode: str) -> Any:
+def _open(path: str | os.PathLike[str], s: PipelineSettings, mode: str, on_audio: Any = None) -> Any:
     """One :class:`avemotion.features.media.Demux` pass over the streams ``mode`` needs (the
     container is opened once: no separate probe, one read for audio and frames)."""
     from avemotion.features.media import MediaError, demux
 
     try:
-        return demux(path, fps=s.video_fps, audio=uses_audio(mode), video=uses_video(mode))
+        return demux(path, fps=s.video_fps, audio=uses_audio(mode), video=uses_video(mode), on_audio=on_audio)
     except MediaError as exc:
         hint = {"no_audio": ("audio", "video"), "no_video": ("video", "audio")}.get(exc.kind)
         if hint is None:
@@ -199,13 +233,85 @@ def _audio_steps(dmx: Any, s: PipelineSettings, timer: StageTimer) -> tuple[_Ste
     return _Steps(feats.times, feats.steps, np.ones(feats.times.size, bool)), float(audio.duration)
 
 
-def _video_steps(dmx: Any, ex: Any, timer: StageTimer, progress: Progress | None, total: float) -> _Steps:
-    """Frames sampled at the bundle's fps, faces detected and embedded in the extractor's batches."""
+class _AudioFeeder:
+    """The audio thread of an overlapped ``av`` analysis: chunks from the demux pass (``put``, on the
+    decoding thread) into a streaming audio extractor on a thread of its own; :meth:`finish` returns
+    all the steps (re-raising the thread's error). The queue is unbounded: the audio of the whole
+    media is small (64 kB per second) beside the frames the pass would otherwise hold."""
+
+    _END = None
+
+    def __init__(self, s: PipelineSettings, timer: StageTimer) -> None:
+        import queue
+
+        self.s, self.timer = s, timer
+        self.q: queue.SimpleQueue[np.ndarray | None] = queue.SimpleQueue()
+        self.times: list[np.ndarray] = []
+        self.steps: list[np.ndarray] = []
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="avemotion-audio", daemon=True)
+        self.ended = False
+
+    def put(self, chunk: np.ndarray) -> None:
+        self.q.put(chunk)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def _run(self) -> None:
+        from avemotion.features.audio import AudioStreamExtractor
+
+        try:
+            with self.timer("audio_features_s"):
+                st = AudioStreamExtractor(self.s.audio_window_s, self.s.audio_hop_s, mode=self.s.audio_mode,
+                                          max_wait_s=0.0)
+            try:
+                while (chunk := self.q.get()) is not self._END:
+                    with self.timer("audio_features_s"):
+                        ts, x = st.push(chunk)
+                    self._keep(ts, x)
+                if not self.ended:
+                    return
+                with self.timer("audio_features_s"):
+                    ts, x = st.finish()
+                self._keep(ts, x)
+            finally:
+                st.close()
+        except BaseException as exc:  # noqa: BLE001 - re-raised on the caller's thread by finish()
+            self.error = exc
+
+    def _keep(self, ts: np.ndarray, x: np.ndarray) -> None:
+        if ts.size:
+            self.times.append(ts)
+            self.steps.append(x)
+
+    def finish(self) -> _Steps:
+        self.ended = True
+        self.q.put(self._END)
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+        if not self.times:
+            return _Steps.empty(self.s.audio_dim)
+        times = np.concatenate(self.times)
+        return _Steps(times, np.concatenate(self.steps), np.ones(times.size, bool))
+
+    def stop(self) -> None:
+        """End the thread (after an error elsewhere: the steps are dropped)."""
+        if self.thread.is_alive():
+            self.q.put(self._END)
+            self.thread.join()
+
+
+def _video_steps(dmx: Any, ex: Any, timer: StageTimer, progress: Progress | None, total: float,
+                 overlap: bool = False) -> _Steps:
+    """Frames sampled at the bundle's fps, faces detected and embedded in the extractor's batches
+    (``overlap``: FaceNet one batch behind the detector, when the extractor supports it)."""
     mark = timer.extractor_mark(ex)
     frames = timer.iterate(dmx, "decode_s")
     if progress:
         frames = _report(frames, progress, total)
-    vf = ex.extract(frames)
+    vf = ex.extract(frames, overlap=True) if overlap and getattr(ex, "supports_overlap", False) else ex.extract(frames)
     timer.extractor_delta(ex, mark)
     return _Steps(vf.times, vf.steps, vf.mask)
 

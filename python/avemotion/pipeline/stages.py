@@ -32,7 +32,12 @@ from typing import Any, Protocol
 import numpy as np
 
 from avemotion.pipeline.postprocess import WindowResult
-from avemotion.pipeline.settings import PipelineSettings, check_mode
+from avemotion.pipeline.settings import (
+    PipelineSettings,
+    check_mode,
+    fed_modalities,
+    modality_notice,
+)
 
 log = logging.getLogger(__name__)
 
@@ -236,6 +241,14 @@ class WindowPredictor:
     ``(emotion (N, labels), laughter (N,) or (N, 1))`` (an :class:`avemotion.inference.Predictor`).
     In mode ``video`` the audio input is fully masked, in mode ``audio`` the video input.
     Windows ending at or before ``t_min`` (the media start) are skipped; starts are clamped to it.
+
+    Trained modalities (issue 14): the model is fed only what it learned from
+    (:func:`~avemotion.pipeline.settings.fed_modalities` of the mode and
+    ``settings.trained_modalities``, from ``bundle.json``). A modality the mode extracts but the model
+    was not trained on (video for an audio-only bundle in ``av`` mode) reaches it as the model's
+    "no face" input: zero steps, mask 0. The rows still report it (``face_present_share``,
+    ``video_missing`` say what the face stage found); the notice is logged once, when the predictor
+    is built (once per ``analyze_file`` / live engine). ``fed``: the modalities fed, in order.
     """
 
     def __init__(self, predictor: Any, settings: PipelineSettings, mode: str = "av", *, t_min: float = 0.0) -> None:
@@ -243,18 +256,23 @@ class WindowPredictor:
         self.t_min = t_min
         self.settings = settings
         self.mode = check_mode(mode)
+        self.fed = fed_modalities(self.mode, settings.trained_modalities)
+        self.notice = modality_notice(self.mode, settings.trained_modalities)
+        if self.notice:
+            log.info("mode %s: %s", self.mode, self.notice)
 
     def __call__(self, batch: Any) -> list[WindowResult]:
         n = int(np.shape(batch.start)[0])
         if n == 0:
             return []
+        audio, video = batch.audio, batch.video
         a_mask = np.asarray(batch.audio_mask, bool)
         v_mask = np.asarray(batch.video_mask, bool)
-        if self.mode == "video":
-            a_mask = np.zeros_like(a_mask)
-        elif self.mode == "audio":
-            v_mask = np.zeros_like(v_mask)
-        emo, laugh = self.predictor.predict([batch.audio, batch.video], masks=[a_mask, v_mask])
+        if "audio" not in self.fed:
+            a_mask, audio = np.zeros_like(a_mask), np.zeros_like(audio)
+        if "video" not in self.fed:
+            v_mask, video = np.zeros_like(v_mask), np.zeros_like(video)
+        emo, laugh = self.predictor.predict([audio, video], masks=[a_mask, v_mask])
         emo = np.asarray(emo, np.float64).reshape(n, -1)
         laugh = np.asarray(laugh, np.float64).reshape(n)
         return [self._row(batch, i, emo[i], float(laugh[i])) for i in range(n) if float(batch.end[i]) > self.t_min]
