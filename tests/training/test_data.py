@@ -85,7 +85,7 @@ def test_bad_manifest_label_is_named(synth) -> None:  # type: ignore[no-untyped-
     parts[5] = "joy"
     lines[1] = ",".join(parts)
     synth.emotion_manifest.write_text("\n".join(lines) + "\n")
-    with pytest.raises(ValueError, match=r"line 2: label expected one of .* got 'joy'"):
+    with pytest.raises(ValueError, match=r"emotion_synthetic.csv:2: label must be one of .*; got 'joy'"):
         load_examples(_cfg(synth))
 
 
@@ -165,11 +165,16 @@ def test_crop_keeps_video_in_the_audio_span(synth) -> None:  # type: ignore[no-u
     assert len(crop_clip(clip, 0, 2, None).video) <= 2
 
 
-def test_read_clip_rejects_wrong_dims(tmp_path: Path) -> None:
+def test_read_clip_rejects_wrong_dims_and_missing_keys(tmp_path: Path) -> None:
     p = tmp_path / "x.npz"
-    np.savez(p, audio=np.zeros((3, 88), np.float32), video=np.zeros((0, 512), np.float32),
-             video_mask=np.zeros(0, bool))
-    with pytest.raises(ValueError, match=r"x.npz: audio expected shape \(T, 89\), got \(3, 88\)"):
+    np.savez(p, audio=np.zeros((3, 88), np.float32), audio_times=np.arange(3.0), video=np.zeros((0, 512), np.float32),
+             video_times=np.zeros(0), video_mask=np.zeros(0, bool), meta=np.array("{}"))
+    with pytest.raises(ValueError, match=r"x.npz: audio must have shape \(T, 89\), got \(3, 88\)"):
+        read_clip(p, 89, 512)
+    # no timestamps: an error naming the missing keys, never invented times
+    np.savez(p, audio=np.zeros((3, 89), np.float32), video=np.zeros((0, 512), np.float32),
+             video_mask=np.zeros(0, bool), meta=np.array("{}"))
+    with pytest.raises(ValueError, match=r"x.npz: not a clip feature file, missing keys \['audio_times', 'video_times'\]"):
         read_clip(p, 89, 512)
 
 

@@ -18,13 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from avemotion._contract import AUDIO_DIM, EMOTION_LABELS, VIDEO_DIM, WINDOWS
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
-EMOTION_LABELS: tuple[str, ...] = ("anger", "disgust", "fear", "happy", "neutral", "sad")
-LAUGHTER_LABELS: tuple[str, ...] = ("no_laughter", "laughter")
+__all__ = ["EMOTION_LABELS", "TrainConfig", "config_from_dict", "config_to_dict", "load_config"]
 
 
 @dataclass
@@ -61,7 +62,10 @@ class TrainingConfig:
     laughter_loss_weight: float = 0.3
     early_stopping_patience: int = 5
     early_stopping_min_delta: float = 5e-4
-    laughter_threshold: float = 0.5
+    laughter_threshold: float = WINDOWS.laughter_threshold
+    #: Emotion class weights: "" / "none" (none, or data.balance_report when set) or "balanced"
+    #: (N / (K * n_k) over the training split's emotion labels).
+    class_weights: str = ""
     #: Stop after this many optimizer steps per epoch (0 = the whole training split); for smoke tests.
     max_steps_per_epoch: int = 0
 
@@ -75,13 +79,13 @@ class ExportConfig:
 
 @dataclass
 class FeatureConfig:
-    audio_dim: int = 89
-    video_dim: int = 512
-    audio_window_s: float = 1.0
-    audio_hop_s: float = 0.1
-    video_fps: float = 5.0
-    window_s: float = 2.0
-    hop_s: float = 0.5
+    audio_dim: int = AUDIO_DIM
+    video_dim: int = VIDEO_DIM
+    audio_window_s: float = WINDOWS.audio_window_s
+    audio_hop_s: float = WINDOWS.audio_hop_s
+    video_fps: float = WINDOWS.video_fps
+    window_s: float = WINDOWS.window_s
+    hop_s: float = WINDOWS.hop_s
 
 
 @dataclass
@@ -126,8 +130,12 @@ class TrainConfig:
             ("data.shuffle_buffer", self.data.shuffle_buffer, self.data.shuffle_buffer >= 1, ">= 1"),
             ("export.verify_batches", self.export.verify_batches, self.export.verify_batches >= 1, ">= 1"),
             ("export.tolerance", self.export.tolerance, self.export.tolerance > 0, "> 0"),
-            ("features.audio_dim", self.features.audio_dim, self.features.audio_dim > 0, "> 0"),
-            ("features.video_dim", self.features.video_dim, self.features.video_dim > 0, "> 0"),
+            ("features.audio_dim", self.features.audio_dim, self.features.audio_dim == AUDIO_DIM,
+             f"{AUDIO_DIM} (the feature files' audio step size, docs/contracts.md)"),
+            ("features.video_dim", self.features.video_dim, self.features.video_dim == VIDEO_DIM,
+             f"{VIDEO_DIM} (the feature files' video step size)"),
+            ("training.class_weights", self.training.class_weights,
+             self.training.class_weights in ("", "none", "balanced"), "'', 'none' or 'balanced'"),
         ]
         for name, value, ok, expected in checks:
             if not ok:

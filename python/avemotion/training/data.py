@@ -28,18 +28,17 @@ import csv
 import json
 import logging
 from collections import defaultdict, deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from avemotion._contract import DIMS, FALLBACK_STATS, SPLITS, STD_EPS
 from avemotion.training.config import EMOTION_LABELS, TrainConfig
 
 log = logging.getLogger(__name__)
-
-SPLITS = ("train", "val", "test")
 
 
 class LeakageError(ValueError):
@@ -74,9 +73,6 @@ class ClipArrays:
     video_mask: np.ndarray  # (Tv,) bool
 
 
-MANIFEST_REQUIRED = ("clip_id", "corpus", "label", "group", "split")
-
-
 def _read_index(features_dir: Path) -> dict[str, tuple[str, str, str]]:
     """clip_id -> (status, path, error) from index.csv, or {} when there is none."""
     index = features_dir / "index.csv"
@@ -93,29 +89,12 @@ def _read_index(features_dir: Path) -> dict[str, tuple[str, str, str]]:
     return out
 
 
-def _read_manifest(path: Path, kind: str) -> list[dict[str, str]]:
-    if not path.is_file():
-        raise FileNotFoundError(f"{kind} manifest not found: {path}")
-    with path.open(newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        missing = set(MANIFEST_REQUIRED) - set(reader.fieldnames or [])
-        if missing:
-            raise ValueError(f"{path}: expected manifest columns {list(MANIFEST_REQUIRED)}, "
-                             f"missing {sorted(missing)}")
-        rows = list(reader)
-    allowed = set(EMOTION_LABELS) if kind == "emotion" else {"laughter", "no_laughter"}
-    for n, row in enumerate(rows, start=2):
-        if row["label"] not in allowed:
-            raise ValueError(f"{path} line {n}: label expected one of {sorted(allowed)}, got {row['label']!r}")
-        if row["split"] not in SPLITS:
-            raise ValueError(f"{path} line {n}: split expected one of {list(SPLITS)}, got {row['split']!r}")
-        if not row["group"]:
-            raise ValueError(f"{path} line {n}: group expected non-empty, got ''")
-    return rows
-
-
 def load_examples(cfg: TrainConfig) -> tuple[list[Example], LoadReport]:
-    """Join the configured manifests with the feature directory (see the module docstring)."""
+    """Join the configured manifests with the feature directory (see the module docstring).
+
+    Manifests are read (and validated) by :func:`avemotion.data.manifest.read_manifest`."""
+    from avemotion.data.manifest import read_manifest
+
     feat_dir = Path(cfg.data.features_dir)
     if not feat_dir.is_dir():
         raise FileNotFoundError(f"data.features_dir not found: {feat_dir}")
@@ -126,9 +105,9 @@ def load_examples(cfg: TrainConfig) -> tuple[list[Example], LoadReport]:
     for kind, manifest in (("emotion", cfg.data.emotion_manifest), ("laughter", cfg.data.laughter_manifest)):
         if not manifest:
             continue
-        for row in _read_manifest(Path(manifest), kind):
+        for row in read_manifest(manifest, kind=kind):
             report.n_rows += 1
-            cid = row["clip_id"]
+            cid = row.clip_id
             if cid in index:
                 status, rel, err = index[cid]
                 if status != "ok":
@@ -142,13 +121,13 @@ def load_examples(cfg: TrainConfig) -> tuple[list[Example], LoadReport]:
                 continue
             ex = by_clip.get(cid)
             if ex is None:
-                ex = by_clip[cid] = Example(cid, path, row["split"])
-            split_of_clip[cid].add(row["split"])
-            ex.groups.append((row["corpus"], row["group"]))
+                ex = by_clip[cid] = Example(cid, path, row.split)
+            split_of_clip[cid].add(row.split)
+            ex.groups.append((row.corpus, row.group))
             if kind == "emotion":
-                ex.emotion = EMOTION_LABELS.index(row["label"])
+                ex.emotion = EMOTION_LABELS.index(row.label)
             else:
-                ex.laughter = 1.0 if row["label"] == "laughter" else 0.0
+                ex.laughter = 1.0 if row.label == "laughter" else 0.0
     bad_clips = {c: sorted(s) for c, s in split_of_clip.items() if len(s) > 1}
     if bad_clips:
         raise LeakageError(f"clips listed in two splits by the manifests: {dict(list(bad_clips.items())[:10])}")
@@ -185,33 +164,21 @@ def split_examples(examples: Sequence[Example]) -> dict[str, list[Example]]:
 
 
 def read_clip(path: Path, audio_dim: int, video_dim: int) -> ClipArrays:
-    """Read one per-clip .npz (docs/contracts.md), validating keys, shapes and finiteness."""
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            audio = np.asarray(z["audio"], dtype=np.float32)
-            video = np.asarray(z["video"], dtype=np.float32)
-            a_t = np.asarray(z["audio_times"], dtype=np.float64) if "audio_times" in z else \
-                np.arange(1, len(audio) + 1, dtype=np.float64) * 0.1
-            v_t = np.asarray(z["video_times"], dtype=np.float64) if "video_times" in z else \
-                np.arange(len(video), dtype=np.float64) * 0.2
-            vm = np.asarray(z["video_mask"], dtype=bool) if "video_mask" in z else np.ones(len(video), bool)
-    except KeyError as exc:
-        raise ValueError(f"{path}: missing key {exc} (expected audio, video, video_mask, *_times)") from exc
-    audio = audio.reshape(0, audio_dim) if audio.size == 0 else audio
-    video = video.reshape(0, video_dim) if video.size == 0 else video
-    if audio.ndim != 2 or audio.shape[1] != audio_dim:
+    """Read one per-clip .npz through :func:`avemotion.features.clipfile.load_clip` (every key of
+    docs/contracts.md is required: nothing is invented), checking dims and finiteness."""
+    from avemotion.features.clipfile import load_clip
+
+    clip = load_clip(path)
+    audio, video, vm = clip.audio, clip.video, clip.video_mask
+    if audio.shape[1] != audio_dim:
         raise ValueError(f"{path}: audio expected shape (T, {audio_dim}), got {audio.shape}")
-    if video.ndim != 2 or video.shape[1] != video_dim:
+    if video.shape[1] != video_dim:
         raise ValueError(f"{path}: video expected shape (T, {video_dim}), got {video.shape}")
-    if vm.shape != (len(video),) or v_t.shape != (len(video),) or a_t.shape != (len(audio),):
-        raise ValueError(f"{path}: times/mask lengths do not match the feature arrays "
-                         f"(audio {audio.shape}, audio_times {a_t.shape}, video {video.shape}, "
-                         f"video_times {v_t.shape}, video_mask {vm.shape})")
     if not np.isfinite(audio).all():
         raise ValueError(f"{path}: audio contains NaN/Inf")
     if not np.isfinite(video[vm]).all():
         raise ValueError(f"{path}: video contains NaN/Inf in face-present steps")
-    return ClipArrays(audio, a_t, video, v_t, vm)
+    return ClipArrays(audio, clip.audio_times, video, clip.video_times, vm)
 
 
 def crop_clip(clip: ClipArrays, max_a: int, max_v: int, rng: np.random.Generator | None) -> ClipArrays:
@@ -272,15 +239,16 @@ def compute_train_stats(examples: Sequence[Example], cfg: TrainConfig) -> dict[s
         running = RunningStats(dims[name])
         try:
             st = compute_normalization_stats(feats(), masks(), [ex.split for ex in train], running=running,
-                                             name=name if dims[name] == (89 if name == "audio" else 512) else None)
+                                             name=name if dims[name] == DIMS[name] else None)
         except ValueError:
             if running.count:  # a real error, not "no real steps"
                 raise
             st = None
         if st is None:
             log.warning("no real %s steps in the training split: using fallback statistics", name)
-            out[name] = ModalityStats(np.zeros(dims[name], np.float32),
-                                      np.full(dims[name], 0.5 if name == "audio" else 1.0, np.float32), 0)
+            f_mean, f_std = FALLBACK_STATS[name]
+            out[name] = ModalityStats(np.full(dims[name], f_mean, np.float32),
+                                      np.full(dims[name], f_std, np.float32), 0)
         else:
             out[name] = ModalityStats(np.asarray(st.mean, np.float32), np.asarray(st.std, np.float32),
                                       int(st.count or 0))
@@ -326,6 +294,25 @@ def load_class_weights(path: str | Path) -> np.ndarray:
     return arr
 
 
+def balanced_class_weights(examples: Sequence[Example]) -> np.ndarray:
+    """Emotion class weights ``N / (K * n_k)`` over the emotion-labelled ``examples`` (1.0 for a class
+    without examples)."""
+    counts = np.bincount([e.emotion for e in examples if e.emotion >= 0], minlength=len(EMOTION_LABELS))
+    n, k = counts.sum(), int((counts > 0).sum())
+    return np.array([n / (k * c) if c else 1.0 for c in counts], np.float32)
+
+
+def class_weights_for(cfg: TrainConfig, train: Sequence[Example]) -> np.ndarray | None:
+    """The emotion class weights a run uses: ``training.class_weights = "balanced"`` computes them
+    from the training examples, else ``data.balance_report`` (a file) when set, else none."""
+    if cfg.training.class_weights == "balanced":
+        w = balanced_class_weights(train)
+        log.info("balanced emotion class weights: %s", dict(zip(EMOTION_LABELS, np.round(w, 3).tolist(),
+                                                                  strict=True)))
+        return w
+    return load_class_weights(cfg.data.balance_report) if cfg.data.balance_report else None
+
+
 def _clip_generator(examples: Sequence[Example], cfg: TrainConfig, training: bool,
                     seed: int) -> Iterator[tuple[dict[str, np.ndarray], dict[str, Any]]]:
     cache: dict[str, ClipArrays] = {}
@@ -355,7 +342,7 @@ def _clip_generator(examples: Sequence[Example], cfg: TrainConfig, training: boo
     return gen  # type: ignore[return-value]
 
 
-def make_dataset(examples: Sequence[Example], stats: dict[str, ModalityStats], cfg: TrainConfig, *,
+def make_dataset(examples: Sequence[Example], stats: Mapping[str, ModalityStats], cfg: TrainConfig, *,
                  training: bool, batch_size: int | None = None, seed: int | None = None) -> Any:
     """The tf.data pipeline described in the module docstring (a ``tf.data.Dataset``)."""
     import tensorflow as tf
@@ -370,9 +357,9 @@ def make_dataset(examples: Sequence[Example], stats: dict[str, ModalityStats], c
             {"emotion": tf.TensorSpec((), tf.int32), "laughter": tf.TensorSpec((), tf.float32)})
     ds = tf.data.Dataset.from_generator(_clip_generator(examples, cfg, training, seed), output_signature=spec)
     a_mean = tf.constant(stats["audio"].mean, tf.float32)
-    a_inv = tf.constant(1.0 / np.maximum(stats["audio"].std, 1e-6), tf.float32)
+    a_inv = tf.constant(1.0 / np.maximum(stats["audio"].std, STD_EPS), tf.float32)
     v_mean = tf.constant(stats["video"].mean, tf.float32)
-    v_inv = tf.constant(1.0 / np.maximum(stats["video"].std, 1e-6), tf.float32)
+    v_inv = tf.constant(1.0 / np.maximum(stats["video"].std, STD_EPS), tf.float32)
 
     def normalize(x: dict[str, Any], y: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         audio = (x["audio"] - a_mean) * a_inv * x["audio_mask"][:, None]
