@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from avemotion.training.batches import crop_clip
 from avemotion.training.config import TrainConfig
 from avemotion.training.data import (
     LeakageError,
     check_group_leakage,
     compute_train_stats,
-    crop_clip,
     load_class_weights,
     load_examples,
     read_clip,

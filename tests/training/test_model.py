@@ -132,7 +132,8 @@ def test_head_without_labels_gives_zero_loss_and_zero_gradient(model) -> None:  
 
 
 def test_pipeline_pads_per_batch_and_normalizes(tmp_path: Path) -> None:
-    from avemotion.training.data import compute_train_stats, load_examples, make_dataset
+    from avemotion.training.batches import make_dataset
+    from avemotion.training.data import compute_train_stats, load_examples
     from avemotion.training.synthetic import generate_synthetic_dataset
 
     ds_ = generate_synthetic_dataset(tmp_path, 24, seed=4, audio_steps=(3, 30))

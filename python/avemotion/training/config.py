@@ -35,8 +35,11 @@ class DataConfig:
     laughter_manifest: str = "datasets/manifests/laughter_v1.csv"
     max_audio_steps: int = 200
     max_video_steps: int = 100
+    #: Clips longer than this many audio steps become windows of it (0 = clips stay whole).
+    window_steps: int = 0
+    #: Steps between windows (0 = window_steps // 2).
+    window_hop_steps: int = 0
     bucket_boundaries: list[int] = field(default_factory=lambda: [20, 40, 80, 160])
-    shuffle_buffer: int = 2048
     cache: bool = True
     check_leakage: bool = True
     balance_report: str = ""
@@ -127,7 +130,8 @@ class TrainConfig:
              all(b > 0 for b in self.data.bucket_boundaries)
              and list(self.data.bucket_boundaries) == sorted(set(self.data.bucket_boundaries)),
              "strictly increasing positive integers"),
-            ("data.shuffle_buffer", self.data.shuffle_buffer, self.data.shuffle_buffer >= 1, ">= 1"),
+            ("data.window_steps", self.data.window_steps, self.data.window_steps >= 0, ">= 0"),
+            ("data.window_hop_steps", self.data.window_hop_steps, self.data.window_hop_steps >= 0, ">= 0"),
             ("export.verify_batches", self.export.verify_batches, self.export.verify_batches >= 1, ">= 1"),
             ("export.tolerance", self.export.tolerance, self.export.tolerance > 0, "> 0"),
             ("features.audio_dim", self.features.audio_dim, self.features.audio_dim == AUDIO_DIM,

@@ -25,9 +25,10 @@ from typing import Any
 
 import numpy as np
 
+from avemotion.training.batches import ClipCache, GlobalNorm, Normalization, make_dataset
 from avemotion.training.checkpoint import Checkpointer, RunState
 from avemotion.training.config import EMOTION_LABELS, TrainConfig
-from avemotion.training.data import Example, ModalityStats, make_dataset
+from avemotion.training.data import Example, ModalityStats
 from avemotion.training.metrics import emotion_metrics, laughter_metrics, to_jsonable
 
 log = logging.getLogger(__name__)
@@ -89,18 +90,38 @@ def agree_mean(strategy: Any, value: float) -> float:
 # ----------------------------------------------------------------------------- steps
 
 
+def _clip_by_norm(g: Any, clipnorm: float) -> Any:
+    """Keras' ``clipnorm`` rule for one gradient tensor: scale it to L2 norm <= ``clipnorm``."""
+    import tensorflow as tf
+
+    l2sum = tf.reduce_sum(tf.square(g))
+    l2norm = tf.where(l2sum > 0, tf.sqrt(tf.where(l2sum > 0, l2sum, tf.ones_like(l2sum))), l2sum)
+    return g * clipnorm / tf.maximum(l2norm, clipnorm)
+
+
 def build_train_step(model: Any, optimizer: Any, strategy: Any, element_spec: Any, *,
-                     laughter_loss_weight: float = 0.3, class_weights: np.ndarray | None = None) -> Any:
+                     laughter_loss_weight: float = 0.3, class_weights: np.ndarray | None = None,
+                     clipnorm: float = 0.0) -> Any:
     """A traced ``step((x, y)) -> (loss, emotion_term, laughter_term)`` doing one optimizer update
     under ``strategy``; ``element_spec`` is the (distributed) dataset's element spec. Per replica the
-    head sums are divided by the labelled counts all-reduced over replicas (see ``losses.py``)."""
+    head sums are divided by the labelled counts all-reduced over replicas (see ``losses.py``).
+
+    ``clipnorm`` (> 0) clips each gradient tensor to that L2 norm *after* the gradients are summed
+    over the replicas. (Keras' optimizer ``clipnorm`` clips every replica's local gradient before
+    its own all-reduce, so two workers would not train like one: found by the two-worker test.) The
+    step sums the gradients itself, clips them and hands ``sum / replicas`` to ``apply_gradients``,
+    whose all-reduce then restores the clipped sum on every replica. Create the optimizer without
+    ``clipnorm``."""
     import tensorflow as tf
 
     from avemotion.training.losses import combine, loss_parts
 
+    if getattr(optimizer, "clipnorm", None) or getattr(optimizer, "global_clipnorm", None):
+        raise ValueError("optimizer: expected no clipnorm/global_clipnorm (pass clipnorm= to build_train_step)")
     cw = tf.constant(class_weights) if class_weights is not None else None
     w_laugh = float(laughter_loss_weight)
     sum_op = tf.distribute.ReduceOp.SUM
+    n_rep = int(strategy.num_replicas_in_sync)
 
     def replica_step(x: Any, y: Any) -> Any:
         with tf.GradientTape() as tape:
@@ -109,8 +130,16 @@ def build_train_step(model: Any, optimizer: Any, strategy: Any, element_spec: An
             ctx = tf.distribute.get_replica_context()
             g_counts = (ctx.all_reduce(sum_op, parts.emotion_count), ctx.all_reduce(sum_op, parts.laughter_count))
             total, e_term, l_term = combine(parts, w_laugh, g_counts)
-        grads = tape.gradient(total, model.trainable_variables)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=False))
+        pairs = [(g, v) for g, v in zip(tape.gradient(total, model.trainable_variables),
+                                         model.trainable_variables, strict=True) if g is not None]
+        grads = [g for g, _ in pairs]
+        if clipnorm > 0:
+            if n_rep > 1:
+                grads = ctx.all_reduce(sum_op, grads)
+            grads = [_clip_by_norm(g, clipnorm) for g in grads]
+            if n_rep > 1:
+                grads = [g / n_rep for g in grads]
+        optimizer.apply_gradients(zip(grads, [v for _, v in pairs], strict=True))
         return total, e_term, l_term
 
     @tf.function(input_signature=[element_spec], reduce_retracing=True)
@@ -248,13 +277,16 @@ def _fmt(v: float | None) -> str:
 
 def fit(cfg: TrainConfig, splits: Mapping[str, Sequence[Example]], stats: Mapping[str, ModalityStats],
         run_dir: str | Path, *, strategy: str | Any = "default", class_weights: np.ndarray | None = None,
-        resume: bool = False, progress: ProgressCallback | None = None) -> FitResult:
+        resume: bool = False, progress: ProgressCallback | None = None, logs: bool = True,
+        norm: Normalization | None = None) -> FitResult:
     """Train ``build_model(cfg)`` on ``splits["train"]`` with early stopping on ``splits["val"]`` (the
     training split when there is no validation example); checkpoints and logs under ``run_dir``.
 
-    ``stats`` normalize the inputs (training-split statistics). With ``resume`` the run continues after
+    ``stats`` normalize the inputs (training-split statistics), or ``norm`` per example (e.g.
+    :class:`avemotion.training.batches.GroupNorm`). With ``resume`` the run continues after
     the last finished epoch saved in ``run_dir`` (weights and early-stopping state; the optimizer's
-    moments restart). Returns the model with its best weights loaded.
+    moments restart). ``logs``: write TensorBoard event files (``run_dir/logs``). Returns the model
+    with its best weights loaded.
     """
     import keras
 
@@ -273,24 +305,29 @@ def fit(cfg: TrainConfig, splits: Mapping[str, Sequence[Example]], stats: Mappin
     with strat.scope():
         model = build_model(cfg)
         optimizer = keras.optimizers.AdamW(learning_rate=cfg.training.learning_rate,
-                                           weight_decay=cfg.training.weight_decay,
-                                           clipnorm=cfg.training.clipnorm or None)
+                                           weight_decay=cfg.training.weight_decay)
         optimizer.build(model.trainable_variables)
     log.info("model %s: %d parameters", model.name, model.count_params())
 
-    train_ds = make_dataset(train_ex, stats, cfg, training=True)
-    if cfg.training.max_steps_per_epoch:
-        train_ds = train_ds.take(cfg.training.max_steps_per_epoch)
-    eval_ds = {s: make_dataset(v, stats, cfg, training=False) for s, v in splits.items() if v}
-    dist_ds = strat.experimental_distribute_dataset(train_ds)
+    norm = norm or GlobalNorm(stats)
+    cache = ClipCache(cfg)
+
+    def epoch_data(epoch: int) -> Any:  # each epoch's order depends only on (seed, epoch)
+        ds = make_dataset(train_ex, norm, cfg, training=True, epoch=epoch, cache=cache)
+        if cfg.training.max_steps_per_epoch:
+            ds = ds.take(cfg.training.max_steps_per_epoch)
+        return strat.experimental_distribute_dataset(ds)
+
+    eval_ds = {s: make_dataset(v, norm, cfg, training=False, cache=cache) for s, v in splits.items() if v}
     fwd = inference_fn(model, eval_ds[select_split])
-    train_step = build_train_step(model, optimizer, strat, dist_ds.element_spec,
-                                  laughter_loss_weight=cfg.training.laughter_loss_weight, class_weights=class_weights)
+    train_step = build_train_step(model, optimizer, strat, epoch_data(0).element_spec,
+                                  laughter_loss_weight=cfg.training.laughter_loss_weight, class_weights=class_weights,
+                                  clipnorm=cfg.training.clipnorm)
 
     ckpt = Checkpointer(run)
     state = (ckpt.resume(model) if resume else None) or RunState()
     start_epoch = state.epoch
-    board = _Board(run)
+    board = _Board(run) if logs else None
     patience, min_delta = cfg.training.early_stopping_patience, cfg.training.early_stopping_min_delta
     stopped_early = bool(state.wait > patience and state.best_epoch)
     for epoch in range(start_epoch, cfg.training.epochs):
@@ -298,14 +335,15 @@ def fit(cfg: TrainConfig, splits: Mapping[str, Sequence[Example]], stats: Mappin
             break
         t0 = time.perf_counter()
         sums, n_steps = np.zeros(3), 0
-        for batch in dist_ds:
+        for batch in epoch_data(epoch):
             vals = np.array([float(v) for v in train_step(batch)])
             if not np.isfinite(vals).all():
                 raise FloatingPointError(f"non-finite training loss at epoch {epoch + 1} step {n_steps + 1}: {vals}")
             sums += vals
             n_steps += 1
             state.global_step += 1
-            board.step(vals[0], state.global_step)
+            if board is not None:
+                board.step(vals[0], state.global_step)
         train_stats = dict(zip(("loss", "emotion_loss", "laughter_loss"), (sums / max(n_steps, 1)).tolist(),
                                strict=True))
         sel = evaluate_split(predict_split(fwd, eval_ds[select_split]), cfg, class_weights)
@@ -316,7 +354,8 @@ def fit(cfg: TrainConfig, splits: Mapping[str, Sequence[Example]], stats: Mappin
                "val_emotion_uar": sel["emotion"]["uar"], "val_laughter_roc_auc": sel["laughter"]["roc_auc"],
                "seconds": time.perf_counter() - t0, "steps": n_steps}
         state.history.append(rec)
-        board.epoch(epoch + 1, train_stats, sel)
+        if board is not None:
+            board.epoch(epoch + 1, train_stats, sel)
         if sel_loss < state.best_loss - min_delta:
             state.best_loss, state.best_epoch, state.wait = sel_loss, epoch + 1, 0
             ckpt.save_best(model)
@@ -332,6 +371,7 @@ def fit(cfg: TrainConfig, splits: Mapping[str, Sequence[Example]], stats: Mappin
         if state.wait > patience:
             stopped_early = True
             log.info("early stopping: no improvement of %s loss for %d epochs", select_split, state.wait)
-    board.close()
+    if board is not None:
+        board.close()
     ckpt.load_best(model)
     return FitResult(model, fwd, eval_ds, state.history, state.best_epoch, stopped_early, select_split)

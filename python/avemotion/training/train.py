@@ -12,8 +12,10 @@ Run directory layout (``run_dir``)::
     plots/{val,test}_emotion_confusion.png, plots/{val,test}_laughter_pr.png
     model.onnx               exported and verified against Keras
 
-Under ``--strategy multiworker`` every worker runs the same command; the chief writes the run
-directory, bundle and export, the other workers write only under ``RUN_DIR/workers/<type><index>/``.
+Under ``--strategy multiworker`` every worker runs the same command; the chief alone writes the run
+directory (statistics, configuration, logs, metrics, plots), the export and the bundle. Each other
+worker writes only its weights and resume state under ``RUN_DIR/workers/<type><index>/``
+(``model.weights.h5``, ``checkpoint/``), equal to the chief's.
 """
 
 from __future__ import annotations
@@ -125,9 +127,10 @@ def train(cfg: TrainConfig, run_dir: str | Path, *, strategy: str = "default",
 
     cfg.validate()
     run = Path(run_dir)
+    chief = True
     if strategy == "multiworker":
         ttype, tindex, chief = worker_role()
-        if not chief:  # only the chief writes the run; the others keep their files apart, no export
+        if not chief:  # only the chief writes the run; the others keep their checkpoints apart
             run = run / "workers" / f"{ttype}{tindex}"
             export, bundle_out = False, None
     run.mkdir(parents=True, exist_ok=True)
@@ -143,13 +146,17 @@ def train(cfg: TrainConfig, run_dir: str | Path, *, strategy: str = "default",
         raise ValueError(f"no training examples (split counts {counts})")
 
     stats = compute_train_stats(examples, cfg)
-    save_train_stats(stats, run / "stats")
     class_weights = class_weights_for(cfg, splits["train"])
     prov = run_provenance(cfg, strategy, examples, report, stats, provenance)
-    write_json(run / "config.resolved.json", {"config": config_to_dict(cfg), "provenance": prov})
+    if chief:
+        save_train_stats(stats, run / "stats")
+        write_json(run / "config.resolved.json", {"config": config_to_dict(cfg), "provenance": prov})
 
     fitted = fit(cfg, splits, stats, run, strategy=strategy, class_weights=class_weights, resume=resume,
-                 progress=progress)
+                 progress=progress, logs=chief)
+    if not chief:  # a worker's weights (identical to the chief's) stay in its checkpoint folder
+        return TrainResult(run, fitted.best_epoch, len(fitted.history), fitted.history,
+                           {"summary": {"worker": run.name, "best_epoch": fitted.best_epoch}}, splits=counts)
     metrics = final_metrics(fitted, cfg, class_weights, run / "plots")
     write_json(run / "metrics.json", metrics)
     result = TrainResult(run, fitted.best_epoch, len(fitted.history), fitted.history, metrics, splits=counts)
