@@ -7,6 +7,11 @@ Examples::
         --out runs/demo --bundle-out models/dynamic_padding_no_leakage     # the bundled demo model
     avemotion train --config ... --set training.epochs=5 --set data.cache=false --strategy mirrored
 
+``--real DIR`` trains the default bundle on the real data in DIR (``../shared/data/real``; see
+``avemotion.training.corpora``): manifests, audio features (``avemotion extract`` in a separate
+process, resumable, under ``--data-dir``), and the laughter threshold calibrated on the validation
+groups; ``training/README.md`` gives the seeded command.
+
 ``--synthetic N`` first writes a synthetic dataset of N clips (``avemotion.training.synthetic``) into
 ``--synthetic-dir`` (default ``RUN_DIR/synthetic_data``) and trains on it; the bundle's provenance then
 marks the model as a demonstration model trained on synthetic data. ``--strategy`` picks the
@@ -46,6 +51,14 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:  # typ
                    help="generate a synthetic dataset of N clips and train on it")
     p.add_argument("--synthetic-dir", default=None, help="where --synthetic writes (default RUN_DIR/synthetic_data)")
     p.add_argument("--synthetic-seed", type=int, default=0, help="seed of the synthetic dataset (default 0)")
+    p.add_argument("--real", default=None, metavar="DIR",
+                   help="train on the real data in DIR (../shared/data/real: emodb/, laughter/, ami/): builds the "
+                        "manifests, extracts audio features in a separate process, calibrates the laughter "
+                        "threshold on the validation groups")
+    p.add_argument("--data-dir", default=None,
+                   help="where --real writes manifests, noise clips and features (default RUN_DIR/real_data)")
+    p.add_argument("--extract-arg", dest="extract_args", action="append", default=[], metavar="ARG",
+                   help="extra argument for `avemotion extract` under --real (repeatable), e.g. --extract-arg=--workers=2")
     p.add_argument("--strategy", choices=("default", "mirrored", "multiworker"), default="default",
                    help="tf.distribute strategy (default: one device)")
     p.add_argument("--bundle-out", default=None, help="also write a model bundle here (e.g. models/NAME)")
@@ -62,12 +75,48 @@ def _command(args: argparse.Namespace, run_dir: Path) -> str:
         parts += ["--set", o]
     if args.synthetic is not None:
         parts += ["--synthetic", str(args.synthetic), "--synthetic-seed", str(args.synthetic_seed)]
+    if args.real is not None:
+        parts += ["--real", args.real]
+        if args.data_dir:
+            parts += ["--data-dir", args.data_dir]
+        parts += [f"--extract-arg={a}" for a in args.extract_args]
     parts += ["--out", str(run_dir)]
     if args.strategy != "default":
         parts += ["--strategy", args.strategy]
     if args.bundle_out:
         parts += ["--bundle-out", args.bundle_out]
     return " ".join(shlex.quote(p) for p in parts)
+
+
+REAL_NOTE = ("Trained on real recordings: EmoDB (German acted emotional speech, 2 s clips) for the emotion "
+             "head; acted laughter recordings (positives) and EmoDB, AMI speech and generated silence/noise "
+             "(negatives) for the laughter head. Audio only: the video branch is untrained and its input "
+             "masked. Speaker-independent results: README model card (avemotion evaluate).")
+
+
+def _prepare_real(args: argparse.Namespace, cfg: Any, run_dir: Path, provenance: dict[str, object]) -> Any:
+    """--real: manifests + features (extraction in a subprocess) → config paths, provenance, the
+    threshold calibrator."""
+    from avemotion.training.corpora import prepare
+    from avemotion.training.evaluate import threshold_calibrator
+
+    data_dir = Path(args.data_dir) if args.data_dir else run_dir / "real_data"
+    try:
+        prep = prepare(args.real, data_dir, seed=cfg.seed, extract_args=args.extract_args)
+    except (FileNotFoundError, ValueError) as exc:
+        raise UsageError(f"--real {args.real}: {exc}") from exc
+    cfg.data.features_dir = str(prep.features_dir)
+    cfg.data.emotion_manifest = str(prep.emotion_manifest)
+    cfg.data.laughter_manifest = str(prep.laughter_manifest)
+    counts: dict[str, int] = {}
+    for c in prep.data.clips:
+        counts[c.corpus] = counts.get(c.corpus, 0) + 1
+    provenance.update(demonstration=False, dataset="real", note=REAL_NOTE,
+                      real={"root": str(args.real), "clips_per_corpus": counts, "speakers": prep.data.speakers,
+                            "laughter_files": len(prep.data.laugh_files), "validation_groups": prep.validation,
+                            "emotion_classes_from": "EmoDB (boredom left out of emotion training)"},
+                      extractor=prep.extractor)
+    return threshold_calibrator(prep.data, prep.features_dir, prep.validation)
 
 
 class EpochBar:
@@ -104,6 +153,12 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--bundle-out needs the export: drop --no-export")
     run_dir = Path(args.out or Path("runs") / cfg.name)
     provenance: dict[str, object] = {"command": _command(args, run_dir), "config_file": args.config}
+    if args.synthetic is not None and args.real is not None:
+        raise UsageError("--synthetic and --real: expected one data source, got both")
+    if args.real is not None and args.strategy == "multiworker":
+        raise UsageError("--real with --strategy multiworker: prepare the data once (avemotion train --real ... "
+                         "--no-export on one machine), then point every worker at it with --set data.*")
+    calibrate = None
     if args.synthetic is not None:
         from avemotion.training.synthetic import generate_synthetic_dataset
 
@@ -116,6 +171,8 @@ def run(args: argparse.Namespace) -> int:
         provenance.update(demonstration=True, dataset="synthetic", note=DEMO_NOTE,
                           synthetic={"clips": args.synthetic, "seed": args.synthetic_seed,
                                      "generator": "avemotion.training.synthetic.generate_synthetic_dataset"})
+    elif args.real is not None:
+        calibrate = _prepare_real(args, cfg, run_dir, provenance)
     else:
         provenance.update(demonstration=False, dataset="manifests")
 
@@ -127,7 +184,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = train(cfg, run_dir, strategy=args.strategy, progress=bar,
                        export=not args.no_export, bundle_out=args.bundle_out, resume=args.resume,
-                       provenance=provenance)
+                       provenance=provenance, calibrate=calibrate)
     except LeakageError as exc:
         print(f"avemotion train: data leakage: {exc}", file=sys.stderr)
         return 1

@@ -147,6 +147,21 @@ class GroupNorm:
         return self.stats["audio"], video
 
 
+def make_norm(cfg: TrainConfig, stats: Mapping[str, ModalityStats], examples: Sequence[Example]) -> Normalization:
+    """The normalization ``data.normalization`` asks for: :class:`GlobalNorm`, or :class:`GroupNorm`
+    with the statistics of every speaker (group of a ``data.speaker_corpora`` corpus) among
+    ``examples`` (pass the training and validation examples, never the test ones)."""
+    if cfg.data.normalization == "global":
+        return GlobalNorm(stats)
+    from avemotion.training.data import group_stats
+
+    corpora = {c.strip() for c in cfg.data.speaker_corpora.split(",") if c.strip()}
+    speakers = [ex for ex in examples if ex.groups and ex.groups[0][0] in corpora]
+    groups = group_stats(speakers, cfg)
+    log.info("speaker normalization: %d speakers of %s", len(groups), sorted(corpora))
+    return GroupNorm(stats, groups, (cfg.data.speaker_mix_min, cfg.data.speaker_mix_max))
+
+
 def _normalized(x: np.ndarray, mask: np.ndarray, st: ModalityStats) -> np.ndarray:
     inv = 1.0 / np.maximum(st.std, STD_EPS)
     out = (x - st.mean) * inv

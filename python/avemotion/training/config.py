@@ -39,6 +39,14 @@ class DataConfig:
     window_steps: int = 0
     #: Steps between windows (0 = window_steps // 2).
     window_hop_steps: int = 0
+    #: Audio normalization of training examples: "global" (the training statistics) or "speaker"
+    #: (a blend of the global and the speaker's own statistics, the speaker's share drawn from
+    #: [speaker_mix_min, speaker_mix_max]: what online adaptation feeds the model; see batches.GroupNorm).
+    normalization: str = "global"
+    #: Corpora whose groups are speakers for "speaker" normalization (comma-separated).
+    speaker_corpora: str = "emodb"
+    speaker_mix_min: float = 0.0
+    speaker_mix_max: float = 1.0
     bucket_boundaries: list[int] = field(default_factory=lambda: [20, 40, 80, 160])
     cache: bool = True
     check_leakage: bool = True
@@ -131,6 +139,11 @@ class TrainConfig:
              and list(self.data.bucket_boundaries) == sorted(set(self.data.bucket_boundaries)),
              "strictly increasing positive integers"),
             ("data.window_steps", self.data.window_steps, self.data.window_steps >= 0, ">= 0"),
+            ("data.normalization", self.data.normalization, self.data.normalization in ("global", "speaker"),
+             "'global' or 'speaker'"),
+            ("data.speaker_mix_min", self.data.speaker_mix_min,
+             0.0 <= self.data.speaker_mix_min <= self.data.speaker_mix_max <= 1.0,
+             "0 <= speaker_mix_min <= speaker_mix_max <= 1"),
             ("data.window_hop_steps", self.data.window_hop_steps, self.data.window_hop_steps >= 0, ">= 0"),
             ("export.verify_batches", self.export.verify_batches, self.export.verify_batches >= 1, ">= 1"),
             ("export.tolerance", self.export.tolerance, self.export.tolerance > 0, "> 0"),

@@ -257,5 +257,64 @@ def write_manifests(data: RealData, splits: Mapping[str, str], out_dir: str | os
     return emo, laugh
 
 
-__all__ = ["Clip", "RealData", "collect", "assign_splits", "default_validation", "write_manifests",
+__all__ = ["Clip", "RealData", "Prepared", "collect", "prepare", "extractor_settings", "assign_splits",
+           "default_validation", "write_manifests",
            "read_emodb", "read_laughter_folder", "read_ami", "make_noise_clips", "pick", "group_key"]
+
+
+# ----------------------------------------------------------------------------- preparation
+
+
+@dataclass
+class Prepared:
+    """Manifests and features of the real data, ready for ``avemotion train``/``evaluate``."""
+
+    data: RealData
+    emotion_manifest: Path
+    laughter_manifest: Path
+    features_dir: Path
+    validation: list[str]
+    extractor: dict[str, object]
+
+
+def extractor_settings(features_dir: str | os.PathLike[str], clip_ids: Iterable[str]) -> dict[str, object]:
+    """The extractor settings recorded in the clips' feature files (``meta["settings"]``); ValueError
+    when the files disagree (a features folder filled by two extractor versions or settings)."""
+    from avemotion.features.clipfile import load_clip
+
+    seen: dict[str, object] | None = None
+    for cid in clip_ids:
+        meta = load_clip(Path(features_dir) / f"{cid}.npz").meta
+        settings = dict(meta.get("settings", {}))
+        settings.pop("device", None)
+        if seen is None:
+            seen = settings
+        elif settings != seen:
+            raise ValueError(f"{features_dir}: {cid}.npz was extracted with {settings}, other clips with {seen}; "
+                             "use a fresh features folder (or --no-resume) after changing the extractor")
+    return seen or {}
+
+
+def prepare(shared_root: str | os.PathLike[str], data_dir: str | os.PathLike[str], *, seed: int = 0,
+            validation: Iterable[str] | None = None, extract_args: Iterable[str] = (),
+            features_dir: str | os.PathLike[str] | None = None) -> Prepared:
+    """Collect the clips, write the manifests (``data_dir/manifests/real_{emotion,laughter}.csv``,
+    split by ``validation`` groups, default :func:`default_validation`) and extract their audio
+    features with ``avemotion extract`` in a **separate process** (openSMILE must not share a process
+    with TensorFlow; resumable: finished clips are kept). Raises RuntimeError when extraction fails."""
+    import subprocess
+    import sys
+
+    d = Path(data_dir)
+    data = collect(shared_root, d, seed=seed)
+    val = list(validation) if validation is not None else default_validation(data, seed)
+    emo, laugh = write_manifests(data, assign_splits(data.clips, val, ()), d / "manifests", prefix="real")
+    feats = Path(features_dir) if features_dir is not None else d / "features"
+    cmd = [sys.executable, "-m", "avemotion", "extract", str(laugh), "-o", str(feats), "--modalities", "audio",
+           *extract_args]
+    log.info("extracting features: %s", " ".join(cmd))
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"feature extraction failed (exit {r.returncode}): {' '.join(cmd)}\n{r.stdout[-3000:]}")
+    settings = extractor_settings(feats, [c.clip_id for c in data.clips])
+    return Prepared(data, emo, laugh, feats, val, settings)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import platform
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -29,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from avemotion.training.batches import make_norm
 from avemotion.training.checkpoint import write_json
 from avemotion.training.config import EMOTION_LABELS, TrainConfig, config_to_dict
 from avemotion.training.data import (
@@ -47,7 +49,7 @@ from avemotion.training.metrics import plot_confusion, plot_pr_curve
 
 log = logging.getLogger(__name__)
 
-__all__ = ["TrainResult", "train", "run_provenance", "final_metrics"]
+__all__ = ["Calibrator", "TrainResult", "train", "run_provenance", "final_metrics"]
 
 
 @dataclass
@@ -75,6 +77,8 @@ def run_provenance(cfg: TrainConfig, strategy: str, examples: list[Example], rep
         "seed": cfg.seed,
         "versions": {"python": platform.python_version(), "tensorflow": tf.__version__,
                      "keras": keras.__version__, "numpy": np.__version__},
+        # which inputs carried data in training (the other is always masked; "embedder" is facenet's key)
+        "modalities": [m for m in ("audio", "video") if stats[m].count > 0],
         "data": {"features_dir": cfg.data.features_dir, "emotion_manifest": cfg.data.emotion_manifest,
                  "laughter_manifest": cfg.data.laughter_manifest, "examples_per_split": counts,
                  "skipped_clips": len(report.skipped),
@@ -113,12 +117,20 @@ def final_metrics(fitted: FitResult, cfg: TrainConfig, class_weights: np.ndarray
     return {"summary": summary, "history": fitted.history, "splits": split_metrics}
 
 
+#: ``calibrate(fitted, cfg, stats) -> (laughter_threshold, record)``, run on the trained model
+#: before the metrics and the export (e.g. :func:`avemotion.training.evaluate.threshold_calibrator`).
+Calibrator = Callable[[FitResult, TrainConfig, dict[str, ModalityStats]], tuple[float, dict[str, Any]]]
+
+
 def train(cfg: TrainConfig, run_dir: str | Path, *, strategy: str = "default",
           progress: ProgressCallback | None = None, export: bool = True, bundle_out: str | Path | None = None,
-          resume: bool = False, provenance: dict[str, Any] | None = None) -> TrainResult:
+          resume: bool = False, provenance: dict[str, Any] | None = None,
+          calibrate: Calibrator | None = None) -> TrainResult:
     """Train, evaluate and export one model; see the module docstring for what lands in ``run_dir``.
 
     ``progress`` is called after every finished epoch (:class:`avemotion.training.loop.EpochProgress`).
+    ``calibrate`` sets ``training.laughter_threshold`` from the trained model (recorded in the
+    provenance as ``laughter_threshold``) before the metrics are computed and the bundle is written.
     Raises :class:`avemotion.training.data.LeakageError` when a group spans two splits (with
     ``data.check_leakage``), FileNotFoundError/ValueError for bad inputs, and
     :class:`avemotion.training.export.ExportError` when the ONNX model does not match Keras.
@@ -152,11 +164,17 @@ def train(cfg: TrainConfig, run_dir: str | Path, *, strategy: str = "default",
         save_train_stats(stats, run / "stats")
         write_json(run / "config.resolved.json", {"config": config_to_dict(cfg), "provenance": prov})
 
+    norm = make_norm(cfg, stats, [*splits["train"], *splits["val"]])
     fitted = fit(cfg, splits, stats, run, strategy=strategy, class_weights=class_weights, resume=resume,
-                 progress=progress, logs=chief)
+                 progress=progress, logs=chief, norm=norm)
     if not chief:  # a worker's weights (identical to the chief's) stay in its checkpoint folder
         return TrainResult(run, fitted.best_epoch, len(fitted.history), fitted.history,
                            {"summary": {"worker": run.name, "best_epoch": fitted.best_epoch}}, splits=counts)
+    if calibrate is not None:
+        threshold, record = calibrate(fitted, cfg, stats)
+        cfg.training.laughter_threshold = float(threshold)
+        prov["laughter_threshold"] = {"value": float(threshold), **record}
+        log.info("laughter threshold calibrated: %.3f", threshold)
     metrics = final_metrics(fitted, cfg, class_weights, run / "plots")
     write_json(run / "metrics.json", metrics)
     result = TrainResult(run, fitted.best_epoch, len(fitted.history), fitted.history, metrics, splits=counts)
