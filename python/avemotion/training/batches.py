@@ -3,7 +3,9 @@
 For each example (``avemotion.training.data.Example``) the clip file is read once (kept in a
 :class:`ClipCache` across epochs with ``data.cache``), cut to its window (``offset``/``length``; when
 training the window is shifted by a random amount of up to half a hop), cropped to ``max_*_steps``
-(random offset when training, from the start otherwise; video steps follow the audio span),
+(random offset when training, from the start otherwise; video steps follow the audio span), when
+training optionally cropped again to a random length of at least ``data.min_crop_steps`` and given
+Gaussian feature noise (``data.feature_noise``),
 normalized (:class:`GlobalNorm`: the training statistics; :class:`GroupNorm`: per speaker), and
 batched with per-batch padding to the longest member (training batches are bucketed by audio
 length). Each element is ``(inputs, labels)``: inputs ``audio`` (B, Ta, 89) float32, ``audio_mask``
@@ -183,10 +185,15 @@ def _generator(examples: Sequence[Example], norm: Normalization, cfg: TrainConfi
             ex = examples[int(i)]
             clip = window_of(cache.get(ex), ex, cfg, rng)
             clip = crop_clip(clip, cfg.data.max_audio_steps, cfg.data.max_video_steps, rng)
+            if rng is not None and cfg.data.min_crop_steps and len(clip.audio) > cfg.data.min_crop_steps:
+                n = int(rng.integers(cfg.data.min_crop_steps, len(clip.audio) + 1))
+                clip = _span(clip, int(rng.integers(0, len(clip.audio) - n + 1)), n)
             a_st, v_st = norm(ex, rng)
             a_mask = np.ones(len(clip.audio), bool)
             v_mask = np.asarray(clip.video_mask, bool)
             audio = _normalized(clip.audio, a_mask, a_st) if len(clip.audio) else np.zeros((1, da), np.float32)
+            if rng is not None and cfg.data.feature_noise and len(clip.audio):
+                audio = (audio + rng.normal(0.0, cfg.data.feature_noise, audio.shape)).astype(np.float32)
             video = _normalized(clip.video, v_mask, v_st) if len(clip.video) else np.zeros((1, dv), np.float32)
             if not len(clip.audio):
                 a_mask = np.zeros(1, bool)

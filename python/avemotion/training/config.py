@@ -39,6 +39,14 @@ class DataConfig:
     window_steps: int = 0
     #: Steps between windows (0 = window_steps // 2).
     window_hop_steps: int = 0
+    #: Training augmentation: a random crop of between min_crop_steps and all of a clip's (or
+    #: window's) audio steps (0 = off): analysis windows at a stream's start hold few steps.
+    min_crop_steps: int = 0
+    #: Training augmentation: Gaussian noise of this std added to the normalized audio steps (0 = off).
+    feature_noise: float = 0.0
+    #: Audio steps that enter the statistics: "all", or "speech" (avemotion.adaptation.speech_mask:
+    #: loud enough and voiced; silence and noise do not shift the statistics).
+    audio_stats: str = "all"
     #: Audio normalization of training examples: "global" (the training statistics) or "speaker"
     #: (a blend of the global and the speaker's own statistics, the speaker's share drawn from
     #: [speaker_mix_min, speaker_mix_max]: what online adaptation feeds the model; see batches.GroupNorm).
@@ -61,6 +69,8 @@ class ModelConfig:
     num_layers: int = 1
     fusion_dim: int = 32
     dropout: float = 0.1
+    #: Members of a deep ensemble whose outputs the model averages (1 = a single network).
+    ensemble: int = 1
 
 
 @dataclass
@@ -117,8 +127,9 @@ class TrainConfig:
             ("model.d_model", self.model.d_model, self.model.d_model % max(self.model.num_heads, 1) == 0,
              f"a multiple of model.num_heads={self.model.num_heads}"),
             ("model.ff_dim", self.model.ff_dim, self.model.ff_dim > 0, "> 0"),
-            ("model.num_layers", self.model.num_layers, self.model.num_layers >= 1, ">= 1"),
+            ("model.num_layers", self.model.num_layers, self.model.num_layers >= 0, ">= 0"),
             ("model.fusion_dim", self.model.fusion_dim, self.model.fusion_dim > 0, "> 0"),
+            ("model.ensemble", self.model.ensemble, self.model.ensemble >= 1, ">= 1"),
             ("model.dropout", self.model.dropout, 0.0 <= self.model.dropout < 1.0, "in [0, 1)"),
             ("training.batch_size", self.training.batch_size, self.training.batch_size > 0, "> 0"),
             ("training.epochs", self.training.epochs, self.training.epochs > 0, "> 0"),
@@ -139,6 +150,10 @@ class TrainConfig:
              and list(self.data.bucket_boundaries) == sorted(set(self.data.bucket_boundaries)),
              "strictly increasing positive integers"),
             ("data.window_steps", self.data.window_steps, self.data.window_steps >= 0, ">= 0"),
+            ("data.audio_stats", self.data.audio_stats, self.data.audio_stats in ("all", "speech"),
+             "'all' or 'speech'"),
+            ("data.min_crop_steps", self.data.min_crop_steps, self.data.min_crop_steps >= 0, ">= 0"),
+            ("data.feature_noise", self.data.feature_noise, self.data.feature_noise >= 0, ">= 0"),
             ("data.normalization", self.data.normalization, self.data.normalization in ("global", "speaker"),
              "'global' or 'speaker'"),
             ("data.speaker_mix_min", self.data.speaker_mix_min,

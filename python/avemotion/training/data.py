@@ -242,12 +242,24 @@ class ModalityStats:
     count: int
 
 
+def audio_stats_mask(audio: np.ndarray, cfg: TrainConfig) -> np.ndarray:
+    """The audio steps that enter normalization statistics: all, or with ``data.audio_stats =
+    "speech"`` those passing :func:`avemotion.adaptation.speech_mask` (the steps online adaptation
+    accumulates, so the bundle's statistics are its prior in the same units)."""
+    if cfg.data.audio_stats == "speech" and len(audio):
+        from avemotion.adaptation import speech_mask
+
+        return speech_mask(audio)
+    return np.ones(len(audio), bool)
+
+
 def compute_train_stats(examples: Sequence[Example], cfg: TrainConfig) -> dict[str, ModalityStats]:
     """Audio and video statistics over the real steps of **train-split** examples only.
 
     Streams the clip files through ``avemotion.feature_normalizer.compute_normalization_stats`` (one
     pass, C++ Welford/Chan) with each sequence's split label, so a non-train sequence would be
-    refused there too; no-face video steps are masked out. Raises ValueError when there are no
+    refused there too; no-face video steps are masked out, and with ``data.audio_stats = "speech"``
+    non-speech audio steps (:func:`audio_stats_mask`). Raises ValueError when there are no
     training examples. A modality with no real training step gets the normalizer's fallback
     statistics (audio mean 0 / std 0.5, video mean 0 / std 1) and a warning.
     """
@@ -265,7 +277,7 @@ def compute_train_stats(examples: Sequence[Example], cfg: TrainConfig) -> dict[s
         def feats(name: str = name, pending: deque[np.ndarray] = pending) -> Iterator[np.ndarray]:
             for ex in train:  # one file read per clip and modality; nothing is held in memory
                 clip = read_clip(ex.path, dims["audio"], dims["video"])
-                x, m = (clip.audio, np.ones(len(clip.audio), bool)) if name == "audio" else \
+                x, m = (clip.audio, audio_stats_mask(clip.audio, cfg)) if name == "audio" else \
                     (clip.video, clip.video_mask)
                 pending.append(m)
                 yield x
@@ -303,7 +315,8 @@ def group_stats(examples: Sequence[Example], cfg: TrainConfig) -> dict[str, Moda
     for ex in unique_clips(examples):
         clip = read_clip(ex.path, cfg.features.audio_dim, cfg.features.video_dim)
         if len(clip.audio):
-            acc.setdefault(ex.group, RunningStats(cfg.features.audio_dim)).update(clip.audio)
+            acc.setdefault(ex.group, RunningStats(cfg.features.audio_dim)).update(
+                clip.audio, mask=audio_stats_mask(clip.audio, cfg))
     return {g: ModalityStats(np.asarray(r.mean, np.float32), np.asarray(r.std, np.float32), int(r.count))
             for g, r in acc.items()}
 

@@ -290,10 +290,11 @@ def run_fold(fold: Fold, data: corpora.RealData, features_dir: Path, cfg: TrainC
     res.labels = [utts[i].label for i in labelled]
     y = np.array(res.labels)
     from avemotion.kernels import RunningStats
+    from avemotion.training.data import audio_stats_mask
 
     spk = RunningStats(c.features.audio_dim)
     for u in utts:
-        spk.update(u.clip.audio)
+        spk.update(u.clip.audio, mask=audio_stats_mask(u.clip.audio, c))
     modes: dict[str, np.ndarray] = {}
     for mode, (m, s) in (("model", (g_mean, g_std)), ("model_speaker", (spk.mean, spk.std))):
         em, _ = pred([_norm(utts[i].clip.audio, m, s) for i in labelled])

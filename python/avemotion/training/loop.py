@@ -103,7 +103,8 @@ def build_train_step(model: Any, optimizer: Any, strategy: Any, element_spec: An
                      laughter_loss_weight: float = 0.3, class_weights: np.ndarray | None = None,
                      clipnorm: float = 0.0) -> Any:
     """A traced ``step((x, y)) -> (loss, emotion_term, laughter_term)`` doing one optimizer update
-    under ``strategy``; ``element_spec`` is the (distributed) dataset's element spec. Per replica the
+    under ``strategy`` (``model`` may output ensemble members, ``(B, K, ...)``: see
+    ``model.build_models``); ``element_spec`` is the (distributed) dataset's element spec. Per replica the
     head sums are divided by the labelled counts all-reduced over replicas (see ``losses.py``).
 
     ``clipnorm`` (> 0) clips each gradient tensor to that L2 norm *after* the gradients are summed
@@ -126,7 +127,12 @@ def build_train_step(model: Any, optimizer: Any, strategy: Any, element_spec: An
     def replica_step(x: Any, y: Any) -> Any:
         with tf.GradientTape() as tape:
             out = model(x, training=True)
-            parts = loss_parts(out["emotion"], out["laughter"], y["emotion"], y["laughter"], cw)
+            emo, laugh, ye, yl = out["emotion"], out["laughter"], y["emotion"], y["laughter"]
+            if len(emo.shape) == 3:  # ensemble members (B, K, ...): every member's own loss, averaged
+                k = emo.shape[1]
+                emo, laugh = tf.reshape(emo, [-1, emo.shape[-1]]), tf.reshape(laugh, [-1, 1])
+                ye, yl = tf.repeat(ye, k), tf.repeat(yl, k)
+            parts = loss_parts(emo, laugh, ye, yl, cw)
             ctx = tf.distribute.get_replica_context()
             g_counts = (ctx.all_reduce(sum_op, parts.emotion_count), ctx.all_reduce(sum_op, parts.laughter_count))
             total, e_term, l_term = combine(parts, w_laugh, g_counts)
@@ -290,7 +296,7 @@ def fit(cfg: TrainConfig, splits: Mapping[str, Sequence[Example]], stats: Mappin
     """
     import keras
 
-    from avemotion.training.model import build_model
+    from avemotion.training.model import build_models
 
     run = Path(run_dir)
     run.mkdir(parents=True, exist_ok=True)
@@ -303,7 +309,7 @@ def fit(cfg: TrainConfig, splits: Mapping[str, Sequence[Example]], stats: Mappin
 
     strat = make_strategy(strategy) if isinstance(strategy, str) else strategy
     with strat.scope():
-        model = build_model(cfg)
+        model, train_model = build_models(cfg)
         optimizer = keras.optimizers.AdamW(learning_rate=cfg.training.learning_rate,
                                            weight_decay=cfg.training.weight_decay)
         optimizer.build(model.trainable_variables)
@@ -320,7 +326,7 @@ def fit(cfg: TrainConfig, splits: Mapping[str, Sequence[Example]], stats: Mappin
 
     eval_ds = {s: make_dataset(v, norm, cfg, training=False, cache=cache) for s, v in splits.items() if v}
     fwd = inference_fn(model, eval_ds[select_split])
-    train_step = build_train_step(model, optimizer, strat, epoch_data(0).element_spec,
+    train_step = build_train_step(train_model, optimizer, strat, epoch_data(0).element_spec,
                                   laughter_loss_weight=cfg.training.laughter_loss_weight, class_weights=class_weights,
                                   clipnorm=cfg.training.clipnorm)
 
