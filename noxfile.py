@@ -14,7 +14,7 @@ import nox
 nox.options.sessions = ["lint", "typecheck", "tests"]
 nox.options.default_venv_backend = "venv"
 
-EXTRAS = ".[video,train,dev]"
+EXTRAS = ".[video,train,dev,cluster]"
 CPP_TESTS = ["tests/test_kernels.py", "tests/streaming", "tests/inference"]
 
 

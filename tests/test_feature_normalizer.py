@@ -351,14 +351,32 @@ def test_input_not_modified_and_bad_inputs(tmp_path: Path) -> None:
         fn.normalize_features(np.zeros(89), "../x", tmp_path)
 
 
-def test_tiny_std_clamped_and_reported(tmp_path: Path) -> None:
+def test_constant_feature_gets_scale_one_and_a_warning(tmp_path: Path) -> None:
+    """scikit-learn's rule (issue 16.9): std < eps -> scale 1, so a deviation of 1 stays 1 (not 1e6)."""
     mean, std = _stats(89)
     std[[3, 10]] = [0.0, 1e-9]
-    fn.save_normalization_stats(mean, std, "audio", tmp_path)
+    with pytest.warns(fn.ConstantFeatureWarning, match=r"2 dim\(s\) \[3, 10\]"):
+        fn.save_normalization_stats(mean, std, "audio", tmp_path)
     loaded = fn.load_normalization_stats("audio", tmp_path)
-    assert loaded.clamped == (3, 10) and loaded.std[3] == np.float32(STD_EPS)
-    out = fn.normalize_features(np.tile(mean, (2, 1)), "audio", tmp_path)
-    assert np.isfinite(out).all()
+    assert loaded.clamped == (3, 10) and loaded.std[3] == 0.0
+    x = np.tile(mean, (2, 1))
+    x[:, [3, 10]] += 1.0
+    out = fn.normalize_features(x, "audio", tmp_path)
+    np.testing.assert_allclose(out[:, [3, 10]], 1.0, rtol=1e-6)
+    np.testing.assert_allclose(np.delete(out, [3, 10], axis=1), 0.0, atol=1e-5)
+
+
+def test_old_files_with_eps_as_std_read_as_constant(tmp_path: Path) -> None:
+    """avemotion 0.1 stored STD_EPS as the std of a constant dim and listed it under 'clamped'."""
+    mean, std = _stats(89)
+    std[5] = np.float32(STD_EPS)
+    payload = {"format_version": 1, "name": "audio", "dim": 89, "mean": mean, "std": std, "clamped": [5]}
+    (tmp_path / "audio_normalization_stats.pkl").write_bytes(pickle.dumps(payload))
+    loaded = fn.load_normalization_stats("audio", tmp_path)
+    assert loaded.clamped == (5,) and loaded.std[5] == 0.0
+    x = mean.copy()
+    x[5] += 2.0
+    assert fn.normalize_features(x, "audio", tmp_path)[5] == pytest.approx(2.0)
 
 
 def test_cache_rereads_changed_file(tmp_path: Path) -> None:
@@ -482,11 +500,15 @@ def test_compute_bad_inputs() -> None:
         fn.compute_normalization_stats([bad])
 
 
-def test_compute_constant_dim_clamped() -> None:
+def test_compute_constant_dim_warns_and_scales_by_one() -> None:
     x = np.random.default_rng(5).normal(size=(10, 89))
     x[:, 4] = 3.0
-    st_ = fn.compute_normalization_stats([x], name="audio")
-    assert st_.clamped == (4,) and st_.std[4] == np.float32(STD_EPS)
+    with pytest.warns(fn.ConstantFeatureWarning, match=r"\[4\]"):
+        st_ = fn.compute_normalization_stats([x], name="audio")
+    assert st_.clamped == (4,) and st_.std[4] == 0.0
+    y = np.zeros((1, 89))
+    y[0, 4] = 4.0  # one above the training constant
+    assert st_.normalize(y)[0, 4] == pytest.approx(1.0)
 
 
 def test_compute_array_forms() -> None:

@@ -108,10 +108,50 @@ def test_bad_arguments_name_argument_expected_and_actual(x, mean, std, exc, word
         assert w in str(info.value)
 
 
-def test_zero_std_is_clamped_not_divided_by_zero() -> None:
-    out = avemotion.normalize(np.array([[1.0, 2.0]]), [1.0, 0.0], [1.0, 0.0])
-    assert np.isfinite(out).all()
-    np.testing.assert_allclose(out, [[0.0, 2.0 / avemotion.kernels.STD_EPS]], rtol=1e-6)
+def test_constant_feature_has_scale_one() -> None:
+    """std < eps is a constant feature: scikit-learn's rule, scale 1 (x - mean), not 1/eps (issue 16.9)."""
+    out = avemotion.normalize(np.array([[1.0, 2.0, 5.0]]), [1.0, 0.0, 1.0], [1.0, 0.0, 1e-9])
+    np.testing.assert_array_equal(out, [[0.0, 2.0, 4.0]])
+    p = avemotion.kernels.PreparedStats([0.0, 0.0, 0.0], [2.0, 0.0, 5e-7])
+    assert p.constant == (1, 2)
+    np.testing.assert_array_equal(p.inv_std, np.array([0.5, 1.0, 1.0], np.float32))
+    # eps decides what counts as constant
+    np.testing.assert_allclose(avemotion.normalize([[3.0]], [0.0], [0.5], eps=1.0), [[3.0]])
+
+
+@pytest.mark.parametrize(
+    ("eps", "exc"),
+    [(float("nan"), ValueError), (float("inf"), ValueError), (-1.0, ValueError), (0.0, ValueError),
+     ("1e-6", TypeError), (True, TypeError), (None, TypeError)],
+)
+def test_eps_is_validated(eps: object, exc: type) -> None:
+    """Issue 16.8: eps=nan with a zero std gave inf, eps=-1 was accepted."""
+    with pytest.raises(exc, match="eps"):
+        avemotion.normalize(np.ones((2, 3)), np.zeros(3), np.array([1.0, 0.0, 1.0]), eps=eps)  # type: ignore[arg-type]
+
+
+def test_shape_mismatch_blames_the_argument_that_disagrees_with_x() -> None:
+    """Issue 16.8: x (N, 89), mean (88,), std (89,) must blame mean, not std."""
+    with pytest.raises(ValueError, match=r"^mean: expected shape \(89,\).*got \(88,\)"):
+        avemotion.normalize(np.ones((2, 89)), np.zeros(88), np.ones(89))
+    with pytest.raises(ValueError, match=r"^std: expected shape \(89,\).*got \(88,\)"):
+        avemotion.normalize(np.ones((2, 89)), np.zeros(89), np.ones(88))
+
+
+def test_prepared_stats_apply_any_leading_dims_and_in_place() -> None:
+    rng = np.random.default_rng(7)
+    mean, std = rng.normal(size=89).astype(np.float32), rng.uniform(0.5, 2, 89).astype(np.float32)
+    p = avemotion.kernels.PreparedStats(mean, std, dim=89)
+    x = rng.normal(size=(2, 3, 89)).astype(np.float32)
+    np.testing.assert_allclose(p.apply(x), _reference(x, mean, std), rtol=2e-6, atol=2e-6)
+    y = x.copy()
+    assert p.apply(y, out=y) is y
+    np.testing.assert_allclose(y, _reference(x, mean, std), rtol=2e-6, atol=2e-6)
+    x[1, 2, 40] = np.nan
+    with pytest.raises(ValueError, match=r"feats: expected finite values, got nan at index \(1, 2\), column 40"):
+        p.apply(x, name="feats")
+    with pytest.raises(ValueError, match=r"feats: last dimension is 88 .* have dimension 89"):
+        p.apply(np.ones((2, 88)), name="feats")
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])

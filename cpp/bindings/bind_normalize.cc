@@ -74,7 +74,7 @@ void BindNormalize(py::module_& m) {
         return py::make_tuple(inv, clamped);
       },
       py::arg("std").noconvert(), py::arg("eps"),
-      "(1 / max(std, eps), number clamped). Raises ValueError for NaN/Inf/negative std.");
+      "(1 / std, number of constant dims): 1 where std < eps (scale 1). ValueError for NaN/Inf/negative std or eps.");
   m.def(
       "find_nonfinite",
       [](const F32& x) {

@@ -241,7 +241,12 @@ int64_t NormalizeRows(const float* x, float* out, int64_t n_rows, int64_t dim, c
 }
 
 int64_t PrepareInvStd(const float* std_dev, int64_t dim, float eps, float* inv_std) {
-  int64_t clamped = 0;
+  if (!std::isfinite(eps) || eps < 0.0f) {
+    std::ostringstream msg;
+    msg << "eps: expected a finite value >= 0, got " << eps;
+    throw std::invalid_argument(msg.str());
+  }
+  int64_t constant = 0;
   for (int64_t d = 0; d < dim; ++d) {
     const float s = std_dev[d];
     if (!std::isfinite(s) || s < 0.0f || (eps <= 0.0f && s == 0.0f)) {
@@ -249,14 +254,14 @@ int64_t PrepareInvStd(const float* std_dev, int64_t dim, float eps, float* inv_s
       msg << "std: expected finite values > 0, got " << s << " at index " << d;
       throw std::invalid_argument(msg.str());
     }
-    double v = s;
-    if (v < eps) {
-      v = eps;
-      ++clamped;
+    if (s < eps) {  // a constant feature: scale 1 (scikit-learn's rule), i.e. out = x - mean
+      inv_std[d] = 1.0f;
+      ++constant;
+    } else {
+      inv_std[d] = static_cast<float>(1.0 / static_cast<double>(s));
     }
-    inv_std[d] = static_cast<float>(1.0 / v);
   }
-  return clamped;
+  return constant;
 }
 
 }  // namespace avemotion

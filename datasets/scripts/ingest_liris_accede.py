@@ -2,7 +2,7 @@
 """Unpack the LIRIS-ACCEDE downloads (when zipped) and write its humor-proxy manifest.
 
     python datasets/scripts/ingest_liris_accede.py --root datasets/raw/liris_accede
-        [--out datasets/manifests/liris_accede.csv] [--official-sets]
+        [--out datasets/manifests/liris_accede.csv] [--official-sets] [--seed 0] [--proportions 0.8,0.1,0.1]
         [--valence-min 3.0] [--arousal-min 2.5] [--negative-valence-max 2.5] [--fps 25]
 
 ``--root`` holds what the LIRIS-ACCEDE site gives after registration: ``LIRIS-ACCEDE-annotations.zip``
@@ -49,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--negative-valence-max", default="2.5")
     p.add_argument("--fps", default="25")
     p.add_argument("--seed", default="0")
+    p.add_argument("--proportions", default="0.8,0.1,0.1")
     args = p.parse_args(argv)
     if not args.root.is_dir():
         print(f"skipping liris_accede: corpus folder {args.root} not found", file=sys.stderr)
@@ -62,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     from avemotion.cli import main as cli
 
     cmd = ["data", "liris_accede", "--root", str(args.root), "--out", str(args.out), "--seed", args.seed,
+           "--proportions", args.proportions,
            "--valence-min", args.valence_min, "--arousal-min", args.arousal_min,
            "--negative-valence-max", args.negative_valence_max, "--fps", args.fps]
     if args.official_sets:

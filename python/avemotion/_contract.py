@@ -21,6 +21,13 @@ VIDEO_DIM: int = 512
 DIMS: dict[str, int] = {"audio": AUDIO_DIM, "video": VIDEO_DIM}
 #: Audio is resampled to this rate (Hz), mono float32 in [-1, 1], before feature extraction.
 SAMPLE_RATE: int = 16000
+#: How audio steps are computed (a bundle records it as ``features.audio_mode``): ``"sliding"``
+#: computes openSMILE's low-level descriptors once per stream and slides its functionals over them;
+#: ``"window"`` analyses every window from scratch (bit-identical to per-window ``process_signal``).
+AUDIO_MODES: tuple[str, ...] = ("sliding", "window")
+DEFAULT_AUDIO_MODE: str = "sliding"
+#: The mode of a bundle whose ``features`` has no ``audio_mode`` (all bundles made before the key).
+LEGACY_AUDIO_MODE: str = "window"
 
 # ----------------------------------------------------------------------------- labels
 

@@ -17,7 +17,8 @@ Layout (docs/contracts.md)::
                          ({"audio": ..., "audio_mask": ..., "video": ..., "video_mask": ...},
                           {"emotion": ..., "laughter": ...})
     window_s, hop_s      analysis window the model was trained on (seconds)
-    features             extractor settings (audio_window_s, audio_hop_s, video_fps, ...)
+    features             extractor settings (audio_window_s, audio_hop_s, audio_mode, video_fps, ...);
+                         audio_mode absent = "window" (check_audio_mode refuses another mode)
     files                {"model.onnx": {"sha256": ..., "bytes": ...}, ...} for every file above
     training             provenance (free-form: data, config, commit, metrics)
     created, avemotion_version
@@ -46,6 +47,17 @@ from typing import Any
 
 import numpy as np
 
+from avemotion import _stats_pickle
+from avemotion._contract import (
+    AUDIO_MODES,
+    DEFAULT_AUDIO_MODE,
+    DIMS,
+    EMOTION_LABELS,
+    LEGACY_AUDIO_MODE,
+    SAMPLE_RATE,
+    WINDOWS,
+    resolve_model_dir,
+)
 from avemotion._io import atomic_copy as _atomic_copy
 from avemotion._io import atomic_write_bytes as _atomic_write_bytes
 
@@ -55,18 +67,19 @@ BUNDLE_FORMAT = "avemotion-bundle"
 BUNDLE_FORMAT_VERSION = 1
 MODEL_FILE = "model.onnx"
 BUNDLE_JSON = "bundle.json"
-MODALITIES = ("audio", "video")
+MODALITIES = tuple(DIMS)  # ("audio", "video")
 STATS_FILES = {m: f"{m}_normalization_stats.pkl" for m in MODALITIES}
-DEFAULT_LABELS = ("anger", "disgust", "fear", "happy", "neutral", "sad")
+DEFAULT_LABELS = EMOTION_LABELS
 DEFAULT_INPUTS = {"audio": "audio", "audio_mask": "audio_mask", "video": "video", "video_mask": "video_mask"}
 DEFAULT_OUTPUTS = {"emotion": "emotion", "laughter": "laughter"}
 DEFAULT_FEATURES = {
-    "audio_window_s": 1.0,
-    "audio_hop_s": 0.1,
+    "audio_window_s": WINDOWS.audio_window_s,
+    "audio_hop_s": WINDOWS.audio_hop_s,
+    "audio_mode": DEFAULT_AUDIO_MODE,  # how the audio steps were computed: see check_audio_mode
     "audio_features": "eGeMAPSv02 functionals (88) + window RMS dBFS",
-    "sample_rate": 16000,
-    "video_fps": 5.0,
-    "video_features": "FaceNet InceptionResnetV1 (VGGFace2) 512-d, MTCNN-aligned 160x160",
+    "sample_rate": SAMPLE_RATE,
+    "video_fps": WINDOWS.video_fps,
+    "video_features": "FaceNet InceptionResnetV1 512-d, MTCNN-aligned 160x160 (weights: video_embedder)",
 }
 SETTINGS_KEYS = {"labels", "laughter_threshold", "window_s", "hop_s", "features", "inputs", "outputs"}
 
@@ -109,34 +122,20 @@ class Bundle:
 
 
 # --------------------------------------------------------------------------- stats pickles
-# The stats format belongs to avemotion.feature_normalizer (restricted unpickler: loading never
-# executes code from a file); these two functions are the only place the bundle touches it.
-
-
-def _save_stats(mean: np.ndarray, std: np.ndarray, name: str, stats_dir: Path) -> Path:
-    from avemotion.feature_normalizer import save_normalization_stats
-
-    return Path(save_normalization_stats(mean, std, name=name, stats_dir=stats_dir))
+# The stats format belongs to avemotion._stats_pickle (restricted unpickler: loading never executes
+# code from a file); this function is the only place the bundle touches it.
 
 
 def _load_stats(path: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
     """(mean, std) as float32 1-D arrays from ``path`` (a ``{name}_normalization_stats.pkl``);
     BundleError naming the file otherwise. Never falls back to default statistics."""
-    from avemotion.feature_normalizer import load_normalization_stats
-
     if not path.is_file():
         raise BundleError(f"{path}: missing")
     try:
-        st = load_normalization_stats(name, stats_dir=path.parent, strict=True)
-    except Exception as exc:
+        rec = _stats_pickle.read(path, name)
+    except _stats_pickle.StatsFileError as exc:
         raise BundleError(f"{path}: cannot read {name} normalization stats: {exc}") from exc
-    if st.source != "pickle" or st.path is None or Path(st.path) != path:
-        raise BundleError(f"{path}: expected the statistics pickle, got {st.source} data from {st.path}")
-    mean = np.asarray(st.mean, dtype=np.float32)
-    std = np.asarray(st.std, dtype=np.float32)
-    if mean.ndim != 1 or std.shape != mean.shape:
-        raise BundleError(f"{path}: expected mean and std of shape (D,), got {mean.shape} and {std.shape}")
-    return mean, std
+    return rec.mean, rec.std
 
 
 # --------------------------------------------------------------------------- helpers
@@ -148,9 +147,6 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
-
-
-
 
 
 
@@ -224,10 +220,10 @@ def _settings(settings: Mapping[str, Any] | None) -> dict[str, Any]:
     labels = tuple(s.get("labels", DEFAULT_LABELS))
     if not labels or not all(isinstance(x, str) and x for x in labels) or len(set(labels)) != len(labels):
         raise ValueError(f"settings['labels']: expected distinct non-empty strings, got {labels!r}")
-    thr = float(s.get("laughter_threshold", 0.5))
+    thr = float(s.get("laughter_threshold", WINDOWS.laughter_threshold))
     if not (0.0 <= thr <= 1.0):
         raise ValueError(f"settings['laughter_threshold']: expected a value in [0, 1], got {thr}")
-    window_s, hop_s = float(s.get("window_s", 2.0)), float(s.get("hop_s", 0.5))
+    window_s, hop_s = float(s.get("window_s", WINDOWS.window_s)), float(s.get("hop_s", WINDOWS.hop_s))
     if not (window_s > 0 and hop_s > 0 and math.isfinite(window_s) and math.isfinite(hop_s)):
         raise ValueError(f"settings: expected window_s > 0 and hop_s > 0, got {window_s} and {hop_s}")
     inputs = {**DEFAULT_INPUTS, **dict(s.get("inputs", {}))}
@@ -236,8 +232,34 @@ def _settings(settings: Mapping[str, Any] | None) -> dict[str, Any]:
         if set(got) != set(want):
             raise ValueError(f"settings[{what!r}]: expected roles {sorted(want)}, got {sorted(got)}")
     features = {**DEFAULT_FEATURES, **dict(s.get("features", {}))}
+    bundle_audio_mode(features, "settings")
     return {"labels": list(labels), "laughter_threshold": thr, "window_s": window_s, "hop_s": hop_s,
             "inputs": inputs, "outputs": outputs, "features": features}
+
+
+# --------------------------------------------------------------------------- audio step mode
+
+
+def bundle_audio_mode(features: Mapping[str, Any], where: object = BUNDLE_JSON) -> str:
+    """The audio step mode (``"sliding"`` / ``"window"``, avemotion.features.audio) a bundle's
+    ``features`` were computed with. A bundle without ``features.audio_mode`` predates the key and
+    was made with per-window steps: ``LEGACY_AUDIO_MODE`` ("window")."""
+    mode = features.get("audio_mode", LEGACY_AUDIO_MODE)
+    if mode not in AUDIO_MODES:
+        raise BundleError(f"{where}: features.audio_mode: expected one of {list(AUDIO_MODES)}, got {mode!r}")
+    return str(mode)
+
+
+def check_audio_mode(bundle: Bundle, mode: str) -> None:
+    """Refuse (``BundleError``) to feed ``bundle`` audio steps computed in ``mode`` when its model
+    was trained on steps of another mode (their values differ; see avemotion.features.audio)."""
+    made = bundle_audio_mode(bundle.features, bundle.path / BUNDLE_JSON)
+    if mode != made:
+        how = "" if "audio_mode" in bundle.features else f" (no features.audio_mode: made before the key, so {made!r})"
+        raise BundleError(
+            f"{bundle.path}: the model was trained on audio steps in mode {made!r}{how}, but the audio "
+            f"extractor runs in mode {mode!r}; run it in mode {made!r} or retrain on {mode!r} features"
+        )
 
 
 # --------------------------------------------------------------------------- write / read
@@ -320,11 +342,12 @@ def _require(meta: Mapping[str, Any], key: str, typ: type | tuple[type, ...], wh
     return v
 
 
-def read_bundle(path: str | os.PathLike[str], *, verify: bool = True) -> Bundle:
-    """Read ``bundle.json`` and the stats of the bundle at ``path``; with ``verify`` (default) also
-    check every file's size and sha256 and that the stats' dims agree with ``dims``.
+def read_bundle(path: str | os.PathLike[str] | None = None, *, verify: bool = True) -> Bundle:
+    """Read ``bundle.json`` and the stats of the bundle at ``path`` (None: the default model directory,
+    ``avemotion._contract.resolve_model_dir``); with ``verify`` (default) also check every file's size
+    and sha256 and that the stats' dims agree with ``dims``.
     Raises ``BundleError`` (or ``FileNotFoundError`` when ``path`` is not a directory)."""
-    root = Path(path)
+    root = resolve_model_dir(path)
     if root.name == BUNDLE_JSON and root.is_file():
         root = root.parent
     if not root.is_dir():
@@ -395,8 +418,105 @@ def read_bundle(path: str | os.PathLike[str], *, verify: bool = True) -> Bundle:
         stats[m] = (mean, std)
     return Bundle(
         path=root, labels=tuple(str(x) for x in labels), laughter_threshold=thr, dims=dims, inputs=inputs,
-        outputs=outputs, window_s=float(meta.get("window_s", 2.0)), hop_s=float(meta.get("hop_s", 0.5)),
+        outputs=outputs, window_s=float(meta.get("window_s", WINDOWS.window_s)),
+        hop_s=float(meta.get("hop_s", WINDOWS.hop_s)),
         features=dict(meta.get("features", {})), training=dict(meta.get("training", {})),
         audio_mean=stats["audio"][0], audio_std=stats["audio"][1],
         video_mean=stats["video"][0], video_std=stats["video"][1], meta=meta,
     )
+
+
+# --------------------------------------------------------------------------- face embedder record
+# Which face embedder a bundle's video statistics and model were made with, and which modalities it
+# was trained on, live in bundle.json's "features" (extractor settings; write_bundle's
+# settings={"features": {...}} sets them, or record_embedder afterwards):
+#   features.video_embedder      {"name": ..., "sha256": ...}: avemotion.features.video's
+#                                EmbedderIdentity (sha256 of the weights); name "synthetic" (sha256
+#                                null) for video features that no embedder made (the demo bundle)
+#   features.trained_modalities  ["audio", "video"] or ["audio"] (an audio-only model needs no
+#                                embedder record and accepts any)
+VIDEO_EMBEDDER_KEY = "video_embedder"
+TRAINED_MODALITIES_KEY = "trained_modalities"
+SYNTHETIC_EMBEDDER = "synthetic"
+
+
+def _embedder_dict(embedder: Any) -> dict[str, Any] | None:
+    """{"name", "sha256"} of an EmbedderIdentity, an embedder (its ``.identity``) or a mapping."""
+    if embedder is None:
+        return None
+    ident = getattr(embedder, "identity", embedder)
+    if isinstance(ident, Mapping):
+        name, sha = ident.get("name"), ident.get("sha256")
+    else:
+        name, sha = getattr(ident, "name", None), getattr(ident, "sha256", None)
+    if not isinstance(name, str) or not name or (sha is not None and not isinstance(sha, str)):
+        raise ValueError(f"embedder: expected a name and a sha256 (or None), got {embedder!r}")
+    return {"name": name, "sha256": sha}
+
+
+def bundle_embedder(bundle: Bundle) -> dict[str, Any] | None:
+    """The recorded ``features.video_embedder`` ({"name", "sha256"}), or None (not recorded)."""
+    rec = bundle.features.get(VIDEO_EMBEDDER_KEY)
+    return _embedder_dict(rec) if rec is not None else None
+
+
+def trained_modalities(bundle: Bundle) -> tuple[str, ...]:
+    """``features.trained_modalities`` (default: both, for bundles that do not record it)."""
+    mods = bundle.features.get(TRAINED_MODALITIES_KEY, list(MODALITIES))
+    return tuple(m for m in MODALITIES if m in mods)
+
+
+def record_embedder(
+    path: str | os.PathLike[str], embedder: Any, *, modalities: Sequence[str] = MODALITIES
+) -> Path:
+    """Record the face embedder (an ``EmbedderIdentity``, an embedder, ``{"name", "sha256"}``, or None
+    for an audio-only model) and the trained ``modalities`` in the bundle at ``path``; rewrites
+    ``bundle.json`` atomically (the files it fingerprints are untouched)."""
+    mods = [m for m in MODALITIES if m in modalities]
+    if not mods or set(modalities) - set(MODALITIES):
+        raise ValueError(f"modalities: expected a non-empty subset of {MODALITIES}, got {list(modalities)}")
+    rec = _embedder_dict(embedder)
+    if rec is None and "video" in mods:
+        raise ValueError("embedder: a bundle trained on video must name its face embedder "
+                         f"(name {SYNTHETIC_EMBEDDER!r} for synthetic video features)")
+    bj = read_bundle(path, verify=False).path / BUNDLE_JSON
+    meta = json.loads(bj.read_text())
+    features = dict(meta.get("features", {}))
+    features[TRAINED_MODALITIES_KEY] = mods
+    features.pop(VIDEO_EMBEDDER_KEY, None)
+    if rec is not None:
+        features[VIDEO_EMBEDDER_KEY] = rec
+    meta["features"] = features
+    _atomic_write_bytes(bj, (json.dumps(meta, indent=2) + "\n").encode())
+    return bj
+
+
+def check_embedder(bundle: Bundle, embedder: Any, *, mode: str = "av") -> None:
+    """Refuse (``BundleError``) to run ``bundle`` on video embeddings from a different face embedder
+    than the one its video statistics and model were made with. ``embedder``: the one in use (an
+    embedder, an ``EmbedderIdentity`` or a mapping; None in audio mode). Passes for ``mode="audio"``,
+    a bundle not trained on video, or a ``synthetic`` record; a bundle that records no embedder gets a
+    warning. Embedders are the same when their weights' sha256 are (names when a record has none)."""
+    if mode == "audio" or "video" not in trained_modalities(bundle):
+        return
+    where = bundle.path / BUNDLE_JSON
+    rec = bundle_embedder(bundle)
+    if rec is None:
+        log.warning("%s records no face embedder (features.%s): cannot check that its video statistics "
+                    "match the FaceNet weights in use", where, VIDEO_EMBEDDER_KEY)
+        return
+    if rec["name"] == SYNTHETIC_EMBEDDER:
+        log.info("%s: video features were synthetic; any face embedder is accepted", where)
+        return
+    have = _embedder_dict(embedder)
+    if have is None:
+        raise ValueError(f"embedder: mode {mode!r} needs the face embedder in use, got None")
+    same = rec["sha256"] == have["sha256"] if rec["sha256"] and have["sha256"] else rec["name"] == have["name"]
+    if not same:
+        raise BundleError(
+            f"{where}: the model and its video statistics were made with face embedder {rec['name']} "
+            f"(weights sha256 {rec['sha256']}), but the one in use is {have['name']} (sha256 {have['sha256']}): "
+            "embeddings of different weights are not comparable. Use the weights the bundle names "
+            "(the default is set up by `avemotion weights`; others with --facenet-weights PATH), a bundle "
+            "trained with this embedder, or --mode audio."
+        )

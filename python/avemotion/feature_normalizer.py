@@ -9,71 +9,70 @@ Usage (the original system's call forms, kept)::
 
 Files
 -----
-``{name}_normalization_stats.pkl`` in the statistics directory, which is, in order:
-
-1. the ``stats_dir`` argument;
-2. ``$AVEMOTION_MODEL_DIR``;
-3. ``models/dynamic_padding_no_leakage/`` of the repository checkout this package runs from (found
-   beside ``python/avemotion``; an absolute path, so the current directory does not matter);
-4. ``models/dynamic_padding_no_leakage/`` under the current working directory (installed package).
-
-The pickle holds one ``dict``: ``format_version`` (1), ``name``, ``dim``, ``count`` (number of feature
-steps the statistics were computed from, or None), ``mean`` and ``std`` (float32 ndarrays of shape
-(dim,)), ``created`` (ISO 8601 UTC string), ``clamped`` (list of dims whose std was raised to
-``STD_EPS``) and ``extra`` (a dict of plain values: provenance). It is written atomically: a temporary
-file in the same directory, flushed and fsynced, then ``os.replace``.
-
-Loading never executes code from a file: a restricted unpickler accepts only plain containers,
-numbers, strings, bytes and numpy arrays/dtypes/scalars; any other global is refused with
-``UnsafePickleError`` naming the file and the global. A file that exists but is truncated, corrupt or
-malformed raises ``StatsFileError`` (never a silent fallback).
+``{name}_normalization_stats.pkl`` in the statistics directory: the ``stats_dir`` argument, else
+``$AVEMOTION_MODEL_DIR``, else the installed default bundle (``avemotion._contract.default_model_dir``,
+the one resolver every part uses). The format and its restricted unpickler (loading never executes
+code from a file) are in ``avemotion._stats_pickle``. Files are written atomically (``avemotion._io``);
+``save_normalization_stats(..., overwrite=False)`` refuses, atomically, to replace an existing file.
 
 Fallbacks
 ---------
 ``load_normalization_stats`` tries the pickle, then the legacy pair ``{name}_mean.npy`` /
 ``{name}_std.npy`` (read with ``allow_pickle=False``), then the documented estimates (audio: mean 0,
 std 0.5; video: mean 0, std 1) with exactly one ``FallbackStatsWarning`` naming the missing file.
-``strict=True`` or ``AVEMOTION_STRICT=1`` turns that last step into ``FileNotFoundError``.
-``NormalizationStats.source`` says which was used: ``"pickle"``, ``"legacy_npy"``, ``"fallback"``
-(or ``"computed"`` for ``compute_normalization_stats``' result).
+``strict=True`` or ``AVEMOTION_STRICT=1`` turns that last step into ``FileNotFoundError``. A file that
+exists but is unsafe, truncated or malformed raises ``UnsafePickleError``/``StatsFileError`` (both
+``ValueError``) in every mode. ``NormalizationStats.source`` says which was used: ``"pickle"``,
+``"legacy_npy"``, ``"fallback"`` (or ``"computed"`` for ``compute_normalization_stats``' result).
 
 Edges
 -----
-- Dimensions: audio 89, video 512 (``EXPECTED_DIMS``); a file or input of another size raises
-  ValueError naming both sizes.
-- std below ``avemotion.kernels.STD_EPS`` (1e-6) is clamped to it (a constant feature would divide by
-  zero); the clamped dims are listed in ``NormalizationStats.clamped`` and logged.
+- Dimensions: audio 89, video 512 (``avemotion._contract.DIMS``); a file or input of another size
+  raises ValueError naming both sizes.
+- A constant feature (std < ``STD_EPS`` = 1e-6) is normalized with scale 1, i.e. to ``x - mean``
+  (scikit-learn's rule; dividing by the tiny std would turn a deviation of 1 into 1e6). Such dims are
+  listed in ``NormalizationStats.clamped``; computing or saving such statistics warns
+  (``ConstantFeatureWarning``): a feature that never varied in training carries no information.
 - NaN/Inf in the features raise ValueError naming the first bad step (the input is never modified).
 - ``normalize_features`` caches loaded statistics per (name, directory, strictness) and re-reads only
-  when the file's mtime/size change, so a repeated call costs a ``stat`` and the C++ kernel.
+  when the file's mtime/size/inode change, so a repeated call costs a ``stat`` and the C++ kernel.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
-import io
 import logging
 import os
-import pickle
 import threading
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from avemotion import _core
-from avemotion._io import atomic_write_bytes as _atomic_write
-from avemotion.kernels import STD_EPS, RunningStats, as_real_array, prepare_stats
+from avemotion import _stats_pickle as _fmt
+from avemotion._contract import (
+    DIMS,
+    ENV_MODEL_DIR,
+    ENV_STRICT,
+    FALLBACK_STATS,
+    STD_EPS,
+    installed_model_dir,
+    resolve_model_dir,
+    strict_from_env,
+)
+from avemotion._io import atomic_write_bytes
+from avemotion._stats_compute import Accumulator
+from avemotion._stats_compute import check_name as _check_name
+from avemotion._stats_pickle import StatsFileError, UnsafePickleError
+from avemotion.kernels import PreparedStats, RunningStats
 
 __all__ = [
-    "DEFAULT_SUBDIR",
-    "EXPECTED_DIMS",
-    "FALLBACK_ESTIMATES",
-    "FORMAT_VERSION",
+    "STD_EPS",
+    "ConstantFeatureWarning",
     "FallbackStatsWarning",
     "NormalizationStats",
     "StatsFileError",
@@ -90,39 +89,24 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
-#: Model directory used when neither ``stats_dir`` nor ``$AVEMOTION_MODEL_DIR`` is given.
-DEFAULT_SUBDIR = Path("models") / "dynamic_padding_no_leakage"
-#: Feature size per modality (docs/contracts.md). Names not listed here are not size-checked.
-EXPECTED_DIMS: dict[str, int] = {"audio": 89, "video": 512}
-#: Documented estimates used when no statistics file exists: ``name -> (mean, std)``.
-FALLBACK_ESTIMATES: dict[str, tuple[float, float]] = {"audio": (0.0, 0.5), "video": (0.0, 1.0)}
-
-ENV_MODEL_DIR = "AVEMOTION_MODEL_DIR"
-ENV_STRICT = "AVEMOTION_STRICT"
-
-
-class StatsFileError(ValueError):
-    """A statistics file exists but cannot be used (truncated, corrupt, wrong content or size)."""
-
-
-class UnsafePickleError(StatsFileError, pickle.UnpicklingError):
-    """A statistics pickle referenced a global outside the allow-list; nothing from it was run."""
-
 
 class FallbackStatsWarning(UserWarning):
     """No statistics file was found; the documented estimates are used instead."""
+
+
+class ConstantFeatureWarning(UserWarning):
+    """Statistics were made with dims whose std is below ``STD_EPS`` (normalized with scale 1)."""
 
 
 @dataclass(frozen=True, eq=False)
 class NormalizationStats:
     """Per-dimension statistics of one modality.
 
-    ``mean``/``std`` are float32 arrays of shape (dim,), std already clamped below by ``STD_EPS``
-    (``clamped`` lists the dims that were). ``count`` is the number of feature steps they were
-    computed from (None when unknown: legacy files, fallback). ``source`` is ``"pickle"``,
-    ``"legacy_npy"``, ``"fallback"`` or ``"computed"``; ``path`` the file read (the missing pickle
-    for a fallback, None when computed).
+    ``mean``/``std`` are read-only float32 arrays of shape (dim,), std as computed (>= 0).
+    ``clamped`` lists the constant dims (std < ``STD_EPS``), which are normalized with scale 1.
+    ``count`` is the number of feature steps they were computed from (None when unknown: legacy
+    files, fallback). ``source`` is ``"pickle"``, ``"legacy_npy"``, ``"fallback"`` or ``"computed"``;
+    ``path`` the file read (the missing pickle for a fallback, None when computed).
     """
 
     name: str
@@ -136,64 +120,68 @@ class NormalizationStats:
     created: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @cached_property
+    def prepared(self) -> PreparedStats:
+        """``mean`` and ``1/std`` for the C++ kernel (validated once)."""
+        return PreparedStats(self.mean, self.std, dim=self.dim, eps=STD_EPS)
+
+    @cached_property
+    def _label(self) -> str:
+        where = self.path if self.path is not None else self.source
+        return f"the {self.name} statistics ({self.source}: {where})"
+
     def normalize(self, features: npt.ArrayLike) -> np.ndarray:
         """``(features - mean) / std`` as float32, same shape; see ``normalize_features``."""
-        return _apply(features, self, *_prepared(self))
+        return self.prepared.apply(features, name="features", where=_step, note=" (input not modified)",
+                                   stats_label=self._label)  # fmt: skip
 
     def summary(self) -> dict[str, Any]:
-        """Plain-value summary: count, dim, source, path, std range, clamped dims."""
+        """Plain-value summary: count, dim, source, path, std range, constant (clamped) dims."""
         return {
             "name": self.name,
             "dim": self.dim,
             "count": self.count,
             "source": self.source,
             "path": None if self.path is None else str(self.path),
-            "std_min": float(self.std.min()) if self.dim else None,
-            "std_max": float(self.std.max()) if self.dim else None,
-            "mean_abs_max": float(np.abs(self.mean).max()) if self.dim else None,
+            "std_min": float(self.std.min()),
+            "std_max": float(self.std.max()),
+            "mean_abs_max": float(np.abs(self.mean).max()),
             "clamped": list(self.clamped),
             "created": self.created,
         }
 
 
+def _step(index: tuple[int, ...], column: int) -> str:
+    return f"step {index}, dim {column}" if index else f"dim {column}"
+
+
+def _stats(name: str, mean: np.ndarray, std: np.ndarray, source: str, path: Path | None, origin: Path | str,
+           count: int | None = None, extra: dict[str, Any] | None = None) -> NormalizationStats:  # fmt: skip
+    m, s, constant = _fmt.check_stats(name, mean, std, origin)
+    return NormalizationStats(name, m, s, int(m.shape[0]), count, source, path, constant, extra=dict(extra or {}))
+
+
+def _warn_constant(name: str, constant: tuple[int, ...], origin: Path | str) -> None:
+    warnings.warn(
+        f"{origin}: {name} std below {STD_EPS:g} (a constant feature) in {len(constant)} dim(s) "
+        f"{list(constant[:10])}; they are normalized with scale 1 (x - mean), as scikit-learn does",
+        ConstantFeatureWarning,
+        stacklevel=3,
+    )
+
+
 # ----------------------------------------------------------------------------- paths
 
 
-def _checkout_model_dir() -> Path | None:
-    """``<checkout>/models/dynamic_padding_no_leakage`` when this file lives in a source checkout."""
-    here = Path(__file__).resolve().parent  # .../python/avemotion
-    root = here.parent.parent
-    if here.parent.name == "python" and (root / "pyproject.toml").is_file():
-        return root / DEFAULT_SUBDIR
-    return None
-
-
-_CHECKOUT_DIR = _checkout_model_dir()
-_CHECKOUT_DIR_STR = os.fspath(_CHECKOUT_DIR) if _CHECKOUT_DIR is not None else ""
-
-
 def default_stats_dir() -> Path:
-    """The statistics directory used when ``stats_dir`` is None (see the module docstring)."""
-    env = os.environ.get(ENV_MODEL_DIR)
-    if env:
-        return Path(env).expanduser()
-    if _CHECKOUT_DIR is not None:
-        return _CHECKOUT_DIR
-    return Path.cwd() / DEFAULT_SUBDIR
-
-
-def _check_name(name: Any) -> str:
-    if not isinstance(name, str) or not name or not all(c.isalnum() or c in "_-" for c in name):
-        raise ValueError(f"name: expected a modality name such as 'audio' or 'video', got {name!r}")
-    return name
+    """The statistics directory used when ``stats_dir`` is None: ``avemotion._contract.default_model_dir()``."""
+    return resolve_model_dir(None)
 
 
 def _resolve_dir(stats_dir: str | os.PathLike[str] | None) -> Path:
-    if stats_dir is None:
-        return default_stats_dir()
-    if not isinstance(stats_dir, (str, os.PathLike)):
+    if stats_dir is not None and not isinstance(stats_dir, (str, os.PathLike)):
         raise TypeError(f"stats_dir: expected a path or None, got {type(stats_dir).__name__}")
-    return Path(stats_dir).expanduser()
+    return resolve_model_dir(stats_dir)
 
 
 def stats_path(name: str = "audio", stats_dir: str | os.PathLike[str] | None = None) -> Path:
@@ -201,170 +189,7 @@ def stats_path(name: str = "audio", stats_dir: str | os.PathLike[str] | None = N
     return _resolve_dir(stats_dir) / f"{_check_name(name)}_normalization_stats.pkl"
 
 
-def _strict_from_env() -> bool:
-    return os.environ.get(ENV_STRICT, "").strip().lower() in ("1", "true", "yes", "on")
-
-
-# ----------------------------------------------------------------------------- safe unpickling
-
-# (module, name) pairs a statistics pickle may reference. numpy 2 pickles arrays through
-# numpy._core.*, numpy 1 through numpy.core.*; protocol 5 uses _frombuffer, protocol <= 4
-# _reconstruct; protocol 2 encodes bytes through _codecs.encode.
-_SAFE_GLOBALS: frozenset[tuple[str, str]] = frozenset(
-    [(mod, "_reconstruct") for mod in ("numpy._core.multiarray", "numpy.core.multiarray")]
-    + [(mod, "scalar") for mod in ("numpy._core.multiarray", "numpy.core.multiarray")]
-    + [(mod, "_frombuffer") for mod in ("numpy._core.numeric", "numpy.core.numeric")]
-    + [
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-        ("_codecs", "encode"),
-        ("builtins", "set"),
-        ("builtins", "frozenset"),
-        ("builtins", "complex"),
-        ("collections", "OrderedDict"),
-        ("__builtin__", "set"),
-        ("__builtin__", "frozenset"),
-        ("__builtin__", "complex"),
-    ]
-)
-
-
-class _RestrictedUnpickler(pickle.Unpickler):
-    def __init__(self, file: io.BufferedIOBase, path: Path) -> None:
-        super().__init__(file)
-        self._path = path
-
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in _SAFE_GLOBALS:
-            return super().find_class(module, name)
-        raise UnsafePickleError(
-            f"{self._path}: refused to load global {module}.{name}: a statistics file may hold only "
-            "plain containers, numbers, strings and numpy arrays (nothing from the file was run; "
-            "regenerate it with save_normalization_stats or `avemotion stats`)"
-        )
-
-    def persistent_load(self, pid: Any) -> Any:
-        raise UnsafePickleError(f"{self._path}: refused persistent id {pid!r} in a statistics file")
-
-
-def _safe_unpickle(path: Path) -> Any:
-    with open(path, "rb") as fh:
-        try:
-            return _RestrictedUnpickler(fh, path).load()  # type: ignore[arg-type]
-        except UnsafePickleError:
-            raise
-        except Exception as exc:  # EOFError, UnpicklingError, ...: truncated or corrupt
-            raise StatsFileError(
-                f"{path}: not a readable statistics pickle ({exc.__class__.__name__}: {exc}); the file "
-                "is truncated or corrupt: regenerate it or restore it from the model bundle"
-            ) from exc
-
-
-# ----------------------------------------------------------------------------- validation
-
-
-def _vector(label: str, value: Any, source: Path | str) -> np.ndarray:
-    """A finite float32 (D,) vector from an array-like (accepts (1, D))."""
-    try:
-        arr = np.asarray(value)
-    except Exception as exc:
-        raise StatsFileError(
-            f"{source}: {label}: expected a numeric vector, got {type(value).__name__}"
-        ) from exc
-    if arr.dtype == object or not (
-        np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)
-    ):
-        raise StatsFileError(
-            f"{source}: {label}: expected a real numeric vector, got dtype {arr.dtype}"
-        )
-    if arr.ndim == 2 and arr.shape[0] == 1:
-        arr = arr[0]
-    if arr.ndim != 1:
-        raise StatsFileError(f"{source}: {label}: expected shape (D,), got {arr.shape}")
-    out = np.ascontiguousarray(arr, dtype=np.float32)
-    if not np.isfinite(out).all():
-        i = int(np.flatnonzero(~np.isfinite(out))[0])
-        raise StatsFileError(
-            f"{source}: {label}: expected finite values, got {out[i]} at index {i}"
-        )
-    return out
-
-
-def _finish(
-    name: str,
-    mean: np.ndarray,
-    std: np.ndarray,
-    *,
-    source: str,
-    path: Path | None,
-    origin: Path | str,
-    count: int | None = None,
-    created: str | None = None,
-    extra: dict[str, Any] | None = None,
-    clamped_before: Iterable[int] = (),
-) -> NormalizationStats:
-    """Check sizes and sign, clamp tiny std, freeze arrays, and build the dataclass.
-
-    ``clamped_before``: dims a saved file records as already clamped (reported again).
-    """
-    if mean.shape != std.shape:
-        raise StatsFileError(
-            f"{origin}: std has shape {std.shape} but mean has {mean.shape}; expected equal"
-        )
-    dim = int(mean.shape[0])
-    expected = EXPECTED_DIMS.get(name)
-    if expected is not None and dim != expected:
-        raise StatsFileError(
-            f"{origin}: {name} statistics have dimension {dim}, expected the {name} feature "
-            f"dimension {expected}"
-        )
-    if dim == 0:
-        raise StatsFileError(f"{origin}: statistics have dimension 0, expected at least 1")
-    if (std < 0).any():
-        i = int(np.flatnonzero(std < 0)[0])
-        raise StatsFileError(f"{origin}: std: expected values >= 0, got {std[i]} at index {i}")
-    low = np.flatnonzero(std < STD_EPS)
-    clamped = tuple(
-        sorted({int(i) for i in low} | {int(i) for i in clamped_before if 0 <= int(i) < dim})
-    )
-    if len(low):
-        std = np.maximum(std, np.float32(STD_EPS))
-        logger.warning(
-            "%s: %s std below %g in %d dim(s) %s; clamped to %g",
-            origin,
-            name,
-            STD_EPS,
-            len(low),
-            [int(i) for i in low[:10]],
-            STD_EPS,
-        )
-    mean = mean.copy()
-    std = std.copy()
-    mean.flags.writeable = False
-    std.flags.writeable = False
-    return NormalizationStats(
-        name=name,
-        mean=mean,
-        std=std,
-        dim=dim,
-        count=count,
-        source=source,
-        path=path,
-        clamped=clamped,
-        created=created,
-        extra=dict(extra or {}),
-    )
-
-
-def _as_count(value: Any, origin: Path | str) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or int(value) < 0:
-        raise StatsFileError(f"{origin}: count: expected a non-negative int or None, got {value!r}")
-    return int(value)
-
-
-# ----------------------------------------------------------------------------- save
+# ----------------------------------------------------------------------------- save / load
 
 
 def save_normalization_stats(
@@ -375,100 +200,32 @@ def save_normalization_stats(
     *,
     count: int | None = None,
     extra: Mapping[str, Any] | None = None,
+    overwrite: bool = True,
 ) -> Path:
     """Write ``{name}_normalization_stats.pkl`` atomically and return its path.
 
-    ``mean``/``std`` are (D,) array-likes (D = 89 for audio, 512 for video), stored as float32; std
-    below ``STD_EPS`` is clamped (the dims are recorded under ``clamped``). ``count`` is the number
-    of feature steps behind the statistics. ``extra`` holds plain values (str, numbers, lists,
-    dicts; checked by reloading the bytes through the restricted unpickler before anything is
-    written). The directory is created if needed; an existing file is replaced only once the new
-    one is complete on disk.
+    ``mean``/``std`` are (D,) array-likes (D = 89 for audio, 512 for video), finite, std >= 0, stored
+    as float32; dims with std < ``STD_EPS`` are recorded as constant (``ConstantFeatureWarning``).
+    ``count`` is the number of feature steps behind the statistics. ``extra`` holds plain values (str,
+    numbers, lists, dicts; checked through the restricted unpickler before anything is written).
+    The directory is created if needed; an existing file is replaced only once the new one is
+    complete on disk. ``overwrite=False``: ``FileExistsError`` when the file exists, decided
+    atomically with the write (two concurrent writers: one wins, the other gets the error).
     """
     name = _check_name(name)
     path = stats_path(name, stats_dir)
-    m = _vector("mean", mean, "mean")
-    s = _vector("std", std, "std")
-    n = _as_count(count, "count")
+    origin = "save_normalization_stats"
+    m, s = _fmt.vector("mean", mean, origin), _fmt.vector("std", std, origin)
+    n = _fmt.as_count(count, "count")
     if extra is not None and not isinstance(extra, Mapping):
         raise TypeError(f"extra: expected a mapping or None, got {type(extra).__name__}")
-    st = _finish(name, m, s, source="pickle", path=path, origin="save_normalization_stats", count=n)
-    created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    payload = {
-        "format_version": FORMAT_VERSION,
-        "name": name,
-        "dim": st.dim,
-        "count": n,
-        "mean": np.array(st.mean, dtype=np.float32),
-        "std": np.array(st.std, dtype=np.float32),
-        "created": created,
-        "clamped": list(st.clamped),
-        "extra": dict(extra or {}),
-    }
-    data = pickle.dumps(payload, protocol=4)
-    try:  # refuse to write what we would refuse to read (objects inside ``extra``)
-        _RestrictedUnpickler(io.BytesIO(data), path).load()  # type: ignore[arg-type]
-    except UnsafePickleError as exc:
-        raise TypeError(
-            f"extra: expected plain values only (str, numbers, lists, dicts, arrays): {exc}"
-        ) from None
-    _atomic_write(path, data)
-    logger.info("wrote %s (%s, dim %d, count %s)", path, name, st.dim, n)
+    m, s, constant = _fmt.check_stats(name, m, s, origin)
+    data = _fmt.encode(_fmt.StatsRecord(name, m, s, n, None, constant, dict(extra or {})))
+    if constant:
+        _warn_constant(name, constant, path)
+    atomic_write_bytes(path, data, exclusive=not overwrite)
+    logger.info("wrote %s (%s, dim %d, count %s)", path, name, m.shape[0], n)
     return path
-
-
-
-
-# ----------------------------------------------------------------------------- load
-
-
-def _from_pickle(name: str, path: Path) -> NormalizationStats:
-    obj = _safe_unpickle(path)
-    if not isinstance(obj, Mapping):
-        raise StatsFileError(
-            f"{path}: expected a dict with 'mean' and 'std', got {type(obj).__name__}"
-        )
-    missing = [k for k in ("mean", "std") if k not in obj]
-    if missing:
-        raise StatsFileError(
-            f"{path}: expected keys 'mean' and 'std', missing {missing}; keys: {sorted(map(str, obj))}"
-        )
-    version = obj.get("format_version", FORMAT_VERSION)
-    if not isinstance(version, (int, np.integer)) or int(version) > FORMAT_VERSION:
-        raise StatsFileError(
-            f"{path}: format_version {version!r} is newer than this avemotion reads ({FORMAT_VERSION}); upgrade avemotion"
-        )
-    file_name = obj.get("name", name)
-    if file_name != name:
-        raise StatsFileError(f"{path}: holds statistics named {file_name!r}, expected {name!r}")
-    mean = _vector("mean", obj["mean"], path)
-    std = _vector("std", obj["std"], path)
-    dim = obj.get("dim")
-    if dim is not None and (
-        isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or int(dim) != mean.shape[0]
-    ):
-        raise StatsFileError(f"{path}: 'dim' says {dim} but mean has {mean.shape[0]} values")
-    extra = obj.get("extra")
-    created = obj.get("created")
-    before = obj.get("clamped", ())
-    if not isinstance(before, (list, tuple)) or not all(
-        isinstance(i, (int, np.integer)) for i in before
-    ):
-        raise StatsFileError(
-            f"{path}: clamped: expected a list of dimension indices, got {before!r}"
-        )
-    return _finish(
-        name,
-        mean,
-        std,
-        source="pickle",
-        path=path,
-        origin=path,
-        count=_as_count(obj.get("count"), path),
-        created=created if isinstance(created, str) else None,
-        extra=dict(extra) if isinstance(extra, Mapping) else {},
-        clamped_before=before,
-    )
 
 
 def _from_legacy(name: str, mean_path: Path, std_path: Path) -> NormalizationStats:
@@ -479,19 +236,44 @@ def _from_legacy(name: str, mean_path: Path, std_path: Path) -> NormalizationSta
         except ValueError as exc:  # object arrays need pickle: refused
             raise StatsFileError(f"{p}: not a plain numeric .npy file ({exc})") from exc
         except Exception as exc:
-            raise StatsFileError(
-                f"{p}: unreadable .npy file ({exc.__class__.__name__}: {exc})"
-            ) from exc
-    mean = _vector("mean", arrays[0], mean_path)
-    std = _vector("std", arrays[1], std_path)
-    return _finish(
-        name,
-        mean,
-        std,
-        source="legacy_npy",
-        path=mean_path,
-        origin=f"{mean_path} + {std_path.name}",
+            raise StatsFileError(f"{p}: unreadable .npy file ({exc.__class__.__name__}: {exc})") from exc
+    mean, std = _fmt.vector("mean", arrays[0], mean_path), _fmt.vector("std", arrays[1], std_path)
+    return _stats(name, mean, std, "legacy_npy", mean_path, f"{mean_path} + {std_path.name}")
+
+
+def _load(name: str, directory: Path, strict: bool) -> NormalizationStats:
+    pkl = directory / f"{name}_normalization_stats.pkl"
+    if pkl.is_file():
+        r = _fmt.read(pkl, name)
+        return NormalizationStats(name, r.mean, r.std, int(r.mean.shape[0]), r.count, "pickle", pkl,
+                                  r.constant, r.created, r.extra)  # fmt: skip
+    mean_path, std_path = directory / f"{name}_mean.npy", directory / f"{name}_std.npy"
+    have_mean, have_std = mean_path.is_file(), std_path.is_file()
+    if have_mean and have_std:
+        logger.info("%s not found; using legacy %s and %s", pkl, mean_path.name, std_path.name)
+        return _from_legacy(name, mean_path, std_path)
+    if have_mean != have_std:
+        present, absent = (mean_path, std_path) if have_mean else (std_path, mean_path)
+        raise StatsFileError(f"{present} exists but {absent} is missing: a legacy pair needs both files")
+    if strict or strict_from_env():
+        why = "strict=True" if strict else f"{ENV_STRICT}=1"
+        raise FileNotFoundError(
+            f"{pkl} not found (nor legacy {mean_path.name}/{std_path.name}) and fallback estimates are "
+            f"disabled ({why}); compute the statistics with `avemotion stats {name} ...`, or pass "
+            f"stats_dir / set {ENV_MODEL_DIR} to the model directory"
+        )
+    if name not in FALLBACK_STATS:
+        raise FileNotFoundError(f"{pkl} not found and there are no fallback estimates for {name!r}")
+    mu, sigma = FALLBACK_STATS[name]
+    warnings.warn(
+        f"{pkl} not found (nor legacy {mean_path.name}/{std_path.name}); using the documented "
+        f"{name} estimates mean {mu}, std {sigma}: predictions will be less accurate "
+        f"(set {ENV_STRICT}=1 to make this an error)",
+        FallbackStatsWarning,
+        stacklevel=3,
     )
+    dim = DIMS[name]
+    return _stats(name, np.full(dim, mu, np.float32), np.full(dim, sigma, np.float32), "fallback", pkl, pkl)
 
 
 def load_normalization_stats(
@@ -507,63 +289,22 @@ def load_normalization_stats(
     falling back. A file that exists but is unsafe, corrupt or of the wrong size raises
     ``UnsafePickleError``/``StatsFileError`` (both ValueError) in every mode.
     """
-    name = _check_name(name)
-    directory = _resolve_dir(stats_dir)
-    pkl = directory / f"{name}_normalization_stats.pkl"
-    if pkl.is_file():
-        return _from_pickle(name, pkl)
-    mean_path, std_path = directory / f"{name}_mean.npy", directory / f"{name}_std.npy"
-    have_mean, have_std = mean_path.is_file(), std_path.is_file()
-    if have_mean and have_std:
-        logger.info("%s not found; using legacy %s and %s", pkl, mean_path.name, std_path.name)
-        return _from_legacy(name, mean_path, std_path)
-    if have_mean != have_std:
-        present, absent = (mean_path, std_path) if have_mean else (std_path, mean_path)
-        raise StatsFileError(
-            f"{present} exists but {absent} is missing: a legacy pair needs both files"
-        )
-    if strict or _strict_from_env():
-        why = "strict=True" if strict else f"{ENV_STRICT}=1"
-        raise FileNotFoundError(
-            f"{pkl} not found (nor legacy {mean_path.name}/{std_path.name}) and fallback estimates are "
-            f"disabled ({why}); compute the statistics with `avemotion stats {name} ...`, or pass "
-            f"stats_dir / set {ENV_MODEL_DIR} to the model directory"
-        )
-    if name not in FALLBACK_ESTIMATES:
-        raise FileNotFoundError(f"{pkl} not found and there are no fallback estimates for {name!r}")
-    mu, sigma = FALLBACK_ESTIMATES[name]
-    dim = EXPECTED_DIMS[name]
-    warnings.warn(
-        f"{pkl} not found (nor legacy {mean_path.name}/{std_path.name}); using the documented "
-        f"{name} estimates mean {mu}, std {sigma}: predictions will be less accurate "
-        f"(set {ENV_STRICT}=1 to make this an error)",
-        FallbackStatsWarning,
-        stacklevel=2,
-    )
-    return _finish(
-        name,
-        np.full(dim, mu, np.float32),
-        np.full(dim, sigma, np.float32),
-        source="fallback",
-        path=pkl,
-        origin=pkl,
-    )
+    return _load(_check_name(name), _resolve_dir(stats_dir), bool(strict))
 
 
-# ----------------------------------------------------------------------------- normalize
+# ----------------------------------------------------------------------------- normalize (cached)
 
 
 @dataclass(frozen=True)
 class _CacheEntry:
+    directory: Path
     pkl: str  # the pickle's path (stat-ed on every call)
     sig: tuple[Any, ...]  # _signature() when loaded
     stats: NormalizationStats
-    mean: np.ndarray  # prepared for the kernel
-    inv: np.ndarray
+    cwd: str | None  # the working directory the default directory was resolved against, if it mattered
 
 
-# (name, directory string, strict argument) -> entry
-_cache: dict[tuple[str, str, bool], _CacheEntry] = {}
+_cache: dict[tuple[Any, ...], _CacheEntry] = {}
 _cache_lock = threading.Lock()
 
 
@@ -581,65 +322,13 @@ def _stat_sig(path: str) -> tuple[int, int, int] | None:
     return (st.st_mtime_ns, st.st_size, st.st_ino)
 
 
-def _signature(directory: str, name: str) -> tuple[Any, ...]:
+def _signature(directory: Path, name: str) -> tuple[Any, ...]:
     """What identifies the files on disk: (mtime_ns, size, inode) of the pickle, else of the legacy pair."""
     pkl = _stat_sig(os.path.join(directory, f"{name}_normalization_stats.pkl"))
     if pkl is not None:  # the pickle exists: the legacy files do not matter
         return (pkl,)
-    return (
-        None,
-        _stat_sig(os.path.join(directory, f"{name}_mean.npy")),
-        _stat_sig(os.path.join(directory, f"{name}_std.npy")),
-    )
-
-
-def _dir_key(stats_dir: str | os.PathLike[str] | None) -> str:
-    """``_resolve_dir`` as a string, cheaply (the per-call path of ``normalize_features``)."""
-    if stats_dir is None:
-        env = os.environ.get(ENV_MODEL_DIR)
-        if env:
-            return os.path.expanduser(env)
-        if _CHECKOUT_DIR is not None:
-            return _CHECKOUT_DIR_STR
-        return os.path.join(os.getcwd(), DEFAULT_SUBDIR)
-    if isinstance(stats_dir, (str, os.PathLike)):
-        d = os.fspath(stats_dir)
-        if isinstance(d, str):
-            return os.path.expanduser(d) if d.startswith("~") else d
-    raise TypeError(f"stats_dir: expected a path or None, got {type(stats_dir).__name__}")
-
-
-def _prepared(stats: NormalizationStats) -> tuple[np.ndarray, np.ndarray]:
-    mean, inv, _ = prepare_stats(stats.mean, stats.std, dim=stats.dim, eps=STD_EPS)
-    return mean, inv
-
-
-def _apply(
-    features: Any, stats: NormalizationStats, mean: np.ndarray, inv: np.ndarray
-) -> np.ndarray:
-    x = as_real_array("features", features, np.float32)
-    if x.ndim == 0:
-        raise ValueError(
-            f"features: expected shape (D,), (T, D) or (B, T, D) with D = {stats.dim}, got a scalar"
-        )
-    if x.shape[-1] != stats.dim:
-        where = stats.path if stats.path is not None else stats.source
-        raise ValueError(
-            f"features: last dimension is {x.shape[-1]} (shape {x.shape}) but the {stats.name} "
-            f"statistics have dimension {stats.dim} ({stats.source}: {where})"
-        )
-    rows = x if x.ndim == 2 else x.reshape(-1, stats.dim)
-    out = np.empty(rows.shape, dtype=np.float32)
-    bad = _core.normalize(rows, mean, inv, out, True)
-    if bad >= 0:
-        row = rows[bad]
-        col = int(np.flatnonzero(~np.isfinite(row))[0])
-        step = np.unravel_index(int(bad), x.shape[:-1]) if x.ndim > 1 else ()
-        where = f"step {tuple(int(i) for i in step)}, " if x.ndim > 1 else ""
-        raise ValueError(
-            f"features: expected finite values, got {row[col]} at {where}dim {col} (input not modified)"
-        )
-    return out if x.ndim == 2 else out.reshape(x.shape)
+    return (None, _stat_sig(os.path.join(directory, f"{name}_mean.npy")),
+            _stat_sig(os.path.join(directory, f"{name}_std.npy")))  # fmt: skip
 
 
 def normalize_features(
@@ -656,27 +345,28 @@ def normalize_features(
     warnings there) and are cached until the file changes. NaN/Inf raise ValueError. Masked steps
     (e.g. frames without a face) are normalized like any other; callers keep their masks.
     """
-    if not isinstance(name, str):
-        _check_name(name)
-    directory = _dir_key(stats_dir)
-    key = (name, directory, bool(strict))
-    entry = _cache.get(key)
-    if entry is not None:
+    try:  # cheap (no Path, no resolution): the directory is resolved on a miss only
+        key = (name, None, os.environ.get(ENV_MODEL_DIR), strict) if stats_dir is None else (name, os.fspath(stats_dir), None, strict)
+        entry = _cache.get(key)
+    except TypeError:  # an unhashable name or a non-path stats_dir: the checks below say which
+        entry = None
+    if entry is not None and (entry.cwd is None or entry.cwd == os.getcwd()):
         sig = _stat_sig(entry.pkl)
         if sig is not None and entry.sig == (sig,):  # fast path: the same pickle file
-            return _apply(features, entry.stats, entry.mean, entry.inv)
-        fresh = entry.sig == _signature(directory, name)
-        if fresh and not (entry.stats.source == "fallback" and _strict_from_env()):
-            return _apply(features, entry.stats, entry.mean, entry.inv)
-    # taken before loading: a file changed during the load is re-read on the next call
-    sig_all = _signature(directory, name)
-    stats = load_normalization_stats(name, directory, strict=bool(strict))
-    mean, inv = _prepared(stats)
+            return entry.stats.normalize(features)
+        fresh = entry.sig == _signature(entry.directory, name)
+        if fresh and not (entry.stats.source == "fallback" and strict_from_env()):
+            return entry.stats.normalize(features)
+    name = _check_name(name)
+    directory = _resolve_dir(stats_dir)
+    key = (name, None, os.environ.get(ENV_MODEL_DIR), strict) if stats_dir is None else (name, os.fspath(stats_dir), None, strict)
+    sig_all = _signature(directory, name)  # taken before loading: a file changed meanwhile is re-read next call
+    stats = _load(name, directory, bool(strict))
+    cwd_matters = stats_dir is None and not os.environ.get(ENV_MODEL_DIR) and installed_model_dir() is None
     pkl = os.path.join(directory, f"{name}_normalization_stats.pkl")
-    entry = _CacheEntry(pkl, sig_all, stats, mean, inv)
     with _cache_lock:
-        _cache[key] = entry
-    return _apply(features, entry.stats, entry.mean, entry.inv)
+        _cache[key] = _CacheEntry(directory, pkl, sig_all, stats, os.getcwd() if cwd_matters else None)
+    return stats.normalize(features)
 
 
 # ----------------------------------------------------------------------------- compute
@@ -690,35 +380,23 @@ def stats_from_running(
 ) -> NormalizationStats:
     """Turn a (possibly merged) ``avemotion.RunningStats`` into ``NormalizationStats`` (source "computed").
 
-    Population std (ddof 0); std below ``STD_EPS`` clamped. Raises ValueError when it saw no step.
+    Population std (ddof 0). Constant dims (std < ``STD_EPS``) warn (``ConstantFeatureWarning``).
+    Raises ValueError when it saw no step.
     """
     if not isinstance(running, RunningStats):
         raise TypeError(f"running: expected avemotion.RunningStats, got {type(running).__name__}")
     if running.count == 0:
-        raise ValueError(
-            "features: no unmasked steps to compute statistics from (all sequences empty or masked)"
-        )
-    label = name if name is not None else "features"
-    if name is not None:
-        _check_name(name)
-    mean = running.mean.astype(np.float32)
-    std = running.std.astype(np.float32)
+        raise ValueError("features: no unmasked steps to compute statistics from (all sequences empty or masked)")
+    label = _check_name(name) if name is not None else "features"
+    origin = f"computed {label} statistics"
     try:
-        return _finish(
-            label,
-            mean,
-            std,
-            source="computed",
-            path=None,
-            origin=f"computed {label} statistics",
-            count=running.count,
-            extra=dict(extra or {}),
-        )
+        st = _stats(label, running.mean.astype(np.float32), running.std.astype(np.float32), "computed", None,
+                    origin, count=running.count, extra=dict(extra or {}))  # fmt: skip
     except StatsFileError as exc:
         raise ValueError(str(exc)) from None
-
-
-_SENTINEL = object()
+    if st.clamped:
+        _warn_constant(label, st.clamped, origin)
+    return st
 
 
 def compute_normalization_stats(
@@ -747,193 +425,13 @@ def compute_normalization_stats(
 
     Uses ``avemotion.RunningStats`` (C++, float64 Welford/Chan); pass ``running`` to continue an
     accumulator (e.g. merged from workers). NaN/Inf in an unmasked step raises ValueError naming
-    the sequence. Returns ``NormalizationStats`` with ``source="computed"``, ``count`` = steps used.
+    the sequence. Returns ``NormalizationStats`` with ``source="computed"``, ``count`` = steps used;
+    constant dims warn (``ConstantFeatureWarning``).
     """
+    acc = Accumulator(name, split, allow_other_splits, running)
     if isinstance(features, np.ndarray) and features.ndim in (2, 3):
-        return _compute_from_array(
-            features, masks, splits, name=name, split=split,
-            allow_other_splits=allow_other_splits, running=running,
-        )  # fmt: skip
-    if name is not None:
-        _check_name(name)
-    if not isinstance(split, str):
-        raise TypeError(f"split: expected a str, got {type(split).__name__}")
-    split_list: list[Any] | None = None
-    if splits is not None:
-        if isinstance(splits, str):
-            raise TypeError("splits: expected one label per sequence, got a single str")
-        if isinstance(splits, (Sequence, np.ndarray)):
-            split_list = [str(s) for s in splits]
-            if not allow_other_splits:
-                other = [(i, s) for i, s in enumerate(split_list) if s != split]
-                if other:
-                    _refuse_split(
-                        other[0][0], other[0][1], split, n_other=len(other), total=len(split_list)
-                    )
-    expected = EXPECTED_DIMS.get(name) if name is not None else None
-    rs = running
-    if rs is not None and not isinstance(rs, RunningStats):
-        raise TypeError(
-            f"running: expected avemotion.RunningStats or None, got {type(rs).__name__}"
-        )
-    mask_it = iter(masks) if masks is not None else None
-    split_it = (
-        iter(split_list)
-        if split_list is not None
-        else (iter(splits) if splits is not None else None)
-    )
-    counts: dict[str, int] = {}
-    n_seq = 0
-    for i, seq in enumerate(features):
-        n_seq += 1
-        mask = next(mask_it, _SENTINEL) if mask_it is not None else None
-        if mask is _SENTINEL:
-            raise ValueError(f"masks: has fewer entries than features (ran out at sequence {i})")
-        label = next(split_it, _SENTINEL) if split_it is not None else None
-        if label is _SENTINEL:
-            raise ValueError(f"splits: has fewer entries than features (ran out at sequence {i})")
-        if label is not None:
-            label = str(label)
-            if label != split and not allow_other_splits:
-                _refuse_split(i, label, split)
-        x = np.asarray(seq)
-        if x.ndim != 2:
-            raise ValueError(f"features[{i}]: expected shape (T, D), got {x.shape}")
-        if expected is not None and x.shape[1] != expected:
-            raise ValueError(
-                f"features[{i}]: dimension is {x.shape[1]}, expected the {name} feature dimension {expected}"
-            )
-        if rs is None:
-            rs = RunningStats(int(x.shape[1]))
-        elif x.shape[1] != rs.dim:
-            raise ValueError(
-                f"features[{i}]: dimension is {x.shape[1]}, expected {rs.dim} (as the earlier sequences)"
-            )
-        m = None
-        if mask is not None:
-            m = np.asarray(mask)
-            if m.dtype != np.bool_:
-                raise TypeError(
-                    f"masks[{i}]: expected a bool array (True = real step), got dtype {m.dtype}"
-                )
-            if m.shape != x.shape[:1]:
-                raise ValueError(f"masks[{i}]: expected shape ({x.shape[0]},), got {m.shape}")
-        try:
-            rs.update(x, m)
-        except (ValueError, TypeError) as exc:
-            raise type(exc)(f"features[{i}]: {exc}") from None
-        if label is not None:
-            counts[label] = counts.get(label, 0) + (
-                int(m.sum()) if m is not None else int(x.shape[0])
-            )
-    if mask_it is not None and next(mask_it, _SENTINEL) is not _SENTINEL:
-        raise ValueError(f"masks: has more entries than features ({n_seq} sequences)")
-    if split_it is not None and next(split_it, _SENTINEL) is not _SENTINEL:
-        raise ValueError(f"splits: has more entries than features ({n_seq} sequences)")
-    if rs is None:
-        raise ValueError("features: no sequences given")
-    extra: dict[str, Any] = {
-        "split": split,
-        "sequences": n_seq,
-        "split_checked": splits is not None,
-    }
-    if counts:
-        extra["split_counts"] = counts
-        if set(counts) - {split}:
-            logger.warning("statistics include steps from other splits than %r: %s", split, counts)
+        acc.add_array(features, masks, splits)
     else:
-        logger.info(
-            "compute_normalization_stats: no split labels given; assuming every sequence is %r",
-            split,
-        )
+        acc.add_sequences(features, masks, splits)
+    rs, extra = acc.result(split_checked=splits is not None)
     return stats_from_running(rs, name, extra=extra)
-
-
-def _compute_from_array(
-    x: np.ndarray,
-    masks: Any,
-    splits: Any,
-    *,
-    name: str | None,
-    split: str,
-    allow_other_splits: bool,
-    running: RunningStats | None,
-) -> NormalizationStats:
-    """``compute_normalization_stats`` for one (N, D) or (B, T, D) ndarray."""
-    if name is not None:
-        _check_name(name)
-    unit = "step" if x.ndim == 2 else "sequence"
-    n, dim = x.shape[0], x.shape[-1]
-    expected = EXPECTED_DIMS.get(name) if name is not None else None
-    if expected is not None and dim != expected:
-        raise ValueError(
-            f"features: dimension is {dim} (shape {x.shape}), expected the {name} feature dimension {expected}"
-        )
-    rs = running if running is not None else RunningStats(int(dim))
-    if not isinstance(rs, RunningStats):
-        raise TypeError(
-            f"running: expected avemotion.RunningStats or None, got {type(rs).__name__}"
-        )
-    if rs.dim != dim:
-        raise ValueError(
-            f"features: dimension is {dim}, expected {rs.dim} (the running statistics')"
-        )
-    m = None
-    if masks is not None:
-        m = np.asarray(masks)
-        if m.dtype != np.bool_:
-            raise TypeError(f"masks: expected a bool array (True = real step), got dtype {m.dtype}")
-        if m.shape != x.shape[:-1]:
-            raise ValueError(
-                f"masks: expected shape {x.shape[:-1]} (features' leading dims), got {m.shape}"
-            )
-    counts: dict[str, int] = {}
-    if splits is not None:
-        if isinstance(splits, str):
-            raise TypeError(f"splits: expected one label per {unit}, got a single str")
-        labels = np.asarray(splits).astype(str)
-        if labels.shape != (n,):
-            raise ValueError(
-                f"splits: expected one label per {unit}, shape ({n},), got {labels.shape}"
-            )
-        other = np.flatnonzero(labels != split)
-        if len(other) and not allow_other_splits:
-            i = int(other[0])
-            more = f" ({len(other)} of {n} {unit}s)"
-            raise ValueError(
-                f"splits[{i}]: {unit} is from split {str(labels[i])!r}, not {split!r}{more}; normalization "
-                f"statistics come from the {split!r} split only (no leakage): filter those rows out, "
-                "or pass allow_other_splits=True to include them knowingly"
-            )
-        per = (
-            m.reshape(n, -1).sum(axis=1)
-            if m is not None
-            else np.full(n, int(np.prod(x.shape[1:-1], dtype=np.int64)))
-        )
-        for label in np.unique(labels):
-            counts[str(label)] = int(per[labels == label].sum())
-    try:
-        rs.update(x, m)
-    except (ValueError, TypeError) as exc:
-        raise type(exc)(f"features: {exc}") from None
-    extra: dict[str, Any] = {
-        "split": split,
-        "sequences": n if x.ndim == 3 else 1,
-        "split_checked": splits is not None,
-    }
-    if counts:
-        extra["split_counts"] = counts
-        if set(counts) - {split}:
-            logger.warning("statistics include steps from other splits than %r: %s", split, counts)
-    return stats_from_running(rs, name, extra=extra)
-
-
-def _refuse_split(
-    index: int, label: str, split: str, *, n_other: int = 1, total: int | None = None
-) -> None:
-    more = f" ({n_other} of {total} sequences)" if total is not None else ""
-    raise ValueError(
-        f"splits[{index}]: sequence is from split {label!r}, not {split!r}{more}; normalization "
-        f"statistics come from the {split!r} split only (no leakage): filter those rows out, or pass "
-        "allow_other_splits=True to include them knowingly"
-    )

@@ -6,261 +6,59 @@
     emotion_probs, laugh_prob = model.predict([audio_features, video_features])
     pred = model.predict_window(window)      # Prediction(emotion, probabilities, laugh_prob, laughing)
 
-Backends (``backend=``)
-    ``"c"``       ONNX Runtime's C API from the C++ core (``avemotion._core.OrtModel``): the library
-                  ``libonnxruntime.so.1.*`` of the installed ``onnxruntime``/``onnxruntime-gpu``
-                  package is loaded at run time; inputs are passed without a copy, outputs are
-                  preallocated for the largest batch seen, the GIL is released during ``Run()``.
-                  Available when the C headers were found at build time (``scripts/fetch_ort_headers.sh``).
-    ``"python"``  onnxruntime's Python ``InferenceSession``; identical outputs.
-    ``"auto"``    (default) ``"c"`` when available, else ``"python"``.
+Backends (``backend="auto"|"c"|"python"``) and execution providers (``providers="auto"|"cpu"|"cuda"``)
+are chosen by ``create_session`` (``avemotion._sessions``, re-exported here): the C API from the C++
+core when it was built with the ONNX Runtime headers, else onnxruntime's Python binding (identical
+outputs); CUDA when onnxruntime-gpu can use it, else the CPU (``"cuda"`` without CUDA warns, or raises
+in strict mode: ``strict=True`` or ``AVEMOTION_STRICT=1``).
 
-Execution providers (``providers=``)
-    ``"auto"`` picks CUDA when the installed package offers ``CUDAExecutionProvider`` (onnxruntime-gpu)
-    and a session can be created on it, else the CPU, and logs which. ``"cuda"`` when CUDA cannot be
-    used falls back to the CPU with a warning, or raises ``RuntimeError`` in strict mode
-    (``strict=True`` or ``AVEMOTION_STRICT=1``). ``"cpu"`` always uses the CPU.
+Long inputs (``max_steps``, default 4096)
+    A model with self-attention needs memory that grows with the square of the steps per call (the
+    default bundle: batch 4 at T = 10000, both modalities, took 8.3 GB). So one model call holds at
+    most ``max_steps`` steps per modality per sample (longer input raises ValueError: cut it into
+    windows, e.g. ``predict_windows`` or ``avemotion analyze``; 4096 audio steps are 410 s), and a
+    batch is split into calls of at most ``max(1, max_steps² // T²)`` samples (T = the longer
+    modality's padded step count). Results are identical (samples are independent); a call's memory
+    stays near that of one sample of ``max_steps`` steps (default bundle, T = 4096, B = 1: +0.6 GB).
 
-Threads: ``intra_op_threads`` / ``inter_op_threads`` (0 = ONNX Runtime's default).
+Outputs are checked: a NaN/Inf probability (finite but extreme inputs, e.g. 1e20, overflow inside the
+model) raises ValueError naming the samples instead of being returned.
 """
 
 from __future__ import annotations
 
-import glob
 import logging
 import os
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any
 
 import numpy as np
 
 from avemotion import _core
+from avemotion._contract import DEFAULT_BUNDLE_NAME, resolve_model_dir
+from avemotion._sessions import (
+    Backend,
+    CSession,
+    PySession,
+    Session,
+    backend_info,
+    create_session,
+    select_provider,
+)
 from avemotion.bundle import Bundle, check_model_io, read_bundle
-from avemotion.kernels import prepare_stats
+from avemotion.kernels import PreparedStats, available_backend, ort_library_path
+
+__all__ = ["CSession", "MAX_STEPS", "Prediction", "Predictor", "PySession", "Session", "available_backend",
+           "backend_info", "create_session", "load_model", "ort_library_path", "select_provider"]
 
 log = logging.getLogger(__name__)
 
-Backend = Literal["auto", "c", "python"]
-DEFAULT_MODEL_DIR = "models/dynamic_padding_no_leakage"
-_CUDA = "CUDAExecutionProvider"
-_CPU = "CPUExecutionProvider"
-
-
-def _env_strict() -> bool:
-    return os.environ.get("AVEMOTION_STRICT", "").strip().lower() in ("1", "true", "yes", "on")
-
-
-# --------------------------------------------------------------------------- library / backend
-
-
-def ort_library_path() -> Path:
-    """Path of ``libonnxruntime.so.1.*`` inside the installed onnxruntime (or -gpu) package."""
-    import onnxruntime
-
-    capi = Path(onnxruntime.__file__).parent / "capi"
-    found = sorted(glob.glob(str(capi / "libonnxruntime.so.1*")))
-    if not found:
-        raise RuntimeError(
-            f"onnxruntime {onnxruntime.__version__}: no libonnxruntime.so.1.* in {capi}; "
-            "reinstall onnxruntime (or use backend='python')"
-        )
-    return Path(found[-1])
-
-
-def _c_backend_error() -> str | None:
-    """None when the C backend can run here, else why not."""
-    if not getattr(_core, "HAVE_ORT", False):
-        return "built without ONNX Runtime headers (run scripts/fetch_ort_headers.sh and rebuild)"
-    try:
-        _core.ort_library_version(str(ort_library_path()))
-    except Exception as exc:
-        return str(exc)
-    return None
-
-
-def available_backend() -> str:
-    """``"c"`` when the C API backend works here, else ``"python"`` (what ``backend="auto"`` uses)."""
-    return "c" if _c_backend_error() is None else "python"
-
-
-def backend_info() -> dict[str, Any]:
-    """Backend, ORT versions (Python package, C library, header API), available providers."""
-    import onnxruntime
-
-    info: dict[str, Any] = {
-        "backend": available_backend(),
-        "onnxruntime": onnxruntime.__version__,
-        "providers": list(onnxruntime.get_available_providers()),
-        "headers_api_version": _core.ort_headers_api_version() if getattr(_core, "HAVE_ORT", False) else None,
-        "c_backend_error": _c_backend_error(),
-    }
-    if info["c_backend_error"] is None:
-        info["library"] = str(ort_library_path())
-        info["library_version"] = _core.ort_library_version(info["library"])
-    return info
-
-
-def select_provider(requested: str, available: Sequence[str], *, strict: bool = False) -> tuple[str, str | None]:
-    """Decide the execution provider: returns ``("cpu" | "cuda", warning or None)``.
-
-    ``requested``: ``"auto"``, ``"cpu"``, ``"cuda"`` (ONNX Runtime's names
-    ``"CPUExecutionProvider"``/``"CUDAExecutionProvider"`` are accepted too); ``available``: the
-    package's providers (``onnxruntime.get_available_providers()``). ``"cuda"`` without CUDA: CPU
-    plus a warning text, or ``RuntimeError`` when ``strict``.
-    """
-    aliases = {"auto": "auto", "cpu": "cpu", "cuda": "cuda", _CPU.lower(): "cpu", _CUDA.lower(): "cuda"}
-    key = aliases.get(str(requested).lower()) if isinstance(requested, str) else None
-    if key is None:
-        raise ValueError(f"providers: expected 'auto', 'cpu' or 'cuda', got {requested!r}")
-    has_cuda = _CUDA in available
-    if key == "auto":
-        return ("cuda" if has_cuda else "cpu"), None
-    if key == "cpu":
-        return "cpu", None
-    if has_cuda:
-        return "cuda", None
-    why = f"CUDA execution provider requested but not available (providers: {list(available)}; install onnxruntime-gpu)"
-    if strict:
-        raise RuntimeError(f"providers: {why}; strict mode forbids falling back to the CPU")
-    return "cpu", why + "; using the CPU"
-
-
-class Session(Protocol):
-    """What the Predictor needs from a backend."""
-
-    backend: str
-    provider: str
-    inputs: list[tuple[str, tuple[Any, ...]]]
-    outputs: list[tuple[str, tuple[Any, ...]]]
-
-    def run(self, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """Arrays in ``inputs`` order (C-contiguous float32); outputs in ``outputs`` order."""
-        ...
-
-
-class CSession:
-    """ONNX Runtime through the C API in ``avemotion._core``."""
-
-    backend = "c"
-
-    def __init__(self, model_path: Path, *, provider: str, strict: bool, intra_op_threads: int,
-                 inter_op_threads: int, device_id: int = 0) -> None:
-        self._m = _core.OrtModel(str(ort_library_path()), str(model_path), provider=provider,
-                                 device_id=device_id, intra_op_threads=intra_op_threads,
-                                 inter_op_threads=inter_op_threads, strict=strict)
-        self.provider: str = self._m.provider
-        self.fallback_reason: str = self._m.fallback_reason
-        self.inputs = [(n, tuple(s)) for n, s in self._m.inputs]
-        self.outputs = [(n, tuple(s)) for n, s in self._m.outputs]
-
-    def run(self, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
-        return list(self._m.run(list(arrays)))
-
-    @property
-    def max_batch_seen(self) -> int:
-        return int(self._m.max_batch_seen)
-
-
-class PySession:
-    """onnxruntime's Python ``InferenceSession`` (the fallback backend and the benchmark baseline)."""
-
-    backend = "python"
-
-    def __init__(self, model_path: Path, *, provider: str, strict: bool, intra_op_threads: int,
-                 inter_op_threads: int, device_id: int = 0) -> None:
-        import onnxruntime as ort
-
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = intra_op_threads
-        so.inter_op_num_threads = inter_op_threads
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        so.log_severity_level = 3
-        provs: list[Any] = [_CPU]
-        if provider == "cuda":
-            provs = [(_CUDA, {"device_id": device_id}), _CPU]
-        self.fallback_reason = ""
-        try:
-            self._s = ort.InferenceSession(str(model_path), sess_options=so, providers=provs)
-        except Exception as exc:
-            if provider != "cuda":
-                raise RuntimeError(f"model_path: cannot create an ONNX Runtime session for {model_path}: {exc}") from exc
-            if strict:
-                raise RuntimeError(f"providers: 'cuda' requested in strict mode but unavailable: {exc}") from exc
-            self.fallback_reason = f"CUDA execution provider unavailable, using the CPU: {exc}"
-            self._s = ort.InferenceSession(str(model_path), sess_options=so, providers=[_CPU])
-        used = self._s.get_providers()
-        self.provider = "cuda" if _CUDA in used else "cpu"
-        if provider == "cuda" and self.provider != "cuda" and not self.fallback_reason:
-            if strict:
-                raise RuntimeError("providers: 'cuda' requested in strict mode but the session runs on " + ", ".join(used))
-            self.fallback_reason = f"CUDA execution provider could not be loaded, the session uses {used}"
-
-        def shape(s: Sequence[Any]) -> tuple[Any, ...]:
-            return tuple(d if isinstance(d, int) and d >= 0 else None for d in s)
-
-        self.inputs = [(i.name, shape(i.shape)) for i in self._s.get_inputs()]
-        self.outputs = [(o.name, shape(o.shape)) for o in self._s.get_outputs()]
-        self._in_names = [n for n, _ in self.inputs]
-
-    def run(self, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
-        return list(self._s.run(None, dict(zip(self._in_names, arrays, strict=True))))
-
-
-def create_session(
-    model_path: str | os.PathLike[str],
-    *,
-    backend: Backend = "auto",
-    providers: str = "auto",
-    strict: bool | None = None,
-    intra_op_threads: int = 0,
-    inter_op_threads: int = 0,
-    device_id: int = 0,
-) -> Session:
-    """Create a session on ``model_path`` with the chosen backend and provider (module docstring)."""
-    import onnxruntime
-
-    strict = _env_strict() if strict is None else bool(strict)
-    for name, v in (("intra_op_threads", intra_op_threads), ("inter_op_threads", inter_op_threads),
-                    ("device_id", device_id)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
-            raise ValueError(f"{name}: expected an int >= 0, got {v!r}")
-    if backend not in ("auto", "c", "python"):
-        raise ValueError(f"backend: expected 'auto', 'c' or 'python', got {backend!r}")
-    mp = Path(model_path)
-    if not mp.is_file():
-        raise FileNotFoundError(f"model_path: no such file: {mp}")
-    chosen = backend
-    if backend in ("auto", "c"):
-        why = _c_backend_error()
-        if why is not None:
-            if backend == "c":
-                raise RuntimeError(f"backend: 'c' requested but the C API backend is unavailable: {why}")
-            log.info("C API backend unavailable (%s); using onnxruntime's Python binding", why)
-            chosen = "python"
-        else:
-            chosen = "c"
-    requested = providers
-    provider, warn = select_provider(providers, onnxruntime.get_available_providers(), strict=strict)
-    if warn:
-        warnings.warn(warn, RuntimeWarning, stacklevel=3)
-        log.warning("%s", warn)
-    cls = CSession if chosen == "c" else PySession
-    # "auto" tries CUDA when listed but never fails on it: the fallback is silent there (logged).
-    sess_strict = strict and str(requested).lower() != "auto"
-    sess: Session = cls(mp, provider=provider, strict=sess_strict, intra_op_threads=int(intra_op_threads),
-                        inter_op_threads=int(inter_op_threads), device_id=int(device_id))
-    reason = getattr(sess, "fallback_reason", "")
-    if reason:
-        if str(requested).lower() == "auto":
-            log.info("%s", reason)
-        else:
-            warnings.warn(reason, RuntimeWarning, stacklevel=3)
-            log.warning("%s", reason)
-    log.info("ONNX Runtime session for %s: backend %s, provider %s", mp, sess.backend, sess.provider)
-    return sess
+#: Relative default kept for callers that print it; resolution goes through ``_contract.resolve_model_dir``.
+DEFAULT_MODEL_DIR = str(Path("models") / DEFAULT_BUNDLE_NAME)
+#: Most steps per modality per sample in one model call (see "Long inputs" above).
+MAX_STEPS = 4096
 
 
 # --------------------------------------------------------------------------- predictor
@@ -286,6 +84,33 @@ class Prediction:
 _MODALITY = ("audio", "video")
 
 
+def _where_single(index: tuple[int, ...], column: int) -> str:
+    return f"step {index[1]}, column {column}"
+
+
+def _where_batch(index: tuple[int, ...], column: int) -> str:
+    return f"sample {index[0]}, step {index[1]}, column {column}"
+
+
+def _all_finite(a: np.ndarray) -> bool:
+    if a.dtype == np.float32 and a.flags.c_contiguous:
+        return bool(_core.find_nonfinite(a.ravel()) < 0)  # one C++ pass, no temporaries
+    return bool(np.isfinite(a).all())
+
+
+def _check_outputs(emo: np.ndarray, laugh: np.ndarray, arrays: dict[str, np.ndarray]) -> None:
+    """Refuse NaN/Inf probabilities (finite but extreme inputs overflow inside the model)."""
+    if _all_finite(emo) and _all_finite(laugh):
+        return
+    bad = np.flatnonzero(~(np.isfinite(emo.reshape(len(emo), -1)).all(1) & np.isfinite(laugh.reshape(len(laugh), -1)).all(1)))
+    big = max(float(np.abs(arrays[m] * arrays[f"{m}_mask"][..., None]).max(initial=0.0)) for m in _MODALITY)
+    raise ValueError(
+        f"features: the model returned NaN/Inf probabilities for sample(s) {bad[:10].tolist()}: the inputs are "
+        f"finite but too large for it (largest |value| after normalization: {big:.3g}); check the features' "
+        "units/scale against the bundle's statistics"
+    )
+
+
 class Predictor:
     """Normalizes features with the bundle's statistics and runs the two-head model.
 
@@ -294,8 +119,11 @@ class Predictor:
     ``bundle``.
     """
 
-    def __init__(self, bundle: Bundle, session: Session) -> None:
+    def __init__(self, bundle: Bundle, session: Session, *, max_steps: int = MAX_STEPS) -> None:
+        if isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer)) or max_steps < 1:
+            raise ValueError(f"max_steps: expected an int >= 1, got {max_steps!r}")
         check_model_io(bundle, session.inputs, session.outputs)
+        self.max_steps = int(max_steps)
         self.bundle = bundle
         self._session = session
         self.labels: tuple[str, ...] = bundle.labels
@@ -308,8 +136,8 @@ class Predictor:
         out_names = [n for n, _ in session.outputs]
         self._emo_idx = out_names.index(bundle.outputs["emotion"])
         self._laugh_idx = out_names.index(bundle.outputs["laughter"])
-        # mean and 1/max(std, eps) once, so each call runs only the normalization kernel
-        self._norm = {m: prepare_stats(*bundle.stats(m), dim=bundle.dims[m])[:2] for m in _MODALITY}
+        # mean and 1/std once (validated), so each call runs only the normalization kernel
+        self._norm = {m: PreparedStats(*bundle.stats(m), dim=bundle.dims[m]) for m in _MODALITY}
 
     @property
     def backend(self) -> str:
@@ -362,24 +190,26 @@ class Predictor:
             ma = np.arange(t)[None, :] < la[:, None]
         else:
             ma = np.ones((b, t), np.bool_)
+        all_real = (mask is None and length is None) or bool(ma.all())
+        if t > self.max_steps:
+            raise ValueError(
+                f"{arg}: {t} steps, expected at most max_steps={self.max_steps} per call (the model's memory "
+                "grows with the square of the steps); cut the input into windows (predict_windows, "
+                "`avemotion analyze`) or pass a larger max_steps to load_model"
+            )
         if t == 0:  # no steps: one all-masked step keeps every backend and model happy
             xa = np.zeros((b, 1, dim), np.float32)
             ma = np.zeros((b, 1), np.bool_)
-            t = 1
+            t, all_real = 1, False
         xf = np.array(xa, dtype=np.float32, order="C", copy=True)
-        flat = xf.reshape(-1, dim)
-        keep = ma.reshape(-1)
-        if not keep.all():
-            flat[~keep] = 0.0  # garbage (even NaN) in masked steps never reaches the model
-        mean, inv_std = self._norm[m]
-        bad = _core.normalize(flat, mean, inv_std, flat, True)  # in place, C++ SIMD kernel
-        if bad >= 0:
-            b_i, t_i = divmod(int(bad), t)
-            col = int(np.flatnonzero(~np.isfinite(flat[bad]))[0])
-            where = f"step {t_i}, column {col}" if this_single else f"sample {b_i}, step {t_i}, column {col}"
-            raise ValueError(f"{arg}: expected finite values in real (unmasked) steps, got {flat[bad, col]} at {where}")
-        if not keep.all():
-            flat[~keep] = 0.0
+        if not all_real:
+            masked = ~ma.reshape(-1)
+            flat = xf.reshape(-1, dim)
+            flat[masked] = 0.0  # garbage (even NaN) in masked steps never reaches the model
+        where = _where_single if this_single else _where_batch
+        self._norm[m].apply(xf, xf, name=arg, where=where, expected="finite values in real (unmasked) steps")
+        if not all_real:
+            flat[masked] = 0.0
         return xf, ma.astype(np.float32), this_single
 
     def _run(self, features: Sequence[Any], masks: Sequence[Any] | None, lengths: Sequence[Any] | None) -> tuple[np.ndarray, np.ndarray, bool]:
@@ -410,8 +240,19 @@ class Predictor:
             raise ValueError(f"features: audio and video batch sizes differ: {ba} vs {bv}")
         arrays = {"audio": prepared["audio"][0], "audio_mask": prepared["audio"][1],
                   "video": prepared["video"][0], "video_mask": prepared["video"][1]}
-        outs = self._session.run([arrays[r] for r in self._order])
-        return outs[self._emo_idx], outs[self._laugh_idx], bool(single)
+        ordered = [arrays[r] for r in self._order]
+        b = ordered[0].shape[0]
+        t = max(prepared["audio"][0].shape[1], prepared["video"][0].shape[1])
+        per_call = max(1, self.max_steps**2 // (t * t))  # memory bound (module docstring, "Long inputs")
+        emo_parts, laugh_parts = [], []
+        for start in range(0, b, per_call):
+            outs = self._session.run([a[start : start + per_call] for a in ordered] if b > per_call else ordered)
+            emo_parts.append(outs[self._emo_idx])
+            laugh_parts.append(outs[self._laugh_idx])
+        emo = emo_parts[0] if len(emo_parts) == 1 else np.concatenate(emo_parts)
+        laugh = laugh_parts[0] if len(laugh_parts) == 1 else np.concatenate(laugh_parts)
+        _check_outputs(emo, laugh, arrays)
+        return emo, laugh, bool(single)
 
     # -- public API
 
@@ -519,17 +360,18 @@ def load_model(
     inter_op_threads: int = 0,
     device_id: int = 0,
     verify: bool = True,
+    max_steps: int = MAX_STEPS,
 ) -> Predictor:
-    """Read and verify the bundle at ``path`` (default ``$AVEMOTION_MODEL_DIR`` or
-    ``models/dynamic_padding_no_leakage``), create the session once, return a ``Predictor``.
+    """Read and verify the bundle at ``path`` (default: ``$AVEMOTION_MODEL_DIR``, else the installed
+    default bundle; ``avemotion._contract.resolve_model_dir``), create the session once, return a
+    ``Predictor``.
 
     ``verify`` checks every file's sha256 (a few ms per MB). ``strict`` (default ``AVEMOTION_STRICT``)
-    makes a CUDA fallback an error. Raises ``avemotion.bundle.BundleError`` for bad bundles.
+    makes a CUDA fallback an error. ``max_steps``: see "Long inputs" in the module docstring.
+    Raises ``avemotion.bundle.BundleError`` for bad bundles.
     """
-    if path is None:
-        path = os.environ.get("AVEMOTION_MODEL_DIR") or DEFAULT_MODEL_DIR
-    bundle = read_bundle(path, verify=verify)
+    bundle = read_bundle(resolve_model_dir(path), verify=verify)
     sess = create_session(bundle.model_path, backend=backend, providers=providers, strict=strict,
                           intra_op_threads=intra_op_threads, inter_op_threads=inter_op_threads,
                           device_id=device_id)
-    return Predictor(bundle, sess)
+    return Predictor(bundle, sess, max_steps=max_steps)

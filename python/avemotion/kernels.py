@@ -4,6 +4,19 @@ The ``_core`` functions are strict: C-contiguous float32 (or float64 for statist
 silent copy. The wrappers here accept any array-like, convert it once, and turn every problem into a
 ``ValueError``/``TypeError`` that names the argument, the expected and the actual value.
 
+Prepared statistics
+-------------------
+``PreparedStats(mean, std)`` validates the statistics once and keeps ``mean`` and ``1/std`` for the
+kernel; ``.apply(x)`` normalizes any (..., D) array with them. It is the one path to the kernel:
+``normalize`` (per call), ``feature_normalizer.normalize_features`` (cached per statistics file) and
+``inference.Predictor`` (per bundle) all use it.
+
+Constant features
+-----------------
+A dimension whose std is below ``eps`` (default ``STD_EPS`` = 1e-6) is a constant feature. As in
+scikit-learn's ``StandardScaler`` its scale is 1, not ``eps``: the output is ``x - mean`` there (a
+deviation of 1 stays 1 instead of becoming 1e6). ``PreparedStats.constant`` lists such dims.
+
 NaN policy
 ----------
 ``normalize`` refuses NaN/+-Inf input by default (``nan_policy="raise"``): the ``ValueError`` names the
@@ -15,17 +28,23 @@ accumulator unchanged when they do.
 
 from __future__ import annotations
 
+import glob
+import math
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from avemotion import _core
+from avemotion._contract import STD_EPS
 
-#: std values below this are clamped to it (a constant feature would otherwise divide by zero).
-STD_EPS: float = 1e-6
+__all__ = ["STD_EPS", "PreparedStats", "RunningStats", "as_real_array", "build_info", "normalize", "prepare_stats"]
 
 NanPolicy = Literal["raise", "propagate"]
+#: ``where(index, column)`` -> text locating a bad value (``index``: x's leading indices).
+Locator = Callable[[tuple[int, ...], int], str]
 
 
 def as_real_array(name: str, value: Any, dtype: Any = np.float32, *, expected: str = "a numeric array-like") -> np.ndarray:
@@ -45,30 +64,127 @@ def as_real_array(name: str, value: Any, dtype: Any = np.float32, *, expected: s
     return np.asarray(arr, dtype=dtype, order="C")  # (ascontiguousarray would make a scalar 1-D)
 
 
-def _as_f32(name: str, value: Any, *, ndim: tuple[int, ...]) -> np.ndarray:
-    arr = as_real_array(name, value, np.float32)
-    if arr.ndim not in ndim:
-        shapes = " or ".join(["(N, D)" if n == 2 else "(D,)" for n in ndim])
-        raise ValueError(f"{name}: expected shape {shapes}, got {arr.shape}")
-    return arr
+def _check_eps(eps: Any) -> float:
+    if type(eps) is float and 0.0 < eps < math.inf:  # the common case (NaN fails the comparison)
+        return eps
+    if isinstance(eps, bool) or not isinstance(eps, (int, float, np.integer, np.floating)):
+        raise TypeError(f"eps: expected a float, got {type(eps).__name__}")
+    e = float(eps)
+    if not (math.isfinite(e) and e > 0.0):
+        raise ValueError(f"eps: expected a finite number > 0, got {eps!r}")
+    return e
 
 
-def prepare_stats(mean: Any, std: Any, dim: int | None = None, eps: float = STD_EPS) -> tuple[np.ndarray, np.ndarray, int]:
-    """Validate ``mean``/``std`` and return ``(mean_f32, inv_std_f32, n_clamped)``.
+def _default_where(index: tuple[int, ...], column: int) -> str:
+    if not index:
+        return f"index {column}"
+    if len(index) == 1:
+        return f"row {index[0]}, column {column}"
+    return f"index {index}, column {column}"
 
-    ``std`` values below ``eps`` are clamped to ``eps``; NaN/Inf or negative values raise ValueError.
-    """
-    m = _as_f32("mean", mean, ndim=(1,))
-    s = _as_f32("std", std, ndim=(1,))
-    if m.shape != s.shape:
+
+def _prepare(mean: Any, std: Any, dim: int | None, eps: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, int]:
+    """Validated ``(mean, std, inv_std, eps, n_constant)`` (float32 vectors) for the kernel."""
+    e = eps if type(eps) is float and 0.0 < eps < math.inf else _check_eps(eps)
+    m = as_real_array("mean", mean, np.float32)
+    s = as_real_array("std", std, np.float32)
+    if m.ndim != 1 or s.ndim != 1:
+        raise ValueError(f"{'mean' if m.ndim != 1 else 'std'}: expected shape (D,), got {(m if m.ndim != 1 else s).shape}")
+    if dim is not None:  # blame the argument that disagrees with x, not the other one
+        if m.shape[0] != dim:
+            raise ValueError(f"mean: expected shape ({dim},) to match x's last dimension {dim}, got {m.shape}")
+        if s.shape[0] != dim:
+            raise ValueError(f"std: expected shape ({dim},) to match x's last dimension {dim}, got {s.shape}")
+    elif m.shape != s.shape:
         raise ValueError(f"std: expected shape {m.shape} (same as mean), got {s.shape}")
-    if dim is not None and m.shape[0] != dim:
-        raise ValueError(f"mean: expected shape ({dim},) to match x's last dimension {dim}, got {m.shape}")
     bad = _core.find_nonfinite(m)
     if bad >= 0:
         raise ValueError(f"mean: expected finite values, got {m[bad]} at index {bad}")
-    inv, clamped = _core.prepare_inv_std(s, float(eps))
-    return m, inv, int(clamped)
+    inv, n_constant = _core.prepare_inv_std(s, e)
+    return m, s, inv, e, n_constant
+
+
+def _kernel(xa: np.ndarray, out: np.ndarray, mean: np.ndarray, inv: np.ndarray, check_finite: bool, name: str = "x",
+            expected: str = "finite values", where: Locator | None = None, note: str = "") -> np.ndarray:  # fmt: skip
+    """The one C++ call, on arrays already checked (float32, C-contiguous, last dim = len(mean),
+    ``out`` of x's shape); a NaN/Inf is reported with ``where(index, column)``."""
+    if xa.ndim <= 2:
+        bad = _core.normalize(xa, mean, inv, out, check_finite)
+    else:
+        d = mean.shape[0]
+        bad = _core.normalize(xa.reshape(-1, d), mean, inv, out.reshape(-1, d), check_finite)
+    if bad >= 0:
+        row = xa if xa.ndim == 1 else xa.reshape(-1, xa.shape[-1])[bad]
+        col = int(np.flatnonzero(~np.isfinite(row))[0])
+        index = tuple(int(i) for i in np.unravel_index(int(bad), xa.shape[:-1])) if xa.ndim > 1 else ()
+        raise ValueError(f"{name}: expected {expected}, got {row[col]} at {(where or _default_where)(index, col)}{note}")
+    return out
+
+
+class PreparedStats:
+    """``mean`` and ``1/std`` validated once, for many ``apply`` calls (see the module docstring).
+
+    ``mean``/``std``: (D,) array-likes, finite, std >= 0; ``dim``: the D they must have (named in the
+    error when they do not); ``eps``: finite > 0. Attributes ``mean``, ``inv_std`` (float32, (D,)),
+    ``dim`` and ``constant`` (the dims with std < eps, whose scale is 1).
+    """
+
+    __slots__ = ("constant", "dim", "inv_std", "mean")
+
+    def __init__(self, mean: npt.ArrayLike, std: npt.ArrayLike, *, dim: int | None = None, eps: float = STD_EPS) -> None:
+        m, s, inv, e, n_constant = _prepare(mean, std, dim, eps)
+        self.mean: np.ndarray = m
+        self.inv_std: np.ndarray = inv
+        self.dim: int = m.shape[0]
+        self.constant: tuple[int, ...] = tuple(np.flatnonzero(s < e).tolist()) if n_constant else ()
+
+    def apply(
+        self,
+        x: npt.ArrayLike,
+        out: np.ndarray | None = None,
+        *,
+        name: str = "x",
+        check_finite: bool = True,
+        where: Locator | None = None,
+        note: str = "",
+        stats_label: str = "the statistics",
+        expected: str = "finite values",
+    ) -> np.ndarray:
+        """``(x - mean) * inv_std`` as float32 of x's shape; ``x`` is (..., D), any array-like.
+
+        ``out``: None (a new array), ``x`` itself (in place: x must be a C-contiguous float32
+        ndarray) or a C-contiguous float32 array of x's shape. With ``check_finite`` a NaN/Inf in
+        ``x`` raises ``ValueError`` ("``{name}``: expected ``{expected}``, got ... at ``where(index,
+        column)``" + ``note``) and x is untouched. ``stats_label`` names the statistics in the
+        dimension-mismatch error.
+        """
+        if out is not None and out is x:
+            if not (isinstance(x, np.ndarray) and x.dtype == np.float32 and x.flags.c_contiguous):
+                got = f"{x.dtype}, c_contiguous={x.flags.c_contiguous}" if isinstance(x, np.ndarray) else type(x).__name__
+                raise TypeError(f"out: in-place normalization needs a C-contiguous float32 ndarray, got {got}")
+            xa = x
+        else:
+            xa = as_real_array(name, x, np.float32)
+        if xa.ndim == 0:
+            raise ValueError(f"{name}: expected shape (..., {self.dim}), got a scalar")
+        if xa.shape[-1] != self.dim:
+            raise ValueError(
+                f"{name}: last dimension is {xa.shape[-1]} (shape {xa.shape}) but {stats_label} have dimension {self.dim}"
+            )
+        if out is None:
+            out = np.empty(xa.shape, np.float32)
+        elif out is not x:
+            if not isinstance(out, np.ndarray) or out.dtype != np.float32 or not out.flags.c_contiguous:
+                raise TypeError("out: expected a C-contiguous float32 ndarray")
+            if out.shape != xa.shape:
+                raise ValueError(f"out: expected shape {xa.shape}, got {out.shape}")
+        return _kernel(xa, out, self.mean, self.inv_std, check_finite, name, expected, where, note)
+
+
+def prepare_stats(mean: Any, std: Any, dim: int | None = None, eps: float = STD_EPS) -> tuple[np.ndarray, np.ndarray, int]:
+    """``(mean_f32, inv_std_f32, n_constant)`` of :class:`PreparedStats` (kept for callers of the tuple form)."""
+    m, _, inv, _, n_constant = _prepare(mean, std, dim, eps)
+    return m, inv, int(n_constant)
 
 
 def normalize(
@@ -84,8 +200,8 @@ def normalize(
 
     ``x`` is (N, D) or (D,), any array-like (converted to float32 once). ``mean``/``std`` are (D,).
     ``out`` may be ``x`` itself (in place; it must then be a C-contiguous float32 array) or another
-    float32 array of x's shape. ``std`` is clamped below by ``eps``. See the module docstring for
-    ``nan_policy``.
+    float32 array of x's shape. Where ``std < eps`` (a constant feature) the scale is 1: the output is
+    ``x - mean``. ``eps`` must be finite and > 0. See the module docstring for ``nan_policy``.
     """
     if nan_policy not in ("raise", "propagate"):
         raise ValueError(f"nan_policy: expected 'raise' or 'propagate', got {nan_policy!r}")
@@ -93,12 +209,12 @@ def normalize(
         if not (isinstance(x, np.ndarray) and x.dtype == np.float32 and x.flags.c_contiguous):
             got = f"{x.dtype}, c_contiguous={x.flags.c_contiguous}" if isinstance(x, np.ndarray) else type(x).__name__
             raise TypeError(f"out: in-place normalization needs a C-contiguous float32 ndarray, got {got}")
-        if x.ndim not in (1, 2):
-            raise ValueError(f"x: expected shape (N, D) or (D,), got {x.shape}")
         xa = x
     else:
-        xa = _as_f32("x", x, ndim=(1, 2))
-    m, inv, _ = prepare_stats(mean, std, dim=xa.shape[-1], eps=eps)
+        xa = as_real_array("x", x, np.float32)
+    if xa.ndim not in (1, 2):
+        raise ValueError(f"x: expected shape (N, D) or (D,), got {xa.shape}")
+    m, _, inv, _, _ = _prepare(mean, std, xa.shape[-1], eps)
     if out is None:
         out = np.empty_like(xa)
     elif out is not x:
@@ -106,16 +222,10 @@ def normalize(
             raise TypeError("out: expected a C-contiguous float32 ndarray")
         if out.shape != xa.shape:
             raise ValueError(f"out: expected shape {xa.shape}, got {out.shape}")
-    bad = _core.normalize(xa, m, inv, out, nan_policy == "raise")
-    if bad >= 0:
-        row = xa[bad] if xa.ndim == 2 else xa
-        col = int(np.flatnonzero(~np.isfinite(row))[0])
-        where = f"row {bad}, column {col}" if xa.ndim == 2 else f"index {col}"
-        raise ValueError(
-            f"x: expected finite values, got {row[col]} at {where} "
-            "(pass nan_policy='propagate' to let NaN/Inf through; the input was not modified)"
-        )
-    return out
+    return _kernel(xa, out, m, inv, nan_policy == "raise", note=_PROPAGATE_NOTE)
+
+
+_PROPAGATE_NOTE = " (pass nan_policy='propagate' to let NaN/Inf through; the input was not modified)"
 
 
 class RunningStats:
@@ -193,13 +303,46 @@ class RunningStats:
         return f"RunningStats(dim={self.dim}, count={self.count})"
 
 
+# ----------------------------------------------------------------------------- ONNX Runtime library
+# The C++ core's OrtModel dlopens the installed onnxruntime package's library; finding it is a fact
+# of the core (kept here so that build_info needs nothing above this module, see docs/layout.md).
+
+
+def ort_library_path() -> Path:
+    """Path of ``libonnxruntime.so.1.*`` inside the installed onnxruntime (or -gpu) package."""
+    import onnxruntime
+
+    capi = Path(onnxruntime.__file__).parent / "capi"
+    found = sorted(glob.glob(str(capi / "libonnxruntime.so.1*")))
+    if not found:
+        raise RuntimeError(
+            f"onnxruntime {onnxruntime.__version__}: no libonnxruntime.so.1.* in {capi}; "
+            "reinstall onnxruntime (or use backend='python')"
+        )
+    return Path(found[-1])
+
+
+def c_backend_error() -> str | None:
+    """None when the C API backend can run here, else why not."""
+    if not getattr(_core, "HAVE_ORT", False):
+        return "built without ONNX Runtime headers (run scripts/fetch_ort_headers.sh and rebuild)"
+    try:
+        _core.ort_library_version(str(ort_library_path()))
+    except Exception as exc:
+        return str(exc)
+    return None
+
+
+def available_backend() -> str:
+    """``"c"`` when the C API backend works here, else ``"python"`` (what ``backend="auto"`` uses)."""
+    return "c" if c_backend_error() is None else "python"
+
+
 def build_info() -> dict[str, Any]:
     """Compiler, flags, SIMD level detected/in use, and the ONNX Runtime backend available."""
     info: dict[str, Any] = dict(_core.build_info())
     try:
-        from avemotion import inference
-
-        info["ort_backend"] = inference.available_backend()
-    except Exception as exc:  # inference module absent or ORT missing
+        info["ort_backend"] = available_backend()
+    except Exception as exc:  # onnxruntime missing or broken
         info["ort_backend"] = f"unavailable ({exc.__class__.__name__})"
     return info

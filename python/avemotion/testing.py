@@ -1,5 +1,13 @@
 """Test helpers: small two-head ONNX models and model bundles that obey docs/contracts.md.
 
+Why this is a public module (``avemotion.testing``, like ``numpy.testing``) and not in ``tests/``: it
+holds no test oracle and no double of an avemotion class. It writes *real* bundles through the real
+``avemotion.bundle.write_bundle`` (hashes, dims and input names checked on the way), which three kinds
+of callers need without a trained model: this package's tests, its benchmarks (``benchmarks/`` cannot
+import from ``tests/``), and users who test their own integration (a service around ``load_model``, a
+new capture source) offline in milliseconds. It needs the ``onnx`` package (the [video]/[train] extras)
+and is never imported by the library itself.
+
 ``build_tiny_two_head_model(path)`` writes an ONNX model with the contract's inputs and outputs::
 
     audio (B, Ta, 89) f32, audio_mask (B, Ta) f32, video (B, Tv, 512) f32, video_mask (B, Tv) f32
@@ -16,7 +24,7 @@ over the (masked-to-zero) steps with ``sequence_lens`` = the number of real step
 into the same heads. Exact invariance only holds for trailing padding there.
 
 ``make_test_bundle(out_dir)`` writes a complete bundle (model + stats pickles + bundle.json) through
-``avemotion.bundle.write_bundle``. Needs the ``onnx`` package (the [video]/[train] extras).
+``avemotion.bundle.write_bundle``.
 """
 
 from __future__ import annotations
@@ -30,19 +38,20 @@ from typing import Any
 
 import numpy as np
 
+from avemotion._contract import AUDIO_DIM, EMOTION_LABELS, VIDEO_DIM
 from avemotion._io import atomic_write_bytes
-
-DEFAULT_INPUT_NAMES = {"audio": "audio", "audio_mask": "audio_mask", "video": "video", "video_mask": "video_mask"}
-DEFAULT_OUTPUT_NAMES = {"emotion": "emotion", "laughter": "laughter"}
+from avemotion.bundle import DEFAULT_INPUTS as DEFAULT_INPUT_NAMES
+from avemotion.bundle import DEFAULT_OUTPUTS as DEFAULT_OUTPUT_NAMES
+from avemotion.bundle import write_bundle
 
 
 def build_tiny_two_head_model(
     path: str | os.PathLike[str],
     *,
-    audio_dim: int = 89,
-    video_dim: int = 512,
+    audio_dim: int = AUDIO_DIM,
+    video_dim: int = VIDEO_DIM,
     hidden: int = 16,
-    n_classes: int = 6,
+    n_classes: int = len(EMOTION_LABELS),
     kind: str = "pool",
     seed: int = 0,
     input_names: Mapping[str, str] | None = None,
@@ -169,14 +178,14 @@ def build_tiny_two_head_model(
 def write_test_stats(
     stats_dir: str | os.PathLike[str],
     *,
-    audio_dim: int = 89,
-    video_dim: int = 512,
+    audio_dim: int = AUDIO_DIM,
+    video_dim: int = VIDEO_DIM,
     seed: int = 0,
 ) -> tuple[Path, Path]:
     """Write ``audio_normalization_stats.pkl`` and ``video_normalization_stats.pkl`` with random
     mean/std (std in [0.5, 2)) through ``avemotion.feature_normalizer``; returns their paths.
     """
-    from avemotion.bundle import _save_stats
+    from avemotion.feature_normalizer import save_normalization_stats
 
     rng = np.random.default_rng(seed)
     d = Path(stats_dir)
@@ -185,7 +194,7 @@ def write_test_stats(
     for name, dim in (("audio", audio_dim), ("video", video_dim)):
         mean = rng.normal(0, 1, dim).astype(np.float32)
         std = rng.uniform(0.5, 2.0, dim).astype(np.float32)
-        paths.append(_save_stats(mean, std, name, d))
+        paths.append(save_normalization_stats(mean, std, name, d))
     return paths[0], paths[1]
 
 
@@ -195,25 +204,23 @@ def make_test_bundle(
     kind: str = "pool",
     seed: int = 0,
     hidden: int = 16,
-    audio_dim: int = 89,
-    video_dim: int = 512,
+    audio_dim: int = AUDIO_DIM,
+    video_dim: int = VIDEO_DIM,
     input_names: Mapping[str, str] | None = None,
     settings: Mapping[str, Any] | None = None,
 ) -> Path:
     """Build a tiny model and stats in a scratch folder beside ``out_dir`` and write a bundle there."""
-    from avemotion.bundle import write_bundle
-
     out = Path(out_dir)
-    scratch = Path(tempfile.mkdtemp(prefix=".bundle-src-", dir=out.parent if out.parent.exists() else None))
-    onnx_path = build_tiny_two_head_model(
-        scratch / "model.onnx", kind=kind, seed=seed, hidden=hidden, audio_dim=audio_dim,
-        video_dim=video_dim, input_names=input_names,
-    )
-    write_test_stats(scratch, audio_dim=audio_dim, video_dim=video_dim, seed=seed)
     s = dict(settings or {})
     if input_names:
         s.setdefault("inputs", {**DEFAULT_INPUT_NAMES, **input_names})
+    scratch = Path(tempfile.mkdtemp(prefix=".bundle-src-", dir=out.parent if out.parent.exists() else None))
     try:
+        onnx_path = build_tiny_two_head_model(
+            scratch / "model.onnx", kind=kind, seed=seed, hidden=hidden, audio_dim=audio_dim,
+            video_dim=video_dim, input_names=input_names,
+        )
+        write_test_stats(scratch, audio_dim=audio_dim, video_dim=video_dim, seed=seed)
         return write_bundle(out, onnx_path=onnx_path, stats_dir=scratch,
                             training={"source": "avemotion.testing", "kind": kind, "seed": seed}, settings=s)
     finally:

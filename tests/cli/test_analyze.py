@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from avemotion.analysis import detect_laughter_events
 from avemotion.cli import main
+from avemotion.pipeline.postprocess import detect_laughter_events
 
 from .conftest import DEMO
 
@@ -209,6 +209,7 @@ def test_missing_facenet_weights(tmp_path: Path, bundle_dir: Path, speech_wav: P
     pytest.importorskip("facenet_pytorch")
     monkeypatch.delenv("AVEMOTION_FACENET_WEIGHTS", raising=False)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("AVEMOTION_CACHE", str(tmp_path / "cache"))  # no converted default weights there
     err = _usage(["analyze", str(DEMO), "--model", str(bundle_dir), "--no-progress"], capsys)
     assert "FaceNet" in err and "weights" in err and "--random-facenet" in err
 
@@ -239,3 +240,99 @@ def test_end_of_media_flush(bundle_dir: Path, speech_wav: Path) -> None:
     assert st["emitted"] == st["popped"] == len(ends) and st["pending"] == 0
     max_latency = max(1.0, 2 * s.hop_s)  # analyze_file's
     assert st["forced"] == sum(e + max_latency <= last_t for e in ends) < len(ends)
+
+
+# -- issue 16: streams without data, file:// URLs, outputs checked first, partial decodes
+
+
+def _free_udp_port() -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("timeouts", [["--read-timeout", "1"], ["--open-timeout", "1", "--read-timeout", "60"]])
+def test_udp_without_data_gives_up_after_its_timeout_and_exits_1(tmp_path: Path, bundle_dir: Path,
+                                                                 timeouts: list[str]) -> None:
+    """Nothing is ever sent: the stream cannot be opened (exit 1, not 2), after the open timeout
+    (default: the read timeout), not after a fixed 10 s. The subprocess timeout only bounds a hang."""
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    url = f"udp://127.0.0.1:{_free_udp_port()}"
+    cmd = [sys.executable, "-m", "avemotion", "analyze", url, "--model", str(bundle_dir), "--mode", "audio",
+           "--no-progress", "--out", str(tmp_path / "o"), *timeouts]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 1, proc.stderr
+    assert f"cannot open {url}: nothing received within 1 s" in proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "o").exists()
+
+
+def test_percent_encoded_file_url(tmp_path: Path, bundle_dir: Path, speech_wav: Path) -> None:
+    import shutil
+
+    f = tmp_path / "my clip #1.wav"
+    shutil.copy(speech_wav, f)
+    assert "%20" in f.as_uri() and "%23" in f.as_uri()
+    out = tmp_path / "o"
+    assert main(["analyze", f.as_uri(), "--model", str(bundle_dir), "--mode", "audio", "--out", str(out),
+                 "--no-progress", "--quiet"]) == 0
+    assert json.loads((out / "summary.json").read_text())["input"]["path"] == str(f)
+    assert main(["analyze", "file://localhost" + str(f).replace(" ", "%20").replace("#", "%23"), "--model",
+                 str(bundle_dir), "--mode", "audio", "--out", str(out), "--no-progress", "--quiet"]) == 0
+
+
+@pytest.mark.parametrize("case", ["out_is_file", "out_under_file", "jsonl_is_dir", "csv_under_file", "plot_is_dir",
+                                  "default_out_is_file"])
+def test_unusable_output_paths_are_refused_before_any_work(case: str, tmp_path: Path, speech_wav: Path,
+                                                           monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    from avemotion.cli import analyze
+
+    def no_model(*a: object) -> None:
+        raise AssertionError("the model was loaded before the outputs were checked")
+
+    monkeypatch.setattr(analyze, "load_predictor", no_model)
+    a_file = tmp_path / "taken"
+    a_file.write_text("x")
+    a_dir = tmp_path / "adir"
+    a_dir.mkdir()
+    opts, arg = {
+        "out_is_file": (["--out", str(a_file)], "--out"),
+        "out_under_file": (["--out", str(a_file / "sub")], "--out"),
+        "jsonl_is_dir": (["--jsonl", str(a_dir)], "--jsonl"),
+        "csv_under_file": (["--csv", str(a_file / "rows.csv")], "--csv"),
+        "plot_is_dir": (["--out", str(tmp_path / "o"), "--plot", str(a_dir)], "--plot"),
+        "default_out_is_file": ([], "--out"),
+    }[case]
+    if case == "default_out_is_file":
+        monkeypatch.chdir(tmp_path)
+        (tmp_path / "out").write_text("a file where the default output folder goes")
+    err = _usage(["analyze", str(speech_wav), "--mode", "audio", "--no-progress", *opts], capsys)
+    assert err.startswith(f"avemotion analyze: error: {arg}: ") and "Traceback" not in err
+    assert ("is a file" in err) or ("not a regular file" in err)
+    assert a_file.read_text() == "x" and not any(a_dir.iterdir())
+
+
+def test_truncated_mp4_summary_says_it_was_analysed_in_part(tmp_path: Path, bundle_dir: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    f = tmp_path / "truncated.mp4"
+    f.write_bytes(DEMO.read_bytes()[:60000])  # the header says 12 s; the data holds ~3.5 s
+    out = tmp_path / "o"
+    assert main(["analyze", str(f), "--model", str(bundle_dir), "--mode", "audio", "--out", str(out),
+                 "--no-progress"]) == 0
+    s = json.loads((out / "summary.json").read_text())
+    assert s["complete"] is False
+    d = s["decode"]
+    assert d["complete"] is False and d["declared_s"] == pytest.approx(12.03, abs=0.01) and d["audio_s"] < 5.0
+    assert any("audio decoding stopped early" in w for w in d["warnings"])
+    assert "decoded only in part" in capsys.readouterr().out
+    # a whole file says complete
+    assert main(["analyze", str(DEMO), "--model", str(bundle_dir), "--mode", "audio", "--out", str(tmp_path / "w"),
+                 "--no-progress", "--quiet"]) == 0
+    s = json.loads((tmp_path / "w" / "summary.json").read_text())
+    assert s["complete"] is True and s["decode"]["warnings"] == []

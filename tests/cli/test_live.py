@@ -26,6 +26,19 @@ def _free_udp_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _udp_bound(port: int) -> bool | None:
+    """Whether some socket is bound to UDP ``port`` (from /proc/net/udp*; None where that is missing).
+    Read passively: binding the port to probe it could steal it from the receiver."""
+    found = None
+    for name in ("/proc/net/udp", "/proc/net/udp6"):
+        try:
+            lines = Path(name).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        found = bool(found) or any(line.split()[1].endswith(f":{port:04X}") for line in lines if line.strip())
+    return found
+
+
 def _rows(text: str) -> list[dict]:
     # (a development install with editable.rebuild prints its rebuild check on stdout at import: skipped)
     return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
@@ -35,14 +48,19 @@ def _rows(text: str) -> list[dict]:
 @pytest.mark.video
 def test_udp_stream_end_to_end(tmp_path: Path, bundle_dir: Path, short_clip: Path) -> None:
     """ffmpeg streams 4 s in real time; live emits a window per hop while it plays, reports latency
-    percentiles and exits 0 when the stream stops (read timeout), well before --duration."""
+    percentiles and exits 0 when the stream stops (read timeout), well before --duration.
+
+    Load-independent: --max-latency 60 lets every window wait for both modalities however far a
+    worker falls behind on a busy machine (the 4 s stream has only 4 frames at the bundle's 1 fps and
+    the audio queue holds 10 s, so nothing is dropped), so the rows are asserted exactly, not by share.
+    Real-time behaviour under load (forced windows, drops) is the engine unit tests' and the soak's job."""
     pytest.importorskip("facenet_pytorch")
     port = _free_udp_port()
     stats = tmp_path / "stats.json"
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     cmd = [sys.executable, "-m", "avemotion", "live", "--source", f"udp://127.0.0.1:{port}", "--no-display",
            "--jsonl", "-", "--model", str(bundle_dir), "--random-facenet", "--duration", "90",
-           "--read-timeout", "3", "--open-timeout", "60", "--stats-json", str(stats)]
+           "--read-timeout", "3", "--open-timeout", "60", "--max-latency", "60", "--stats-json", str(stats)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
     err_lines: list[str] = []
     ready = threading.Event()
@@ -68,6 +86,11 @@ def test_udp_stream_end_to_end(tmp_path: Path, bundle_dir: Path, short_clip: Pat
     out_reader.start()
     try:
         assert ready.wait(120), "live did not start"
+        # "reading" is printed once the capture thread has started; its socket is bound a moment
+        # later. Send only then, else a busy machine loses the stream's first packets.
+        bound = threading.Event()
+        while _udp_bound(port) is False and proc.poll() is None and not bound.wait(0.02):
+            pass
         assert proc.poll() is None, "".join(err_lines)
         subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-re", "-i", str(short_clip), "-c", "copy",
                         "-f", "mpegts", f"udp://127.0.0.1:{port}?pkt_size=1316"], check=True, timeout=60)
@@ -83,25 +106,21 @@ def test_udp_stream_end_to_end(tmp_path: Path, bundle_dir: Path, short_clip: Pat
     err = "".join(err_lines)
     assert proc.returncode == 0, err
     rows = _rows(out)
-    # a window every hop (0.5 s), without gaps, covering the stream
+    # a window every hop (0.5 s), without gaps, from media time 0 (as offline) to the end of the stream
     ends = np.array([r["end"] for r in rows])
-    assert len(rows) >= 5, err
+    assert len(rows) >= 7 and ends[0] == 0.5 and ends[-1] >= 3.5, err
     assert np.allclose(np.diff(ends), 0.5)
-    assert ends[-1] >= 3.5
     assert all(r["latency_ms"] is None or r["latency_ms"] > 0 for r in rows)
-    # the grid starts at media time 0 as offline (not at whichever worker delivers first)
-    assert ends[0] == 0.5
-    # audio may miss a window only through the max-latency rule (a loaded machine: the audio worker
-    # fell behind), never silently; most windows have it. Windows ending before audio_window_s (1.0 s)
-    # have no audio step by construction (the first audio step ends the first full audio window), as offline
-    assert all(r["forced"] for r in rows if r["audio_missing"] and r["end"] >= 1.0), [
-        (r["start"], r["end"], r["audio_missing"], r["forced"]) for r in rows]
-    assert sum(not r["audio_missing"] for r in rows) >= len(rows) // 2
-    assert sum(not r["video_missing"] for r in rows) >= len(rows) // 2  # the face photo is on screen
+    # no window waited in vain: none forced, audio in every window that can hold an audio step (the
+    # first one ends the first full 1 s audio window, as offline), video (the face photo) in every one
+    assert not any(r["forced"] for r in rows)
+    assert [r["end"] for r in rows if r["audio_missing"]] == [e for e in ends if e < 1.0]
+    assert not any(r["video_missing"] for r in rows) and all(r["face_present_share"] == 1.0 for r in rows)
     assert "latency (capture to prediction" in err and "p50" in err and "p95" in err and "p99" in err
     assert "Traceback" not in err
     rep = json.loads(stats.read_text())
-    assert rep["windows_emitted"] == len(rows)
+    assert rep["windows_emitted"] == len(rows) and rep["video_frames_dropped"] == 0
+    assert rep["audio_seconds_dropped"] == 0.0 and rep["sync"]["forced"] == 0
     assert rep["latencies_measured"] > 0 and 0 < rep["latency_p50_s"] <= rep["latency_p95_s"] <= rep["latency_p99_s"]
     assert rep["end_reason"].startswith("no data for 3 s")  # the stream stopped; the duration was not reached
     assert rep["error"] is None
@@ -213,3 +232,31 @@ def test_video_mode_on_a_file(tmp_path: Path, bundle_dir: Path, short_clip: Path
     rep = json.loads(stats.read_text())
     assert rep["audio_seconds_captured"] == 0.0 and rep["video_frames_captured"] == 4  # 4 s at 1 fps
     assert rep["windows_emitted"] == len(rows)
+
+
+def test_percent_encoded_file_url_source(tmp_path: Path, bundle_dir: Path, speech_wav: Path) -> None:
+    import shutil
+
+    f = tmp_path / "my clip.wav"
+    shutil.copy(speech_wav, f)
+    out = tmp_path / "rows.jsonl"
+    assert main(["live", "--source", f.as_uri(), "--model", str(bundle_dir), "--mode", "audio", "--no-display",
+                 "--jsonl", str(out)]) == 0
+    assert len(_rows(out.read_text())) == 7
+
+
+@pytest.mark.parametrize("opt", ["--jsonl", "--stats-json"])
+def test_unusable_output_paths_are_refused_before_any_work(opt: str, tmp_path: Path, speech_wav: Path,
+                                                           monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    from avemotion.cli import live
+
+    def no_model(*a: object) -> None:
+        raise AssertionError("the model was loaded before the outputs were checked")
+
+    monkeypatch.setattr(live, "load_predictor", no_model)
+    (tmp_path / "taken").write_text("x")
+    for target in (tmp_path, tmp_path / "taken" / "x.json"):
+        err = _usage(["live", "--source", str(speech_wav), "--mode", "audio", "--no-display", opt, str(target)],
+                     capsys)
+        assert err.startswith(f"avemotion live: error: {opt}: ") and ("is a file" in err or "not a regular" in err)

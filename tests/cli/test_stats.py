@@ -129,10 +129,11 @@ def test_json_summary_and_clamped_dims(
             d = dict(z)
         d["audio"][:, 7] = 4.0
         np.savez(features / f"{cid}.npz", **d)
-    assert main(_args(extraction, "audio", "--json")) == 0
+    with pytest.warns(fn.ConstantFeatureWarning, match=r"\[7\]"):
+        assert main(_args(extraction, "audio", "--json")) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["clamped"] == [7] and summary["count"] == 16 and summary["failures"] == []
-    assert summary["std_min"] == pytest.approx(fn.STD_EPS)
+    assert summary["std_min"] == 0.0  # stored as computed; normalized with scale 1 (x - mean)
 
 
 def test_per_clip_failures_reported_and_skipped(
@@ -191,7 +192,8 @@ def test_usage_errors(
     args = _args(extraction, "audio")
     args[args.index("--manifest") + 1] = str(bad)
     assert main(args) == 2
-    assert "missing column(s) ['split']" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "bad.csv:1: header must be" in err and "missing column(s)" in err and "'split'" in err
     assert main(_args(extraction, "audio", "--split", "dev")) == 2
     assert "splits present: ['test', 'train', 'val']" in capsys.readouterr().err
     args = _args(extraction, "audio")
@@ -231,7 +233,59 @@ def test_clip_without_modality_counts_as_empty(extraction: dict[str, object]) ->
     with np.load(features / "tr1.npz") as z:
         d = dict(z)
     d["audio"] = np.zeros((0,), np.float32)  # a writer that stores an empty modality as (0,)
+    d["audio_times"] = np.zeros((0,), np.float64)
     np.savez(features / "tr1.npz", **d)
     assert main(_args(extraction, "audio")) == 0
     st = fn.load_normalization_stats("audio", extraction["out"])  # type: ignore[arg-type]
     assert st.count == 11 and st.extra["clips_empty"] == 1 and st.extra["clips_used"] == 3
+
+
+def test_clip_without_timestamps_is_a_failure_not_invented(extraction: dict[str, object], capsys: pytest.CaptureFixture[str]) -> None:
+    features = extraction["features"]
+    assert isinstance(features, Path)
+    with np.load(features / "tr1.npz") as z:
+        d = {k: z[k] for k in z.files if k != "audio_times"}
+    np.savez(features / "tr1.npz", **d)
+    assert main(_args(extraction, "audio")) == 3
+    assert "tr1: skipped" in (err := capsys.readouterr().err) and "audio_times" in err
+
+
+def _stats_racer(args: list[str], barrier, err_path: str) -> None:  # type: ignore[no-untyped-def]
+    """One `avemotion stats` run in a forked process; both runs reach the write at the same moment."""
+    import os
+
+    from avemotion import feature_normalizer as fnm
+
+    fd = os.open(err_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    os.dup2(fd, 2)
+    real = fnm.save_normalization_stats
+
+    def save_after_barrier(*a, **k):  # type: ignore[no-untyped-def]
+        barrier.wait(timeout=60)  # both runs passed the early exists-check: the race of issue 16.6
+        return real(*a, **k)
+
+    fnm.save_normalization_stats = save_after_barrier  # type: ignore[assignment]
+    sys.stderr = os.fdopen(2, "w", buffering=1)
+    code = main(args)
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def test_two_concurrent_runs_on_one_output_one_fails_clearly(extraction: dict[str, object], tmp_path: Path) -> None:
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    barrier = ctx.Barrier(2)
+    args = _args(extraction, "audio")
+    errs = [tmp_path / f"err{i}.txt" for i in range(2)]
+    procs = [ctx.Process(target=_stats_racer, args=(args, barrier, str(e))) for e in errs]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    codes = sorted(p.exitcode for p in procs)  # type: ignore[type-var]
+    assert codes == [0, 2], [e.read_text() for e in errs]
+    loser = next(e.read_text() for p, e in zip(procs, errs, strict=True) if p.exitcode == 2)
+    assert "written by another run meanwhile" in loser and "--force" in loser
+    st = fn.load_normalization_stats("audio", extraction["out"])  # type: ignore[arg-type]
+    assert st.count == 16 and sorted(x.name for x in Path(str(extraction["out"])).iterdir()) == ["audio_normalization_stats.pkl"]

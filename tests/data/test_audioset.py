@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from avemotion.data import audioset
+from avemotion.data import _segment_csv, audioset
 from avemotion.data.manifest import check_leakage, find_overlaps, read_manifest
 
 LAUGH_CHILDREN = {"Baby laughter", "Giggle", "Snicker", "Belly laugh", "Chuckle, chortle"}
@@ -153,14 +153,14 @@ def test_quick_scan_counts_match_a_full_parse(tmp_path: Path) -> None:
             ("DDDDDDDDDDD", 0.0, 10.0, "/m/x")] * 50
     seg = _segments(tmp_path / "s.csv", rows)
     laugh = audioset.descendants(onto, "/m/L")
-    n_rows, pos = audioset._scan(seg, laugh, audioset._laughter_test(laugh), block=64)  # tiny blocks: lines split across reads
+    n_rows, pos = _segment_csv.count_and_find(seg, laugh, audioset._laughter_test(laugh), block=64)  # tiny blocks: lines split across reads
     assert n_rows == 200 and len(pos) == 100
     assert {p[0] for p in pos} == {"AAAAAAAAAAA", "CCCCCCCCCCC"}
 
 
 def test_small_read_blocks_give_the_same_rows_and_error_lines(weak_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     ref = audioset.process(weak_root, negatives_per_positive=10.0)
-    monkeypatch.setattr(audioset, "BLOCK", 40)  # lines straddle reads
+    monkeypatch.setattr(_segment_csv, "BLOCK", 40)  # lines straddle reads
     small = audioset.process(weak_root, negatives_per_positive=10.0)
     assert small.rows == ref.rows
     assert [(e.line, e.message) for e in small.errors] == [(e.line, e.message) for e in ref.errors]
@@ -170,8 +170,8 @@ def test_clean_blocks_are_not_parsed_line_by_line(weak_root: Path, tmp_path: Pat
     rows = [(f"N{i:010d}", 0.0, 10.0, "/m/09x0r") for i in range(300)] + [("P0000000000", 0.0, 10.0, "/m/01j3sz")]
     seg = _segments(tmp_path / "clean.csv", rows)
     calls = []
-    real = audioset._parse_segment_line
-    monkeypatch.setattr(audioset, "_parse_segment_line", lambda line: calls.append(line) or real(line))
+    real = _segment_csv.parse_segment_line
+    monkeypatch.setattr(_segment_csv, "parse_segment_line", lambda line: calls.append(line) or real(line))
     res = audioset.process(segments=[seg], ontology=weak_root / "ontology.json")
     # only the selected rows (1 positive in each pass + ~1 sampled negative) are parsed, not all 301
     assert res.n_errors == 0 and len(calls) < 20
@@ -279,7 +279,7 @@ def test_blocks_keep_long_lines_whole_and_end_every_line(tmp_path: Path) -> None
     p = tmp_path / "b.csv"
     p.write_bytes(text.encode())
     for block in (1, 7, 64, 1 << 20):
-        got = [bytes(b) for b in audioset._blocks(p, block)]
+        got = [bytes(b) for b in _segment_csv.blocks(p, block)]
         assert all(b.endswith(b"\n") for b in got)
         assert b"".join(got) == text.encode() + b"\n"
 

@@ -67,3 +67,12 @@ def test_names_without_audio_need_assume_duration(tmp_path: Path) -> None:
         cremad.process(tmp_path, audio_dir="nope")
     with pytest.raises(ValueError, match="assume_duration must be > 0"):
         cremad.process(tmp_path, names_file=names, assume_duration=0)
+
+
+def test_git_lfs_pointers_are_named(tmp_path: Path) -> None:
+    # a clone of the CREMA-D repository without `git lfs pull`: AudioWAV/ holds pointer files
+    (tmp_path / "AudioWAV").mkdir()
+    (tmp_path / "AudioWAV" / "1001_DFA_ANG_XX.wav").write_text(
+        "version https://git-lfs.github.com/spec/v1\noid sha256:4d7a\nsize 81000\n")
+    res = cremad.process(tmp_path)
+    assert res.rows == [] and "Git LFS pointer" in res.errors[0].message and "git lfs pull" in res.errors[0].message

@@ -66,3 +66,17 @@ def test_bad_rows_and_missing_files(tmp_path: Path) -> None:
     assert "not in ACCEDEdescription.xml" in res.errors[1].message
     with pytest.raises(FileNotFoundError, match="ACCEDEranking.txt not found"):
         liris_accede.process(tmp_path / "data")
+
+
+def test_release_files_with_crlf_bom_and_latin1(tmp_path: Path) -> None:
+    # the annotation files as a Windows tool writes them: CRLF, a UTF-8 BOM (ranking), Latin-1 (sets)
+    root = tmp_path / "LIRIS-ACCEDE-annotations"
+    _corpus(root)
+    ranking = root / "annotations" / "ACCEDEranking.txt"
+    ranking.write_bytes(b"\xef\xbb\xbf" + ranking.read_bytes().replace(b"\n", b"\r\n"))
+    sets = root / "annotations" / "ACCEDEsets.txt"
+    sets.write_bytes(sets.read_bytes().replace(b"\n", b"\r\n") + "99\tFilm_é.mp4\t1\r\n".encode("latin-1"))
+    res = liris_accede.process(tmp_path, official_sets=True)
+    assert {r.clip_id for r in res.rows} == {"liris_accede:ACCEDE00000", "liris_accede:ACCEDE00001",
+                                              "liris_accede:ACCEDE00004"}
+    assert res.n_errors == 0 and all(not r.source_detail.endswith("\r") for r in res.rows)

@@ -56,3 +56,24 @@ def test_assume_duration_and_group_by_speaker(tmp_path: Path) -> None:
     (tmp_path / "sarcasm_data.json").write_text("{\n  \"160\": [1,\n")
     with pytest.raises(ValueError, match=r"sarcasm_data.json:\d+: not valid JSON"):
         mustard.process(tmp_path)
+
+
+@pytest.mark.parametrize("root_is", ["repository", "data"])
+def test_repository_layout(tmp_path: Path, root_is: str) -> None:
+    # github soujanyaporia/MUStARD: data/sarcasm_data.json, data/videos/utterances_final/{id}.mp4
+    repo = tmp_path / "MUStARD"
+    vids = repo / "data" / "videos" / "utterances_final"
+    vids.mkdir(parents=True)
+    (repo / "data" / "sarcasm_data.json").write_bytes(b"\xef\xbb\xbf" + json.dumps(DATA, indent=2).replace("\n", "\r\n").encode())
+    with wave.open(str(vids / "160.wav"), "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(16000)
+        w.writeframes(b"\0\0" * 16000)
+    res = mustard.process(repo if root_is == "repository" else repo / "data", assume_duration=3.0)
+    by = {r.clip_id: r for r in res.rows}
+    assert by["mustard:160"].media_path == str(vids / "160.wav") and by["mustard:160"].end == pytest.approx(1.0)
+    assert by["mustard:170"].media_path == str(vids / "170.mp4") and "duration=assumed" in by["mustard:170"].source_detail
+
+
+def test_missing_json_names_the_places_looked(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"sarcasm_data.json not found in .* or .*data"):
+        mustard.process(tmp_path)

@@ -54,3 +54,32 @@ def _empty(tmp_path: Path) -> Path:
     p = tmp_path / "empty"
     p.mkdir()
     return p
+
+
+def test_release3_layout_reads_one_distribution(tmp_path: Path) -> None:
+    # TEDLIUM_release-3: data/ has every talk; legacy/ and speaker-adaptation/ hold the same talks again
+    root = tmp_path / "TEDLIUM_release-3"
+    for sub in ("data", "legacy/train", "legacy/dev", "speaker-adaptation/train"):
+        stm = root / sub / "stm" / "AaronHuey_2010X.stm"
+        stm.parent.mkdir(parents=True)
+        stm.write_text(STM)
+    rows = tedlium.process(root, negatives_per_positive=5.0).rows
+    assert rows and all(r.media_path == str(root / "data" / "sph" / "AaronHuey_2010X.sph") for r in rows)
+    legacy = tedlium.process(root, distribution="legacy", negatives_per_positive=5.0)
+    assert {r.clip_id for r in legacy.rows} == {r.clip_id for r in rows}  # the talk once, not twice
+    assert any("already read from" in e.message for e in legacy.errors)
+    with pytest.raises(ValueError, match="distribution must be one of"):
+        tedlium.process(root, distribution="train")
+
+
+def test_crlf_stm_and_a_talk_in_two_files(tmp_path: Path) -> None:
+    stm = _corpus(tmp_path, STM.replace("\n", "\r\n"))
+    dup = tmp_path / "dev" / "stm" / "copy.stm"
+    dup.parent.mkdir(parents=True)
+    dup.write_text(STM)
+    res = tedlium.process(tmp_path, negatives_per_positive=5.0)
+    assert sorted((r.start, r.end) for r in res.rows if r.label == "laughter") == [(17.82, 28.81), (70.0, 80.0)]
+    # files are read in path order: dev/stm/copy.stm first owns the talk, the train file is reported
+    assert [(e.source, e.line) for e in res.errors] == [(str(dup), 5), (str(stm), 5), (str(stm), 1)]
+    assert "already read from" in res.errors[2].message
+    assert {r.media_path for r in res.rows} == {str(tmp_path / "dev" / "sph" / "AaronHuey_2010X.sph")}

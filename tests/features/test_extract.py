@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 import csv
+import os
+import signal
+import subprocess
 import sys
-import types
+import time
 from pathlib import Path
 
 import numpy as np
@@ -175,34 +178,12 @@ def test_process_pool(media, tmp_path: Path) -> None:
     assert inproc.n_audio == res[0].n_audio == 5
 
 
-def test_ray_backend_missing_and_fake(
-    media, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_ray_backend_missing(media, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the real Ray runtime is tested in test_extract_ray.py; here: a clear error when it is absent
     monkeypatch.setitem(sys.modules, "ray", None)
-    with pytest.raises(RuntimeError, match="pip install 'ray"):
+    with pytest.raises(RuntimeError, match=r"pip install 'avemotion\[cluster\]'"):
         E.extract_corpus([E.ClipTask("t", str(media["tone"]))], tmp_path, AUDIO_ONLY, backend="ray")
-    # a minimal stand-in with Ray's API shape: the same task function runs through remote/wait/get
-    fake = types.ModuleType("ray")
-    seen: list[object] = []
-
-    class Ref:
-        def __init__(self, value):
-            self.value = value
-
-    def remote(fn):
-        seen.append(fn)
-        return types.SimpleNamespace(remote=lambda *a: Ref(fn(*a)))
-
-    fake.is_initialized = lambda: False
-    fake.init = lambda **k: None
-    fake.remote = remote
-    fake.wait = lambda refs, num_returns=1: (refs[:num_returns], refs[num_returns:])
-    fake.get = lambda ref: ref.value
-    monkeypatch.setitem(sys.modules, "ray", fake)
-    res = E.extract_corpus(
-        [E.ClipTask("t", str(media["tone"]))], tmp_path, AUDIO_ONLY, backend="ray"
-    )
-    assert seen == [E.extract_clip] and res[0].status == "ok"
+    assert not (tmp_path / "t.npz").exists()
 
 
 def test_manifest_reading(media, tmp_path: Path) -> None:
@@ -277,3 +258,184 @@ def test_feature_modules_import_light() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip().splitlines()[-1] == "[]"
+
+
+# --- resume verifies what it skips (issue 16, item 11) -----------------------------------------------
+def test_resume_redoes_damaged_outputs(media, tmp_path: Path) -> None:
+    tasks = [E.ClipTask("a", str(media["tone"])), E.ClipTask("b", str(media["speech"]))]
+    first = E.extract_corpus(tasks, tmp_path, AUDIO_ONLY)
+    idx = _index(tmp_path)
+    for r in first:
+        size, digest = E.file_digest(tmp_path / f"{r.clip_id}.npz")
+        assert (r.bytes, r.sha256) == (size, digest) and len(digest) == 64
+        assert idx[r.clip_id]["bytes"] == str(size) and idx[r.clip_id]["sha256"] == digest
+    good = (tmp_path / "a.npz").read_bytes()
+
+    def stamp(cid: str) -> tuple[int, int]:
+        st = (tmp_path / f"{cid}.npz").stat()
+        return st.st_ino, st.st_mtime_ns
+
+    # truncated to 100 bytes (what a full disk or a careless copy leaves): extracted again
+    (tmp_path / "a.npz").write_bytes(good[:100])
+    before_b = stamp("b")
+    res = E.extract_corpus(tasks, tmp_path, AUDIO_ONLY)
+    assert [r.status for r in res] == ["ok", "ok"]
+    assert (tmp_path / "a.npz").read_bytes() != good[:100]
+    assert load_clip(tmp_path / "a.npz").audio.shape == (5, 89)
+    assert stamp("b") == before_b  # the intact file was skipped, not rewritten
+
+    # same size, one byte changed: the recorded sha256 catches it
+    data = bytearray((tmp_path / "a.npz").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (tmp_path / "a.npz").write_bytes(bytes(data))
+    E.extract_corpus(tasks, tmp_path, AUDIO_ONLY)
+    assert E.file_digest(tmp_path / "a.npz")[1] == _index(tmp_path)["a"]["sha256"]
+    load_clip(tmp_path / "a.npz")
+
+    # no index (lost, or an older version's without hashes): a load check decides
+    (tmp_path / "index.csv").unlink()
+    (tmp_path / "a.npz").write_bytes(good[:100])
+    before_b = stamp("b")
+    res = E.extract_corpus(tasks, tmp_path, AUDIO_ONLY)
+    assert [r.status for r in res] == ["ok", "ok"] and stamp("b") == before_b
+    load_clip(tmp_path / "a.npz")
+    assert _index(tmp_path)["b"]["sha256"] == E.file_digest(tmp_path / "b.npz")[1]  # rebuilt
+
+
+def test_damaged_output_of_a_clip_that_now_fails_is_removed(media, tmp_path: Path) -> None:
+    # a damaged file must not stay behind looking like the clip's features when redoing it fails
+    (tmp_path / "c.npz").write_bytes(b"PK\x03\x04 not really a zip")
+    (res,) = E.extract_corpus([E.ClipTask("c", str(media["corrupt"]))], tmp_path, AUDIO_ONLY)
+    assert res.status == "error" and not (tmp_path / "c.npz").exists()
+
+
+# --- file modes (issue 16, item 12) ---------------------------------------------------------------
+def test_outputs_get_0666_minus_umask(media, tmp_path: Path) -> None:
+    code = (
+        "import os, sys; os.umask(0o002); from avemotion.cli import main; "
+        "sys.exit(main(sys.argv[1:]))"
+    )
+    out = tmp_path / "out"
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            code,
+            "extract",
+            str(media["tone"]),
+            "-o",
+            str(out),
+            "--modalities",
+            "audio",
+            "--no-progress",
+        ],
+        check=True,
+        env=_env(),
+        timeout=600,
+        capture_output=True,
+    )
+    modes = {p.name: p.stat().st_mode & 0o777 for p in out.iterdir()}
+    assert modes == {"tone.npz": 0o664, "index.csv": 0o664}, {k: oct(v) for k, v in modes.items()}
+    # and in this process, whatever its umask is
+    E.extract_corpus([E.ClipTask("t", str(media["tone"]))], tmp_path / "here", AUDIO_ONLY)
+    mask = os.umask(0)
+    os.umask(mask)
+    for name in ("t.npz", "index.csv"):
+        assert (tmp_path / "here" / name).stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+# --- workers die with their parent (issue 16, item 7) ----------------------------------------------
+def _env() -> dict[str, str]:
+    """This interpreter's environment, with the avemotion under test importable from any cwd."""
+    import avemotion
+
+    src = str(Path(avemotion.__file__).resolve().parents[1])
+    return dict(os.environ, PYTHONPATH=os.pathsep.join([src, os.environ.get("PYTHONPATH", "")]))
+
+
+def _proc(pid: int) -> tuple[int, str, str] | None:
+    """(parent pid, state, start time) of a live process, None when it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return int(fields[1]), fields[0], fields[19]
+
+
+def _children(pid: int) -> dict[int, str]:
+    """pid -> start time of the direct children of ``pid``."""
+    out = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            p = _proc(int(d.name))
+            if p is not None and p[0] == pid:
+                out[int(d.name)] = p[2]
+    return out
+
+
+def _alive(procs: dict[int, str]) -> list[int]:
+    """Those of ``procs`` still running (same pid and start time, not a zombie)."""
+    return [
+        pid
+        for pid, start in procs.items()
+        if (p := _proc(pid)) is not None and p[2] == start and p[1] != "Z"
+    ]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_pool_workers_die_with_a_killed_extract(media, tmp_path: Path) -> None:
+    rows = [(f"c{i}", media["speech"], 0.0, 3.0) for i in range(40)]
+    m = _manifest(tmp_path / "m.csv", rows)
+    out = tmp_path / "out"
+    p = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "avemotion",
+            "extract",
+            str(m),
+            "-o",
+            str(out),
+            "--workers",
+            "2",
+            "--modalities",
+            "audio",
+            "--no-progress",
+        ],
+        env=_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    kids: dict[int, str] = {}
+    try:
+        deadline = time.monotonic() + 300
+        # the pool is running: its two workers and the resource tracker exist, a clip is written
+        while time.monotonic() < deadline and p.poll() is None:
+            kids = _children(p.pid)
+            if len(kids) >= 3 and any(out.glob("*.npz")):
+                break
+            time.sleep(0.05)
+        assert p.poll() is None, f"extract ended (rc {p.returncode}) before it could be killed"
+        assert len(kids) >= 3, f"expected 2 workers + the resource tracker, saw {kids}"
+        os.kill(p.pid, signal.SIGKILL)
+        p.wait(timeout=60)
+        deadline = time.monotonic() + 60
+        while _alive(kids) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _alive(kids) == [], "pool processes outlived their killed parent"
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        for pid in _alive(kids):  # only the processes this test started
+            os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("kwargs", [{"redetect_every": 0}, {"redetect_every": 2.5}, {"audio_mode": "bogus"}])
+def test_settings_refuse_bad_tracking_and_audio_mode(kwargs: dict[str, object]) -> None:
+    from avemotion.features.extract import ExtractSettings
+
+    with pytest.raises(ValueError, match="redetect_every|mode"):
+        ExtractSettings(**kwargs)  # type: ignore[arg-type]

@@ -117,34 +117,55 @@ def test_frame_sampling_and_range(media) -> None:
 
 def test_weights_lookup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(V.WEIGHTS_ENV, raising=False)
+    monkeypatch.setenv("AVEMOTION_CACHE", str(tmp_path / "cache"))  # nothing converted there
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torchhome"))
     with pytest.raises(V.FaceNetWeightsMissing) as err:
         V.find_facenet_weights()
     msg = str(err.value)
-    assert V.WEIGHTS_ENV in msg and V.WEIGHTS_URL in msg and str(tmp_path / "torchhome") in msg
+    assert V.WEIGHTS_ENV in msg and V.WEIGHTS_URL in msg and "avemotion weights" in msg
+    assert str(tmp_path / "cache") in msg and str(tmp_path / "torchhome") in msg
     with pytest.raises(V.FaceNetWeightsMissing, match="argument"):
         V.load_facenet(tmp_path / "nope.pt", allow_random_weights=True)
     monkeypatch.setenv(V.WEIGHTS_ENV, str(tmp_path / "missing.pt"))
     with pytest.raises(V.FaceNetWeightsMissing, match="missing.pt"):
         V.find_facenet_weights()
-    # a checkpoint in the hub cache is found and loaded (logits.* of the classifier are dropped)
     import torch
 
-    monkeypatch.delenv(V.WEIGHTS_ENV)
     net = V.load_facenet(allow_random_weights=True)
+    assert net.avemotion_weights == "random" and net.avemotion_identity.name == V.RANDOM_NAME
     state = {k: v.clone() for k, v in net.state_dict().items()}
     state["logits.weight"] = torch.zeros(8631, 512)
+    # a checkpoint in torch's hub cache is not picked up implicitly (the default must not depend on
+    # the files lying around: bundles record their embedder) ...
     ckpt = V.default_weights_path()
     ckpt.parent.mkdir(parents=True)
     torch.save(state, ckpt)
+    monkeypatch.delenv(V.WEIGHTS_ENV)
+    with pytest.raises(V.FaceNetWeightsMissing):
+        V.find_facenet_weights()
+    # ... but loaded when named (argument or environment; logits.* of the classifier are dropped)
+    monkeypatch.setenv(V.WEIGHTS_ENV, str(ckpt))
     assert V.find_facenet_weights() == ckpt
     loaded = V.load_facenet()
+    assert loaded.avemotion_identity == V.EmbedderIdentity(
+        "facenet-vggface2-20180402-114759", net.avemotion_identity.sha256
+    )  # the identity is the weights' digest: the same weights in another file are the same embedder
     x = np.random.default_rng(1).standard_normal((1, 3, 160, 160)).astype(np.float32)
     np.testing.assert_array_equal(V.TorchEmbedder(loaded)(x), V.TorchEmbedder(net)(x))
+    assert isinstance(V.make_embedder(), V.TorchEmbedder)  # a named state dict runs in torch
+    monkeypatch.delenv(V.WEIGHTS_ENV)
+    other = tmp_path / "mine.pt"
+    torch.save(state, other)
+    assert V.load_facenet(other).avemotion_identity.name == "facenet-state-dict:mine.pt"
+
+
+def test_onnx_export_carries_the_identity(net, onnx_path: Path) -> None:
+    assert V.OnnxEmbedder(onnx_path).identity == V.TorchEmbedder(net).identity
+    assert V.TorchEmbedder(net).identity.name == V.RANDOM_NAME
 
 
 def test_mtcnn_onnx_gives_the_same_detections(tmp_path: Path, detector, astronaut) -> None:
-    from avemotion.features.export_onnx import export_mtcnn
+    from avemotion.features.facenet_weights import export_mtcnn
 
     d = export_mtcnn(tmp_path)
     onnx_det = V.FaceDetector(onnx_dir=d)

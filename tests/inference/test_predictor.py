@@ -181,3 +181,58 @@ def test_predict_windows_batches_like_single_windows(model) -> None:
     assert model.predict_windows([]) == []
     with pytest.raises(ValueError, match=r"windows\[1\].video: expected shape \(T, 512\), got \(2, 511\)"):
         model.predict_windows([ws[0], Window(ws[0].audio, ws[0].audio_mask, np.zeros((2, 511)), np.ones(2, bool))])
+
+
+# ---- issue 16.10: extreme inputs and long inputs ---------------------------------------------------
+
+REAL_BUNDLE = Path(__file__).resolve().parents[2] / "models" / "dynamic_padding_no_leakage"
+
+
+class _Recording:
+    """A session that forwards to a real one and records each call's batch size (or returns NaN)."""
+
+    def __init__(self, inner, nan: bool = False) -> None:  # type: ignore[no-untyped-def]
+        self._inner, self._nan = inner, nan
+        self.backend, self.provider = inner.backend, inner.provider
+        self.inputs, self.outputs = inner.inputs, inner.outputs
+        self.batches: list[int] = []
+
+    def run(self, arrays):  # type: ignore[no-untyped-def]
+        self.batches.append(int(arrays[0].shape[0]))
+        outs = self._inner.run(arrays)
+        if self._nan:
+            outs[0][-1, 0] = np.nan
+        return outs
+
+
+@pytest.mark.skipif(not (REAL_BUNDLE / "bundle.json").is_file(), reason="default bundle not in this checkout")
+def test_huge_finite_inputs_are_refused_not_nan() -> None:
+    m = load_model(REAL_BUNDLE)
+    a, v = np.full((20, 89), 1e20), np.full((10, 512), 1e20)
+    with pytest.raises(ValueError, match=r"NaN/Inf probabilities for sample\(s\) \[0\].*finite but too large"):
+        m.predict([a, v])
+    e, lp = m.predict([a[:, :] * 0 + 1.0, v * 0])  # ordinary values still work
+    assert np.isfinite(e).all() and np.isfinite(lp).all()
+
+
+def test_nonfinite_model_output_raises_naming_the_sample(model) -> None:
+    m = avemotion.inference.Predictor(model.bundle, _Recording(model._session, nan=True))
+    rng = np.random.default_rng(5)
+    with pytest.raises(ValueError, match=r"sample\(s\) \[2\]"):
+        m.predict([rng.normal(size=(3, 4, 89)), rng.normal(size=(3, 2, 512))])
+
+
+def test_long_inputs_are_capped_and_batches_chunked(model) -> None:
+    with pytest.raises(ValueError, match=r"features\[1\] \(video\): 4097 steps, expected at most max_steps=4096"):
+        model.predict([np.zeros((3, 89)), np.zeros((4097, 512))])
+    rec = _Recording(model._session)
+    small = avemotion.inference.Predictor(model.bundle, rec, max_steps=100)
+    rng = np.random.default_rng(6)
+    a, v = rng.normal(size=(10, 50, 89)), rng.normal(size=(10, 20, 512))
+    e, lp = small.predict([a, v], lengths=[np.arange(10) + 40, np.full(10, 20)])
+    assert rec.batches == [4, 4, 2]  # 100**2 // 50**2 = 4 samples per call
+    e0, l0 = model.predict([a, v], lengths=[np.arange(10) + 40, np.full(10, 20)])
+    np.testing.assert_allclose(e, e0, atol=1e-6)
+    np.testing.assert_allclose(lp, l0, atol=1e-6)
+    with pytest.raises(ValueError, match="max_steps"):
+        avemotion.inference.Predictor(model.bundle, rec, max_steps=0)

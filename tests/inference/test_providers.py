@@ -85,7 +85,7 @@ def test_backend_choice(pool_model: Path, monkeypatch: pytest.MonkeyPatch) -> No
     info = inference.backend_info()
     assert info["library_version"] == ort.__version__ and info["headers_api_version"] >= 1
     assert create_session(pool_model).backend == "c"
-    monkeypatch.setattr(inference, "_c_backend_error", lambda: "built without ONNX Runtime headers")
+    monkeypatch.setattr(avemotion.kernels, "c_backend_error", lambda: "built without ONNX Runtime headers")
     assert inference.available_backend() == "python"
     assert create_session(pool_model).backend == "python"
     with pytest.raises(RuntimeError, match="backend: 'c' requested but the C API backend is unavailable: built without"):

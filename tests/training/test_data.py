@@ -85,7 +85,7 @@ def test_bad_manifest_label_is_named(synth) -> None:  # type: ignore[no-untyped-
     parts[5] = "joy"
     lines[1] = ",".join(parts)
     synth.emotion_manifest.write_text("\n".join(lines) + "\n")
-    with pytest.raises(ValueError, match=r"emotion_synthetic.csv:2: label must be one of .*; got 'joy'"):
+    with pytest.raises(ValueError, match=r"emotion_synthetic.csv:2: label must be one of .* got 'joy'"):
         load_examples(_cfg(synth))
 
 

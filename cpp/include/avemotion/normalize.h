@@ -21,9 +21,10 @@ int64_t NormalizeRows(const float* x, float* out, int64_t n_rows, int64_t dim, c
 // Index of the first non-finite value among n floats, or -1.
 int64_t FindNonFinite(const float* x, int64_t n);
 
-// inv_std[d] = 1 / max(std[d], eps), computed in double and rounded once. Throws
-// std::invalid_argument if a std is NaN/Inf or <= 0 (when eps == 0), naming the index and value.
-// Returns the number of entries that were clamped to eps.
+// inv_std[d] = 1 / std[d], computed in double and rounded once; where std[d] < eps the feature is
+// constant and inv_std[d] = 1 (scikit-learn's rule: scale 1, so out = x - mean, never a 1/eps blow-up).
+// Throws std::invalid_argument if eps is NaN/Inf or < 0, or a std is NaN/Inf, < 0 or 0 (when eps == 0),
+// naming the index and value. Returns the number of constant entries (std < eps).
 int64_t PrepareInvStd(const float* std, int64_t dim, float eps, float* inv_std);
 
 }  // namespace avemotion

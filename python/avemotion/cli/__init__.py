@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 
 #: Subcommands in the order ``--help`` lists them.
-COMMANDS = ("analyze", "live", "extract", "stats", "train", "export", "evaluate", "data", "info")
+COMMANDS = ("analyze", "live", "extract", "stats", "train", "export", "evaluate", "data", "info", "weights")
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_PARTIAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -26,12 +26,42 @@ class UsageError(Exception):
     """Bad input a user can fix (missing file, bad value): exit code 2 with the message."""
 
 
+def version_string() -> str:
+    """``avemotion X.Y.Z (C++ core X.Y.Z, <location of the package>)``: which avemotion runs.
+
+    The C++ core's version is the one its build recorded (they differ only in a stale in-place build).
+    """
+    from pathlib import Path
+
+    import avemotion
+
+    try:
+        from avemotion import _core
+
+        core = str(_core.build_info().get("version", "?"))
+    except (ImportError, AttributeError) as exc:  # a checkout without its built core
+        core = f"unavailable: {exc}"
+    return f"avemotion {avemotion.__version__} (C++ core {core}, {Path(avemotion.__file__).parent})"
+
+
+class _Version(argparse.Action):
+    """``--version``: :func:`version_string` on one line (argparse's own action wraps it)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=str(kwargs.get("help")))
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object, **kwargs: object) -> None:
+        print(version_string())
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="avemotion",
         description="Audio-visual emotion recognition with a laughter head.",
     )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv: debug)")
+    parser.add_argument("--version", action=_Version, help="print the version and where it runs from")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         try:

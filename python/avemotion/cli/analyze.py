@@ -1,11 +1,12 @@
 """``avemotion analyze INPUT...``: per-window emotion and laughter of media files, offline.
 
 For each input (a media file FFmpeg reads, a ``file://`` URL, or a stream URL such as ``http://``,
-``udp://``, ``rtsp://`` read to its end or until ``--read-timeout`` seconds pass without data) the
-audio track and frames sampled at
-the model's ``video_fps`` are decoded, turned into feature steps, cut into the model's analysis
-windows (``window_s`` every ``hop_s``, from the bundle's ``bundle.json``) and predicted in batches
-(see :mod:`avemotion.pipeline`). Outputs, each written atomically (temporary file + ``os.replace``):
+``udp://``, ``rtsp://`` read to its end or until ``--read-timeout`` seconds pass without data; a
+stream that sends nothing within ``--open-timeout`` seconds, default the read timeout, cannot be
+opened: exit 1) the audio track and frames sampled at the model's ``video_fps`` are decoded, turned
+into feature steps, cut into the model's analysis windows (``window_s`` every ``hop_s``, from the
+bundle's ``bundle.json``) and predicted in batches (see :mod:`avemotion.pipeline`). Outputs, each
+written atomically (temporary file + ``os.replace``):
 
 ``--out DIR`` (default ``out/<input stem>``; with several inputs ``DIR/<input stem>``)::
 
@@ -17,11 +18,15 @@ windows (``window_s`` every ``hop_s``, from the bundle's ``bundle.json``) and pr
                                   events shorter than --min-event-s dropped)
     summary.json                  emotion shares, mean probabilities, laughter count and total time,
                                   face-present share, per-stage timings, real-time factor, input,
-                                  model and settings; written last: its presence marks a complete run
+                                  model and settings, ``complete`` and ``decode`` (False / the
+                                  decoders' messages when the media decoded only in part, e.g. a
+                                  truncated mp4); written last: its presence marks a finished run
 
 ``--jsonl F`` / ``--csv F`` write the rows to that file instead (events and summary then go beside it
 as ``<F stem>.events.json`` and ``<F stem>.summary.json``). ``--plot PNG``: timeline image (emotion
-probabilities over time; laughter probability with the threshold and the events).
+probabilities over time; laughter probability with the threshold and the events). Every output
+path is checked before any work starts (an existing directory where a file goes, a file where a
+directory goes: exit 2).
 
 A rerun whose ``summary.json`` records the same input (size, mtime), model and mode skips the input
 ("up to date"); ``--force`` recomputes.
@@ -37,8 +42,9 @@ takes CUDA when torch sees it; ``cuda`` without CUDA warns and uses the CPU, or 
 ``AVEMOTION_STRICT=1``. With ``--facenet-onnx`` it picks ONNX Runtime's provider (CUDA needs
 onnxruntime-gpu). A value outside these is a usage error (exit 2).
 
-Exit codes: 0 done (or up to date), 1 runtime failure, 2 bad input (missing file, not a media file,
-audio-only file in ``av`` mode, unknown URL scheme, missing model bundle or FaceNet weights),
+Exit codes: 0 done (or up to date), 1 runtime failure (a stream that cannot be opened or fails),
+2 bad input (missing file, not a media file, audio-only file in ``av`` mode, unknown URL scheme,
+missing model bundle or FaceNet weights, an output path that cannot be written),
 3 several inputs and some failed (each reported; the others are written), 130 interrupted.
 """
 
@@ -46,17 +52,23 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from avemotion.cli import EXIT_FAILURE, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, UsageError
-
-#: URL schemes accepted as sources (FFmpeg protocols), besides local files and file://.
-STREAM_SCHEMES = ("udp", "rtp", "rtsp", "rtmp", "http", "https", "tcp", "srt")
-FILE_SCHEME = "file"
+from avemotion.cli._common import (
+    add_model_args,
+    check_model_extractor,
+    check_output_dir,
+    check_output_file,
+    input_path,
+    load_extractor,
+    load_predictor,
+    positive,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
@@ -83,125 +95,38 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:  # typ
     out.add_argument("--no-progress", action="store_true", help="no progress bar")
     out.add_argument("--read-timeout", type=float, default=5.0,
                      help="stream URLs: seconds without data that end the stream (default 5)")
+    out.add_argument("--open-timeout", type=float, default=None,
+                     help="stream URLs: seconds to wait for the stream to start (default: --read-timeout); "
+                          "a stream that sends nothing by then cannot be opened (exit 1)")
     out.add_argument("--quiet", action="store_true", help="no printed summary")
     p.set_defaults(func=run)
     return p
 
 
-def add_model_args(p: argparse.ArgumentParser, *, modes: tuple[str, ...] = ("av", "video", "audio")) -> None:
-    """Arguments shared with ``avemotion live``: model bundle, mode, FaceNet weights."""
-    g = p.add_argument_group("model")
-    g.add_argument("--model", type=Path, default=None,
-                   help="model bundle directory (default $AVEMOTION_MODEL_DIR or models/dynamic_padding_no_leakage)")
-    g.add_argument("--mode", choices=modes, default="av", help="modalities used (default av)")
-    w = g.add_mutually_exclusive_group()
-    w.add_argument("--facenet-weights", type=Path, metavar="PATH",
-                   help="FaceNet VGGFace2 weights (.pt); default $AVEMOTION_FACENET_WEIGHTS or torch's hub cache")
-    w.add_argument("--random-facenet", action="store_true",
-                   help="allow random FaceNet weights when none are found (demo/tests: video embeddings are meaningless)")
-    w.add_argument("--facenet-onnx", type=Path, metavar="PATH",
-                   help="FaceNet exported to ONNX (python -m avemotion.features.export_onnx): faster on the CPU")
-    g.add_argument("--device", type=device_arg, default="cpu", metavar="cpu|cuda|cuda:N|auto",
-                   help="where face detection and FaceNet run (default cpu; auto = cuda when available; "
-                        "cuda without CUDA warns and uses the CPU, an error with AVEMOTION_STRICT=1)")
-
-
-def device_arg(text: str) -> str:
-    """argparse type for ``--device``: ``cpu``, ``cuda``, ``cuda:N`` or ``auto`` (else exit 2)."""
-    from avemotion.features.video import check_device
-
-    try:
-        return check_device(text, name="--device")
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
 # --------------------------------------------------------------------------------------------------
-# Shared helpers (also used by cli/live.py)
+# Inputs and outputs, all checked before the model is loaded
 
 
-def load_predictor(model: Path | None) -> Any:
-    """Load the bundle; a missing or bad bundle is a :class:`UsageError` saying what to do."""
-    from avemotion.bundle import BundleError
-    from avemotion.inference import DEFAULT_MODEL_DIR, load_model
-
-    path = model if model is not None else Path(os.environ.get("AVEMOTION_MODEL_DIR") or DEFAULT_MODEL_DIR)
-    if not (path / "bundle.json").is_file():
-        raise UsageError(
-            f"--model: no model bundle at {path} (expected {path / 'bundle.json'}). Pass --model DIR or set "
-            "AVEMOTION_MODEL_DIR; `avemotion train` and `avemotion export` make one."
-        )
-    try:
-        return load_model(path)
-    except BundleError as exc:
-        raise UsageError(f"--model: {exc}") from None
-
-
-def load_extractor(args: argparse.Namespace) -> Any:
-    """The video extractor for ``args`` (None in audio mode); missing weights: :class:`UsageError`."""
-    from avemotion.features.video import FaceNetWeightsMissing
-    from avemotion.pipeline import get_video_extractor
-
-    if args.mode == "audio":
-        return None
-    device = getattr(args, "device", "cpu")
-    if not args.facenet_onnx:  # torch decides (with --facenet-onnx, ONNX Runtime decides for FaceNet)
-        from avemotion.features.video import resolve_device
-
-        try:
-            device = str(resolve_device(device, name="--device"))
-        except (ValueError, RuntimeError) as exc:
-            raise UsageError(str(exc)) from None
-    try:
-        return get_video_extractor(weights=args.facenet_weights, random_weights=args.random_facenet,
-                                   onnx=args.facenet_onnx, device=device)
-    except RuntimeError as exc:
-        if "strict" in str(exc):
-            raise UsageError(f"--device: {exc}") from None
-        raise
-    except FaceNetWeightsMissing as exc:
-        raise UsageError(f"{exc} (or pass --random-facenet for a demo with meaningless video embeddings)") from None
-
-
-def split_source(source: str) -> tuple[str, str]:
-    """``(scheme, target)``: ``("file", path)`` for paths and file:// URLs, else the URL's scheme.
-    An unknown scheme is a :class:`UsageError` listing the supported ones."""
-    if "://" not in source:
-        return FILE_SCHEME, source
-    scheme, rest = source.split("://", 1)
-    scheme = scheme.lower()
-    if scheme == FILE_SCHEME:
-        return FILE_SCHEME, rest
-    if scheme not in STREAM_SCHEMES:
-        raise UsageError(
-            f"{source}: unknown URL scheme {scheme!r}; expected a file path, file:// or one of "
-            + ", ".join(f"{s}://" for s in STREAM_SCHEMES)
-        )
-    return scheme, source
-
-
-def _input_path(source: str) -> Path | str:
-    """A local file's Path (checked), or the URL string of a stream."""
-    scheme, target = split_source(source)
-    if scheme != FILE_SCHEME:
-        return source
-    p = Path(target)
-    if not p.exists():
-        raise UsageError(f"INPUT: no such file: {p}")
-    if not p.is_file():
-        raise UsageError(f"INPUT: not a regular file: {p}")
-    return p
-
-
-# --------------------------------------------------------------------------------------------------
-
-
+@dataclass
 class _Outputs:
-    def __init__(self, rows: Path, fmt: str, events: Path, summary: Path, plot: Path | None) -> None:
-        self.rows, self.fmt, self.events, self.summary, self.plot = rows, fmt, events, summary, plot
+    rows: Path
+    fmt: str
+    events: Path
+    summary: Path
+    plot: Path | None
 
     def all(self) -> list[Path]:
         return [self.rows, self.events, self.summary] + ([self.plot] if self.plot else [])
+
+
+@dataclass
+class _Job:
+    """One input: its source text, then the checked path/URL and outputs, or why it cannot run."""
+
+    src: str
+    path: Path | str | None = None
+    outs: _Outputs | None = None
+    error: UsageError | None = None
 
 
 def _stem(src: Path | str) -> str:
@@ -214,24 +139,61 @@ def _stem(src: Path | str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name).stem or name) or "stream"
 
 
-def _outputs(args: argparse.Namespace, path: Path | str, several: bool) -> _Outputs:
-    plot = args.plot
-    if several and plot is not None:
-        plot = plot.with_name(f"{plot.stem}_{_stem(path)}{plot.suffix}")
+def _check_output_args(args: argparse.Namespace, several: bool) -> None:
+    """Combinations of output options, and the paths every input shares (``--out``, ``--jsonl``...)."""
     explicit = args.jsonl or args.csv
     if explicit and args.out:
         raise UsageError("--out and --jsonl/--csv: give one of them")
     if args.jsonl and args.csv:
         raise UsageError("--jsonl and --csv: give one of them")
+    if explicit and several:
+        raise UsageError("--jsonl/--csv name one file; with several inputs use --out DIR")
+    if args.out is not None:
+        check_output_dir(args.out, "--out")
     if explicit:
-        if several:
-            raise UsageError("--jsonl/--csv name one file; with several inputs use --out DIR")
-        fmt = "jsonl" if args.jsonl else "csv"
+        check_output_file(Path(explicit), "--jsonl" if args.jsonl else "--csv")
+
+
+def _outputs(args: argparse.Namespace, path: Path | str, several: bool) -> _Outputs:
+    """The output paths of one input, checked (an existing directory where a file goes, a file
+    where a directory goes: :class:`UsageError` naming the option)."""
+    plot = args.plot
+    if several and plot is not None:
+        plot = plot.with_name(f"{plot.stem}_{_stem(path)}{plot.suffix}")
+    explicit = args.jsonl or args.csv
+    if explicit:
         f = Path(explicit)
-        return _Outputs(f, fmt, f.with_name(f"{f.stem}.events.json"), f.with_name(f"{f.stem}.summary.json"), plot)
-    base = args.out if args.out is not None else Path("out")
-    d = base / _stem(path) if (several or args.out is None) else base
-    return _Outputs(d / f"windows.{args.format}", args.format, d / "events.json", d / "summary.json", plot)
+        arg = "--jsonl" if args.jsonl else "--csv"
+        outs = _Outputs(f, "jsonl" if args.jsonl else "csv", f.with_name(f"{f.stem}.events.json"),
+                        f.with_name(f"{f.stem}.summary.json"), plot)
+    else:
+        base = args.out if args.out is not None else Path("out")
+        d = base / _stem(path) if (several or args.out is None) else base
+        arg = "--out"
+        check_output_dir(d, arg)
+        outs = _Outputs(d / f"windows.{args.format}", args.format, d / "events.json", d / "summary.json", plot)
+    for p in outs.all():
+        check_output_file(p, "--plot" if p == plot else arg)
+    return outs
+
+
+def _plan(args: argparse.Namespace) -> list[_Job]:
+    """Every input with its outputs, checked first: a typo fails fast, before minutes of loading. With
+    one input a problem is raised; with several it is recorded and the others go on."""
+    several = len(args.inputs) > 1
+    _check_output_args(args, several)
+    jobs = []
+    for src in args.inputs:
+        job = _Job(src)
+        try:
+            job.path = input_path(src)
+            job.outs = _outputs(args, job.path, several)
+        except UsageError as exc:
+            if not several:
+                raise
+            job.error = exc
+        jobs.append(job)
+    return jobs
 
 
 def _fingerprint(path: Path | str) -> dict[str, Any]:
@@ -261,41 +223,20 @@ def _up_to_date(outs: _Outputs, path: Path | str, predictor: Any, mode: str) -> 
             and (old.get("model") or {}).get("model_sha256") == _model_id(predictor)["model_sha256"])
 
 
+# --------------------------------------------------------------------------------------------------
+# One input
+
+
 def analyze_one(path: Path | str, args: argparse.Namespace, predictor: Any, extractor: Any, outs: _Outputs,
                 progress: Any = None) -> dict[str, Any]:
-    """Analyze one file and write its outputs; returns the summary dict."""
-    from avemotion import analysis, pipeline
+    """Analyze one input and write its outputs; returns the summary dict (plus ``_events``)."""
+    from avemotion.pipeline import PipelineSettings
 
-    settings = pipeline.PipelineSettings.from_bundle(predictor.bundle)
+    settings = PipelineSettings.from_bundle(predictor.bundle)
     t0 = time.perf_counter()
-    if isinstance(path, str):
-        res = pipeline.analyze_stream(path, predictor, mode=args.mode, video_extractor=extractor, settings=settings,
-                                      read_timeout_s=args.read_timeout)
-    else:
-        res = pipeline.analyze_file(path, predictor, mode=args.mode, video_extractor=extractor, settings=settings,
-                                    progress=progress)
+    res = _analyze(path, args, predictor, extractor, settings, progress)
     wall = time.perf_counter() - t0
-    if not res.results:
-        raise UsageError(
-            f"{path}: no analysis windows (media {res.media_duration_s:.2f} s, {res.n_audio_steps} audio and "
-            f"{res.n_video_steps} video steps; audio needs at least {settings.audio_window_s} s)"
-        )
-    results = res.results
-    events = analysis.detect_laughter_events(
-        [r.start for r in results], [r.end for r in results], [r.laugh_prob for r in results],
-        on=settings.laughter_threshold, min_duration_s=args.min_event_s,
-    )
-    summary = analysis.summarize(results, settings.labels, events)
-    rows = [r.to_row() for r in results]
-    text = analysis.rows_to_jsonl(rows) if outs.fmt == "jsonl" else analysis.rows_to_csv(rows)
-    analysis.atomic_write_text(outs.rows, text)
-    off = max(0.0, settings.laughter_threshold - 0.15)
-    ev_doc = {"threshold_on": settings.laughter_threshold, "threshold_off": off, "min_duration_s": args.min_event_s,
-              "events": summary.to_dict()["events"]}
-    analysis.atomic_write_text(outs.events, json.dumps(ev_doc, indent=2) + "\n")
-    if outs.plot is not None:
-        analysis.plot_timeline(results, settings.labels, events, settings.laughter_threshold, outs.plot,
-                               title=f"{_name(path)} ({args.mode})")
+    ev_doc, summary = _write_rows_and_events(res, args, settings, outs, path)
     doc = summary.to_dict()
     doc.pop("events")
     doc.update(
@@ -304,14 +245,54 @@ def analyze_one(path: Path | str, args: argparse.Namespace, predictor: Any, extr
         media_duration_s=round(res.media_duration_s, 4), audio_steps=res.n_audio_steps,
         video_steps=res.n_video_steps, timings=res.timings.to_dict(), wall_s=round(wall, 4),
         real_time_factor=round(wall / res.media_duration_s, 4) if res.media_duration_s > 0 else None,
-        sync=res.sync_stats,
+        sync=res.sync_stats, complete=res.coverage.complete, decode=res.coverage.to_dict(),
         outputs={"rows": str(outs.rows), "events": str(outs.events), "plot": str(outs.plot) if outs.plot else None},
         random_facenet=bool(getattr(args, "random_facenet", False)),
     )
-    doc["_events"] = ev_doc["events"]
-    public = {k: v for k, v in doc.items() if k != "_events"}
-    analysis.atomic_write_text(outs.summary, json.dumps(public, indent=2) + "\n")
-    return doc
+    from avemotion._io import atomic_write_text
+
+    atomic_write_text(outs.summary, json.dumps(doc, indent=2) + "\n")
+    return doc | {"_events": ev_doc["events"]}
+
+
+def _analyze(path: Path | str, args: argparse.Namespace, predictor: Any, extractor: Any, settings: Any,
+             progress: Any) -> Any:
+    from avemotion import pipeline
+
+    if isinstance(path, str):
+        res = pipeline.analyze_stream(path, predictor, mode=args.mode, video_extractor=extractor, settings=settings,
+                                      open_timeout_s=args.open_timeout if args.open_timeout is not None
+                                      else args.read_timeout, read_timeout_s=args.read_timeout)
+    else:
+        res = pipeline.analyze_file(path, predictor, mode=args.mode, video_extractor=extractor, settings=settings,
+                                    progress=progress)
+    if not res.results:
+        raise UsageError(
+            f"{path}: no analysis windows (media {res.media_duration_s:.2f} s, {res.n_audio_steps} audio and "
+            f"{res.n_video_steps} video steps; audio needs at least {settings.audio_window_s} s)"
+        )
+    return res
+
+
+def _write_rows_and_events(res: Any, args: argparse.Namespace, settings: Any, outs: _Outputs,
+                           path: Path | str) -> tuple[dict[str, Any], Any]:
+    """Rows, ``events.json`` and the plot; returns the events document and the summary."""
+    from avemotion._io import atomic_write_text
+    from avemotion.pipeline import postprocess as pp
+
+    results = res.results
+    on = settings.laughter_threshold
+    events = pp.detect_laughter_events([r.start for r in results], [r.end for r in results],
+                                       [r.laugh_prob for r in results], on=on, min_duration_s=args.min_event_s)
+    summary = pp.summarize(results, settings.labels, events)
+    rows = [r.to_row() for r in results]
+    atomic_write_text(outs.rows, pp.rows_to_jsonl(rows) if outs.fmt == "jsonl" else pp.rows_to_csv(rows))
+    ev_doc = {"threshold_on": on, "threshold_off": pp.off_threshold(on), "min_duration_s": args.min_event_s,
+              "events": summary.to_dict()["events"]}
+    atomic_write_text(outs.events, json.dumps(ev_doc, indent=2) + "\n")
+    if outs.plot is not None:
+        pp.plot_timeline(results, settings.labels, events, on, outs.plot, title=f"{_name(path)} ({args.mode})")
+    return ev_doc, summary
 
 
 def _name(path: Path | str) -> str:
@@ -333,6 +314,10 @@ def _print_summary(console: Any, path: Path | str, doc: dict[str, Any], outs: _O
                   f"mean face-present share per window {doc['face_present_share']:.0%}")
     for ev in doc["_events"]:
         console.print(f"  laugh {ev['onset']:7.2f} - {ev['offset']:7.2f} s  peak {ev['peak_prob']:.2f} at {ev['peak_time']:.2f} s")
+    if not doc.get("complete", True):
+        d = doc["decode"]
+        console.print(f"[yellow]note: the media decoded only in part (declared {d['declared_s']} s, audio to "
+                      f"{d['audio_s']} s, video to {d['video_s']} s); see \"decode\" in the summary[/]")
     if (doc.get("model") or {}).get("training", {}).get("demonstration"):
         console.print("[yellow]note: the model is a demonstration model (trained on synthetic data): its predictions "
                       "on real media carry no meaning; see training/README.md to train a real one[/]")
@@ -341,81 +326,88 @@ def _print_summary(console: Any, path: Path | str, doc: dict[str, Any], outs: _O
     console.print(f"wrote {outs.rows}, {outs.events}, {outs.summary}" + (f", {outs.plot}" if outs.plot else ""))
 
 
+# --------------------------------------------------------------------------------------------------
+# The command
+
+
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from avemotion.features.media import MediaError
-
-    console = Console()
-    err = Console(stderr=True)
     if args.min_event_s < 0:
         raise UsageError(f"--min-event-s: expected >= 0, got {args.min_event_s}")
-    if not args.read_timeout > 0:
-        raise UsageError(f"--read-timeout: expected > 0 seconds, got {args.read_timeout}")
-    several = len(args.inputs) > 1
-    # Validate every input first: a typo fails fast, before minutes of loading.
-    paths: list[Path | str | UsageError] = []
-    for src in args.inputs:
-        try:
-            paths.append(_input_path(src))
-        except UsageError as exc:
-            if not several:
-                raise
-            paths.append(exc)
+    positive(args, "open_timeout", "read_timeout")
+    jobs = _plan(args)
     predictor = load_predictor(args.model)
     extractor = load_extractor(args)
+    check_model_extractor(predictor, extractor, args.mode)
+    several = len(jobs) > 1
     failures: list[tuple[str, str, int]] = []
     done = 0
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-                  TimeRemainingColumn(), console=err, disable=args.no_progress, transient=True) as prog:
-        for src, p in zip(args.inputs, paths, strict=True):
-            if isinstance(p, UsageError):
-                failures.append((src, str(p), EXIT_USAGE))
-                continue
+    with _progress_bar(args) as prog:
+        for job in jobs:
             try:
-                outs = _outputs(args, p, several)
-                if not args.force and _up_to_date(outs, p, predictor, args.mode):
-                    console.print(f"{p}: up to date ({outs.summary}); --force recomputes")
-                    done += 1
-                    continue
-                task = prog.add_task(_name(p), total=1.0)
-
-                def progress(stage: str, t: float, total: float, task: Any = task, name: str = _name(p)) -> None:
-                    frac = min(t / total, 1.0) if total > 0 else 0.0
-                    # audio features are computed first (~1/3 of the work), video after
-                    value = frac / 3 if stage == "audio" else (1 / 3 if args.mode == "av" else 0) + frac * (2 / 3 if args.mode == "av" else 1)
-                    prog.update(task, completed=value, description=f"{name} [{stage}]")
-
-                doc = analyze_one(p, args, predictor, extractor, outs, progress)
-                prog.remove_task(task)
+                _run_job(job, args, predictor, extractor, prog)
                 done += 1
-                if not args.quiet:
-                    _print_summary(console, p, doc, outs)
-            except UsageError as exc:
-                if not several:
-                    raise
-                failures.append((src, str(exc), EXIT_USAGE))
-            except MediaError as exc:
-                msg = _media_message(exc, args.mode)
-                if not several:
+            except Exception as exc:  # noqa: BLE001 - classified by type below; anything else propagates
+                msg, code = _classify(exc, args.mode)
+                if several:
+                    failures.append((job.src, msg, code))
+                elif code == EXIT_USAGE:
                     raise UsageError(msg) from None
-                failures.append((src, msg, EXIT_USAGE))
-            except (OSError, ValueError, RuntimeError) as exc:
-                if not several:
-                    print(f"avemotion analyze: error: {src}: {type(exc).__name__}: {exc}", file=sys.stderr)
+                else:
+                    print(f"avemotion analyze: error: {job.src}: {msg}", file=sys.stderr)
                     return EXIT_FAILURE
-                failures.append((src, f"{type(exc).__name__}: {exc}", EXIT_FAILURE))
     for src, msg, _ in failures:
         print(f"avemotion analyze: failed: {src}: {msg}", file=sys.stderr)
     if failures:
-        print(f"avemotion analyze: {done} of {len(args.inputs)} input(s) done, {len(failures)} failed", file=sys.stderr)
+        print(f"avemotion analyze: {done} of {len(jobs)} input(s) done, {len(failures)} failed", file=sys.stderr)
         return EXIT_PARTIAL if done else max(code for _, _, code in failures)
     return EXIT_OK
 
 
-def _media_message(exc: Exception, mode: str) -> str:
-    kind = getattr(exc, "kind", "")
-    if kind == "unreadable" or kind == "empty":
-        return f"{exc} (not a media file FFmpeg can read)"
-    return str(exc)  # no_audio / no_video: analyze_file's message names the mode to use
+def _progress_bar(args: argparse.Namespace) -> Any:
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                    TimeRemainingColumn(), console=Console(stderr=True), disable=args.no_progress, transient=True)
+
+
+def _run_job(job: _Job, args: argparse.Namespace, predictor: Any, extractor: Any, prog: Any) -> None:
+    from rich.console import Console
+
+    if job.error is not None:
+        raise job.error
+    assert job.path is not None and job.outs is not None
+    console = Console()
+    if not args.force and _up_to_date(job.outs, job.path, predictor, args.mode):
+        console.print(f"{job.path}: up to date ({job.outs.summary}); --force recomputes")
+        return
+    name = _name(job.path)
+    task = prog.add_task(name, total=1.0)
+    av = args.mode == "av"
+
+    def progress(stage: str, t: float, total: float) -> None:
+        frac = min(t / total, 1.0) if total > 0 else 0.0
+        # audio features are computed first (~1/3 of the work), video after
+        value = frac / 3 if stage == "audio" else (1 / 3 if av else 0) + frac * (2 / 3 if av else 1)
+        prog.update(task, completed=value, description=f"{name} [{stage}]")
+
+    doc = analyze_one(job.path, args, predictor, extractor, job.outs, progress)
+    prog.remove_task(task)
+    if not args.quiet:
+        _print_summary(console, job.path, doc, job.outs)
+
+
+def _classify(exc: Exception, mode: str) -> tuple[str, int]:
+    """``(message, exit code)`` of a failed input, by the exception's type: bad input (2) or a
+    runtime failure (1: a stream that cannot be opened, a decoder or pipeline error)."""
+    from avemotion.features.media import MediaError
+
+    if isinstance(exc, UsageError):
+        return str(exc), EXIT_USAGE
+    if isinstance(exc, MediaError):
+        if exc.kind in ("unreadable", "empty"):
+            return f"{exc} (not a media file FFmpeg can read)", EXIT_USAGE
+        return str(exc), EXIT_USAGE  # no_audio / no_video: the message names the mode to use
+    if isinstance(exc, (OSError, ValueError, RuntimeError)):
+        return f"{type(exc).__name__}: {exc}", EXIT_FAILURE
+    raise exc

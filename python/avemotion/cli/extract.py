@@ -5,7 +5,8 @@
     avemotion extract manifest.csv -o out --backend ray --ray-address auto
 
 Writes ``OUT/{clip_id}.npz`` per clip and ``OUT/index.csv`` (per-clip status, counts, timings).
-Reruns skip clips already done (``--no-resume`` redoes them). Exit code 0 when every clip is ok,
+Reruns skip clips already done whose file is intact (size and sha256 as ``index.csv`` recorded them;
+a damaged file is extracted again; ``--no-resume`` redoes every clip). Exit code 0 when every clip is ok,
 3 when some failed (see the index), 2 for bad usage, 130 when interrupted (the index is written).
 
 ``--device cpu|cuda|cuda:N|auto`` (default cpu): where MTCNN and FaceNet run. When it resolves to
@@ -21,8 +22,9 @@ import os
 import sys
 from pathlib import Path
 
+from avemotion._contract import DEFAULT_AUDIO_MODE
 from avemotion.cli import EXIT_OK, EXIT_PARTIAL, UsageError
-from avemotion.cli.analyze import device_arg
+from avemotion.cli._common import device_arg
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -53,6 +55,19 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--window", type=float, default=1.0, help="audio window seconds (default 1.0)")
     p.add_argument("--hop", type=float, default=0.1, help="audio hop seconds (default 0.1)")
     p.add_argument(
+        "--audio-mode",
+        choices=("sliding", "window"),
+        default=DEFAULT_AUDIO_MODE,
+        help="audio step extractor: sliding functionals over one LLD pass (default; what bundles record) "
+        "or one openSMILE call per window",
+    )
+    p.add_argument(
+        "--redetect-every",
+        type=int,
+        default=5,
+        help="full MTCNN face detection every N sampled frames, tracking between (1: every frame; default 5)",
+    )
+    p.add_argument(
         "--fps", type=float, default=5.0, help="video frames sampled per second (default 5)"
     )
     p.add_argument(
@@ -69,7 +84,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument(
         "--facenet-weights",
         default=None,
-        help="VGGFace2 checkpoint (default: $AVEMOTION_FACENET_WEIGHTS or torch hub cache)",
+        help="FaceNet weights (.pt, e.g. VGGFace2; default: $AVEMOTION_FACENET_WEIGHTS, else the converted CASIA-WebFace weights)",
     )
     p.add_argument(
         "--facenet-onnx", default=None, help="use this FaceNet ONNX model through ONNX Runtime"
@@ -92,7 +107,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--workers",
         type=int,
         default=None,
-        help="processes (default: min(4, CPUs); 1 = in this process)",
+        help="processes of the process backend (default: min(4, CPUs); 1 = in this process); "
+        "Ray uses one CPU per clip of the whole cluster",
     )
     p.add_argument(
         "--backend",
@@ -101,7 +117,10 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="local process pool (default) or Ray",
     )
     p.add_argument(
-        "--ray-address", default=None, help="Ray cluster address (default: start/attach locally)"
+        "--ray-address",
+        default=None,
+        help="Ray cluster to join: HOST:PORT of its head, or auto (default: a local runtime "
+        "started for this run and stopped after it)",
     )
     p.add_argument("--no-resume", action="store_true", help="extract every clip again")
     p.add_argument("--limit", type=int, default=None, help="only the first N clips of the manifest")
@@ -133,7 +152,9 @@ def run(args: argparse.Namespace) -> int:
             video="video" in mods,
             audio_window_s=args.window,
             audio_hop_s=args.hop,
+            audio_mode=args.audio_mode,
             video_fps=args.fps,
+            redetect_every=args.redetect_every,
             detect_max_side=args.detect_max_side or None,
             mtcnn_onnx=args.mtcnn_onnx,
             facenet_weights=args.facenet_weights,

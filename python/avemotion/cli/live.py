@@ -9,7 +9,7 @@ Sources (one of):
                        index; default input device) in ``--mode av``; ``--list-devices`` lists both.
 
 Capture runs on its own thread(s), feature extraction on an audio and a video worker, the synchronizer
-and the model on an inference thread (see :class:`avemotion.pipeline.LiveEngine`); the terminal view
+and the model on an inference thread (see :class:`avemotion.pipeline.live.engine.LiveEngine`); the terminal view
 (rich) only reads results, so it never blocks capture. When a worker falls behind, video frames are
 dropped (oldest first) rather than delaying everything; a window waits at most ``--max-latency``
 seconds of stream time for the lagging modality.
@@ -41,11 +41,21 @@ import queue
 import sys
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 from avemotion.cli import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, UsageError
-from avemotion.cli.analyze import add_model_args, load_extractor, load_predictor, split_source
+from avemotion.cli._common import (
+    FILE_SCHEME,
+    add_model_args,
+    check_model_extractor,
+    check_output_file,
+    load_extractor,
+    load_predictor,
+    positive,
+    split_source,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
@@ -111,16 +121,29 @@ def _validate(args: argparse.Namespace) -> None:
         raise UsageError("--mic: only with --camera (a --source URL carries its own audio)")
     if args.realtime and args.source is None:
         raise UsageError("--realtime: only with --source (a file)")
-    for name in ("open_timeout", "read_timeout", "max_latency"):
-        v = getattr(args, name)
-        if not v > 0:
-            raise UsageError(f"--{name.replace('_', '-')}: expected > 0, got {v}")
+    positive(args, "open_timeout", "read_timeout", "max_latency")
     if args.duration is not None and not args.duration > 0:
         raise UsageError(f"--duration: expected > 0 seconds, got {args.duration}")
     if not 0 < args.ema_alpha <= 1:
         raise UsageError(f"--ema-alpha: expected a value in (0, 1], got {args.ema_alpha}")
     if args.enhanced is False and args.ema_alpha != 0.4:
         raise UsageError("--ema-alpha: only with --enhanced")
+    if args.jsonl and args.jsonl != "-":
+        check_output_file(Path(args.jsonl), "--jsonl")
+    if args.stats_json is not None:
+        check_output_file(args.stats_json, "--stats-json")
+
+
+def _source_url(args: argparse.Namespace) -> str | None:
+    """The URL or file path to decode (``--source``; a file checked), or None for ``--camera``."""
+    if args.source is None:
+        return None
+    scheme, target = split_source(args.source)
+    if scheme != FILE_SCHEME:
+        return args.source
+    if not Path(target).is_file():
+        raise UsageError(f"--source: no such file: {target}")
+    return target
 
 
 class _View:
@@ -181,93 +204,87 @@ def _report_lines(rep: Any) -> list[str]:
     ]
 
 
-def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
+@dataclass
+class _RowSink:
+    """Where window rows go: ``--jsonl PATH`` (a file), ``-`` (stdout) or nowhere; and the display queue."""
+
+    out: TextIO | None = None
+    shown: queue.SimpleQueue[tuple[Any, dict[str, Any]]] = field(default_factory=queue.SimpleQueue)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def open(cls, jsonl: str | None) -> _RowSink:
+        if jsonl == "-":
+            return cls(sys.stdout)
+        if jsonl:
+            Path(jsonl).parent.mkdir(parents=True, exist_ok=True)
+            return cls(open(jsonl, "w", encoding="utf-8"))  # noqa: SIM115 - closed by close()
+        return cls()
+
+    def __call__(self, r: Any, info: dict[str, Any]) -> None:  # the engine's on_result (inference thread)
+        if self.out is not None:
+            lat = info["latency_s"]
+            row = r.to_row() | {"latency_ms": round(lat * 1000, 1) if lat is not None else None, "forced": info["forced"]}
+            with self.lock:
+                self.out.write(json.dumps(row, separators=(",", ":")) + "\n")
+                self.out.flush()
+        self.shown.put((r, info))
+
+    def close(self) -> None:
+        if self.out is not None and self.out is not sys.stdout:
+            self.out.close()
+
+
+def _build(args: argparse.Namespace, url: str | None, predictor: Any, extractor: Any,
+           sink: _RowSink) -> tuple[Any, Any]:
+    """The engine and its source for the options."""
+    from avemotion import pipeline
+
+    settings = pipeline.PipelineSettings.from_bundle(predictor.bundle)
+    is_file = url is not None and split_source(args.source)[0] == FILE_SCHEME
+    read_fast = is_file and not args.realtime  # a file read as fast as the pipeline goes: nothing dropped
+    cfg = pipeline.LiveConfig(
+        mode=args.mode, enhanced=args.enhanced, ema_alpha=args.ema_alpha,
+        # ... and it waits for every modality: no window is forced
+        max_latency_s=max(args.max_latency, 30.0) if read_fast else args.max_latency,
+        blocking=read_fast, clock_sync="none" if url is not None else "drift",
+    )
+    engine = pipeline.LiveEngine(predictor, cfg, video_extractor=extractor, settings=settings, on_result=sink)
+    if url is None:
+        return engine, pipeline.DeviceSource(engine, camera=args.camera, mic=args.mic, fps=settings.video_fps)
+    return engine, pipeline.StreamSource(url, engine, fps=settings.video_fps, realtime=args.realtime,
+                                         open_timeout_s=args.open_timeout, read_timeout_s=args.read_timeout,
+                                         options=pipeline.stream_options(url))
+
+
+def _start(engine: Any, source: Any) -> None:
+    """Start the engine, then the source; a device that cannot be opened is a :class:`UsageError`."""
+    from avemotion.pipeline import SourceError
+
+    engine.start()
+    try:
+        source.start()
+    except SourceError as exc:
+        engine.on_end("error", exc)
+        engine.wait(10)
+        raise UsageError(str(exc)) from None
+
+
+def _watch(engine: Any, source: Any, view: _View, sink: _RowSink, args: argparse.Namespace, console: Any) -> tuple[Any, bool]:
+    """Show results until the engine finishes (or ``--duration``, or Ctrl-C); returns ``(report or
+    None if the pipeline did not stop, interrupted)``."""
     from rich.live import Live
 
     from avemotion import pipeline
 
-    to_stdout = args.jsonl == "-"
-    if args.list_devices:
-        list_devices(sys.stdout)
-        return EXIT_OK
-    _validate(args)
-    if args.mode == "audio" and args.camera is not None and args.mic is None:
-        pass  # the default input device
-    url = None
-    if args.source is not None:
-        scheme, target = split_source(args.source)
-        if scheme == "file":
-            if not Path(target).is_file():
-                raise UsageError(f"--source: no such file: {target}")
-            url = target
-        else:
-            url = args.source
-    predictor = load_predictor(args.model)
-    extractor = load_extractor(args)
-    settings = pipeline.PipelineSettings.from_bundle(predictor.bundle)
-
-    console = Console(stderr=to_stdout)
-    out: TextIO | None = None
-    if args.jsonl and not to_stdout:
-        Path(args.jsonl).parent.mkdir(parents=True, exist_ok=True)
-        out = open(args.jsonl, "w", encoding="utf-8")  # noqa: SIM115 - closed below
-    elif to_stdout:
-        out = sys.stdout
-    shown: queue.SimpleQueue[tuple[Any, dict[str, Any]]] = queue.SimpleQueue()
-    out_lock = threading.Lock()
-
-    def on_result(r: Any, info: dict[str, Any]) -> None:
-        if out is not None:
-            row = r.to_row() | {"latency_ms": round(info["latency_s"] * 1000, 1) if info["latency_s"] is not None else None,
-                                "forced": info["forced"]}
-            with out_lock:
-                out.write(json.dumps(row, separators=(",", ":")) + "\n")
-                out.flush()
-        shown.put((r, info))
-
-    is_file = url is not None and split_source(args.source)[0] == "file"
-    cfg = pipeline.LiveConfig(
-        mode=args.mode, enhanced=args.enhanced, ema_alpha=args.ema_alpha,
-        # a file read as fast as the pipeline goes waits for every modality: no window is forced
-        max_latency_s=max(args.max_latency, 30.0) if is_file and not args.realtime else args.max_latency,
-        blocking=is_file and not args.realtime, clock_sync="none" if url is not None else "drift",
-    )
-    engine = pipeline.LiveEngine(predictor, cfg, video_extractor=extractor, settings=settings, on_result=on_result)
-    source: Any
-    if url is not None:
-        opts = pipeline.stream_options(url)
-        source = pipeline.StreamSource(url, engine, fps=settings.video_fps, realtime=args.realtime,
-                                       open_timeout_s=args.open_timeout, read_timeout_s=args.read_timeout, options=opts)
-    else:
-        source = pipeline.DeviceSource(engine, camera=args.camera, mic=args.mic, fps=settings.video_fps)
-    engine.start()
-    try:
-        source.start()
-    except RuntimeError as exc:
-        engine.on_end("error", str(exc))
-        engine.wait(10)
-        raise UsageError(str(exc)) from None
-    # one line on stderr once capture has started (scripts and tests wait for it)
-    print(f"avemotion live: reading {args.source or f'camera {args.camera}'} (mode {args.mode}"
-          f"{', enhanced' if args.enhanced else ''}; model {predictor.bundle.path}"
-          f"{', a demonstration model' if predictor.bundle.training.get('demonstration') else ''})",
-          file=sys.stderr, flush=True)
-    view = _View(console, settings.labels, settings.laughter_threshold)
     t_end = None if args.duration is None else time.monotonic() + args.duration
     interrupted = False
-    live = Live(view.render(engine), console=console, refresh_per_second=4, transient=False) if not args.no_display else None
+    live = None if args.no_display else Live(view.render(engine), console=console, refresh_per_second=4)
     try:
         if live is not None:
             live.start()
         while not engine.finished:
-            try:
-                item = shown.get(timeout=0.25)
-                view.last = item
-                while True:  # keep only the newest for display
-                    view.last = shown.get_nowait()
-            except queue.Empty:
-                pass
+            _take_newest(sink.shown, view)
             if live is not None:
                 live.update(view.render(engine))
             if t_end is not None and time.monotonic() >= t_end and not engine.stopping:
@@ -282,16 +299,29 @@ def run(args: argparse.Namespace) -> int:
         if live is not None:
             live.update(view.render(engine))
             live.stop()
-        if out is not None and out is not sys.stdout:
-            out.close()
+        sink.close()
+    return rep, interrupted
+
+
+def _take_newest(shown: queue.SimpleQueue[tuple[Any, dict[str, Any]]], view: _View) -> None:
+    """Wait up to 0.25 s for results; keep only the newest for display."""
+    try:
+        view.last = shown.get(timeout=0.25)
+        while True:
+            view.last = shown.get_nowait()
+    except queue.Empty:
+        pass
+
+
+def _finish(rep: Any, interrupted: bool, args: argparse.Namespace, report_out: TextIO) -> int:
+    """Print the report (and ``--stats-json``); the exit code."""
     if rep is None:
         print("avemotion live: error: the pipeline did not stop within the timeout", file=sys.stderr)
         return EXIT_FAILURE
-    report_out = sys.stderr if to_stdout else sys.stdout
     for line in _report_lines(rep):
         print(line, file=report_out)
     if args.stats_json is not None:
-        from avemotion.analysis import atomic_write_text
+        from avemotion._io import atomic_write_text
 
         atomic_write_text(args.stats_json, json.dumps(rep.to_dict(), indent=2, default=str) + "\n")
     if interrupted:
@@ -300,3 +330,34 @@ def run(args: argparse.Namespace) -> int:
         print(f"avemotion live: error: {rep.error or rep.end_reason}", file=sys.stderr)
         return EXIT_FAILURE
     return EXIT_OK
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    if args.list_devices:
+        list_devices(sys.stdout)
+        return EXIT_OK
+    _validate(args)
+    url = _source_url(args)
+    predictor = load_predictor(args.model)
+    extractor = load_extractor(args)
+    check_model_extractor(predictor, extractor, args.mode)
+    to_stdout = args.jsonl == "-"
+    sink = _RowSink.open(args.jsonl)
+    try:
+        engine, source = _build(args, url, predictor, extractor, sink)
+        _start(engine, source)
+    except BaseException:
+        sink.close()
+        raise
+    # one line on stderr once capture has started (scripts and tests wait for it)
+    bundle = predictor.bundle
+    print(f"avemotion live: reading {args.source or f'camera {args.camera}'} (mode {args.mode}"
+          f"{', enhanced' if args.enhanced else ''}; model {bundle.path}"
+          f"{', a demonstration model' if bundle.training.get('demonstration') else ''})",
+          file=sys.stderr, flush=True)
+    console = Console(stderr=to_stdout)
+    view = _View(console, engine.settings.labels, engine.settings.laughter_threshold)
+    rep, interrupted = _watch(engine, source, view, sink, args, console)
+    return _finish(rep, interrupted, args, sys.stderr if to_stdout else sys.stdout)

@@ -1,17 +1,19 @@
 """``avemotion stats {audio,video}``: training-split normalization statistics from extracted features.
 
-Reads the per-clip feature files of an extraction directory (``{clip_id}.npz``, docs/contracts.md:
-keys ``audio`` (Ta, 89), ``video`` (Tv, 512), ``video_mask`` (Tv,) bool) for the manifest rows of
-one split (default ``train``: no leakage), accumulates per-dimension mean/std in one pass with the
-C++ ``RunningStats`` (masked video steps, i.e. frames without a face, never count), and writes
-``{name}_normalization_stats.pkl`` atomically to ``--out`` (default: the model directory, see
-``avemotion.feature_normalizer.default_stats_dir``).
+Reads the per-clip feature files of an extraction directory (``{clip_id}.npz`` through
+``avemotion.features.clipfile``, the one clip reader) for the manifest rows of one split (default
+``train``: no leakage), accumulates per-dimension mean/std in one pass with the C++ ``RunningStats``
+(masked video steps, i.e. frames without a face, never count), and writes
+``{name}_normalization_stats.pkl`` atomically to ``--out`` (default: the model directory,
+``avemotion._contract.default_model_dir``).
 
-Per-clip problems (feature file missing, extraction marked ``error`` in ``index.csv``, wrong shape,
-NaN/Inf in a real step) are reported and skipped; the statistics come from the other clips and the
-exit code is 3 (partial). Nothing usable: exit 1, nothing written. An existing statistics file is
-replaced only with ``--force``. A rerun recomputes from the files (one cheap pass) and replaces the
-output atomically, so an interrupted run never leaves a half-written file.
+Per-clip problems (feature file missing or unreadable, extraction marked ``error`` in ``index.csv``,
+wrong shape, missing timestamps, NaN/Inf in a real step) are reported and skipped; the statistics
+come from the other clips and the exit code is 3 (partial). Nothing usable: exit 1, nothing written.
+An existing statistics file is replaced only with ``--force``: without it the check and the write are
+one atomic step (``avemotion._io``, create-exclusive), so of two runs racing for one output exactly
+one writes and the other exits 2 saying so. A rerun recomputes from the files (one cheap pass) and
+replaces the output atomically, so an interrupted run never leaves a half-written file.
 
 Example::
 
@@ -25,6 +27,7 @@ import argparse
 import csv
 import json
 import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,18 +91,20 @@ class StatsJob:
 
 
 def _read_manifest(path: Path, clip_col: str, split_col: str) -> list[tuple[str, str]]:
+    # the one manifest reader: strict schema, labels, splits (``Train`` is an error), file:line
+    from avemotion.data.manifest import COLUMNS, ManifestError, read_manifest
+
     if not path.is_file():
         raise UsageError(f"--manifest: file not found: {path}")
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        cols = reader.fieldnames or []
-        missing = [c for c in (clip_col, split_col) if c not in cols]
-        if missing:
-            raise UsageError(
-                f"--manifest {path}: missing column(s) {missing}; columns present: {cols} "
-                "(see --clip-column / --split-column)"
-            )
-        return [(row[clip_col] or "", row[split_col] or "") for row in reader]
+    text_cols = [c for c in COLUMNS if c not in ("start", "end")]
+    bad = [c for c in (clip_col, split_col) if c not in text_cols]
+    if bad:
+        raise UsageError(f"--clip-column/--split-column: {bad} not manifest columns ({', '.join(text_cols)})")
+    try:
+        rows = read_manifest(path)
+    except ManifestError as exc:
+        raise UsageError(f"--manifest: {exc}") from None
+    return [(getattr(r, clip_col), getattr(r, split_col)) for r in rows]
 
 
 def _read_index(features: Path) -> dict[str, dict[str, str]]:
@@ -121,44 +126,21 @@ def _clip_file(features: Path, clip_id: str, index: dict[str, dict[str, str]]) -
     return features / f"{clip_id}.npz"
 
 
-def _load_clip(path: Path, modality: str, dim: int) -> tuple[Any, Any]:
-    import numpy as np
+def _load_clip(path: Path, modality: str) -> tuple[Any, Any]:
+    """(steps, mask or None) of one modality, read through the one clip reader."""
+    from avemotion.features.clipfile import load_clip
 
-    if not path.is_file():
-        raise ValueError(f"feature file not found: {path}")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            if modality not in npz.files:
-                raise ValueError(f"{path}: no {modality!r} array (keys: {sorted(npz.files)})")
-            x = npz[modality]
-            mask = None
-            if modality == "video":
-                if "video_mask" not in npz.files:
-                    raise ValueError(f"{path}: no 'video_mask' array (keys: {sorted(npz.files)})")
-                mask = npz["video_mask"]
-    except ValueError:
-        raise
-    except Exception as exc:  # zip errors, truncated file
-        raise ValueError(f"{path}: unreadable ({exc.__class__.__name__}: {exc})") from exc
-    if x.size == 0:  # a clip without this modality (some writers store shape (0,))
-        x = np.zeros((0, dim), np.float32)
-        mask = None if mask is None else np.zeros(0, bool)
-    if x.ndim != 2 or x.shape[1] != dim:
-        raise ValueError(f"{path}: {modality} has shape {x.shape}, expected (T, {dim})")
-    if mask is not None:
-        if mask.dtype != np.bool_ or mask.shape != x.shape[:1]:
-            raise ValueError(
-                f"{path}: video_mask is {mask.dtype} {mask.shape}, expected bool ({x.shape[0]},)"
-            )
-    return x, mask
+    c = load_clip(path)
+    return (c.audio, None) if modality == "audio" else (c.video, c.video_mask)
 
 
 def run(args: argparse.Namespace) -> int:
     from avemotion import feature_normalizer as fn
+    from avemotion._contract import DIMS
     from avemotion.kernels import RunningStats
 
     name: str = args.modality
-    dim = fn.EXPECTED_DIMS[name]
+    dim = DIMS[name]
     if not args.features.is_dir():
         raise UsageError(f"--features: directory not found: {args.features}")
     if args.limit is not None and args.limit < 1:
@@ -198,7 +180,7 @@ def run(args: argparse.Namespace) -> int:
         clips = tqdm(selected, desc=f"{name} stats", unit="clip", disable=None, file=sys.stderr)
     for clip_id in clips:
         try:
-            x, mask = _load_clip(_clip_file(args.features, clip_id, index), name, dim)
+            x, mask = _load_clip(_clip_file(args.features, clip_id, index), name)
             before = running.count
             running.update(x, mask)  # leaves the accumulator unchanged when it raises
         except ValueError as exc:
@@ -225,10 +207,17 @@ def run(args: argparse.Namespace) -> int:
         "clips_failed": len(job.failures),
         "command": "avemotion stats",
     }
-    stats = fn.stats_from_running(running, name, extra=extra)
-    path = fn.save_normalization_stats(
-        stats.mean, stats.std, name, args.out, count=stats.count, extra=extra
-    )
+    stats = fn.stats_from_running(running, name, extra=extra)  # warns about constant dims
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", fn.ConstantFeatureWarning)  # (said once above)
+            path = fn.save_normalization_stats(stats.mean, stats.std, name, args.out, count=stats.count,
+                                               extra=extra, overwrite=args.force)  # fmt: skip
+    except FileExistsError:
+        raise UsageError(
+            f"{out_path} was written by another run meanwhile; nothing written by this one "
+            "(pass --force to replace it)"
+        ) from None
     summary = stats.summary()
     summary.update(
         path=str(path),
@@ -249,6 +238,6 @@ def run(args: argparse.Namespace) -> int:
             f"{len(job.failures)} failed)"
         )
         print(f"  std range: {summary['std_min']:.6g} .. {summary['std_max']:.6g}")
-        clamped = list(stats.clamped)
-        print(f"  clamped dims (std < {fn.STD_EPS:g}): {clamped if clamped else 'none'}")
+        constant = list(stats.clamped)
+        print(f"  constant dims (std < {fn.STD_EPS:g}, scale 1): {constant if constant else 'none'}")
     return EXIT_PARTIAL if job.failures else EXIT_OK

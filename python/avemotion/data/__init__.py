@@ -1,8 +1,10 @@
 """Corpus processors and the unified manifest.
 
 One module per corpus, each with a public ``process(root, ..., out=None) -> ProcessResult``:
-``audioset``, ``ami``, ``tedlium``, ``mustard``, ``liris_accede`` (laughter / humor proxies) and
-``cremad`` (emotion). ``manifest`` holds the schema, validation, atomic writing, split assignment,
+``audioset``, ``ami``, ``tedlium``, ``mustard``, ``liris_accede``, ``laughter_folder`` (laughter /
+humor proxies), ``cremad`` and ``emodb`` (emotion; ``emodb`` also gives laughter negatives).
+``registry`` maps each corpus name to its module, options and manifests (the CLI and the Makefile
+read it); ``manifest`` holds the schema, the one manifest reader and writer, split assignment,
 leakage/overlap checks and the balance report. Submodules are imported on first use.
 """
 
@@ -11,9 +13,11 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-CORPORA = ("audioset", "ami", "tedlium", "mustard", "liris_accede", "cremad")
+from avemotion.data.registry import BY_NAME
 
-__all__ = [*CORPORA, "manifest"]
+CORPORA: tuple[str, ...] = tuple(BY_NAME)
+
+__all__ = [*CORPORA, "manifest", "registry"]
 
 
 def __getattr__(name: str) -> Any:

@@ -1,24 +1,20 @@
-"""Pieces shared by the corpus processors: results, per-item errors, output, media durations."""
+"""Pieces shared by the corpus processors: results, per-item errors, output, media durations,
+text files of unknown encoding, corpus roots."""
 
 from __future__ import annotations
 
 import functools
 import logging
 import os
+import struct
 import subprocess
-import wave
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
-from avemotion.data.manifest import (
-    DEFAULT_PROPORTIONS,
-    ManifestRow,
-    ManifestSummary,
-    check_proportions,
-    write_manifest,
-)
+from avemotion.data.manifest import ManifestRow, ManifestSummary, write_manifest
 
 log = logging.getLogger("avemotion.data")
 
@@ -56,6 +52,10 @@ class ProcessResult:
     n_errors: int = 0
     stats: dict[str, int | float] = field(default_factory=dict)
 
+    def report(self) -> dict[str, int | float]:
+        """``stats`` plus ``skipped_items`` (the error count): what the summary JSON records."""
+        return {**self.stats, "skipped_items": self.n_errors}
+
     def error(self, source: str | os.PathLike[str], line: int | None, message: str) -> None:
         self.n_errors += 1
         if len(self.errors) < MAX_STORED_ERRORS:
@@ -64,21 +64,13 @@ class ProcessResult:
             log.warning("%s: skipped %s", self.corpus, ItemError(str(source), line, message))
 
 
-@dataclass(frozen=True)
-class SplitConfig:
-    seed: int = 0
-    proportions: tuple[float, float, float] = DEFAULT_PROPORTIONS
-
-    def __post_init__(self) -> None:
-        check_proportions(self.proportions)
-
-
 def finish(
     result: ProcessResult, rows: Iterable[ManifestRow], out: str | os.PathLike[str] | None, kind: str
 ) -> ProcessResult:
-    """Stream ``rows`` to ``out`` (atomic, validated, summary JSON beside it) or collect them."""
+    """Stream ``rows`` to ``out`` (atomic, validated, summary JSON beside it, with the result's
+    ``stats`` and error count under ``"report"``) or collect them."""
     if out is not None:
-        result.summary = write_manifest(out, rows, kind=kind)
+        result.summary = write_manifest(out, rows, kind=kind, report=result.report)
         result.out = Path(out)
     else:
         result.rows = list(rows)
@@ -94,16 +86,19 @@ def keep_fraction(key: str, seed: int, fraction: float) -> bool:
         return False
     # CRC-32 (zlib, C speed, identical on every platform) seeded through its start value: a
     # sampling hash, not a security one; it runs once per negative row of multi-million-row CSVs.
-    return zlib.crc32(key.encode(), _seed_crc(seed)) / 4294967296.0 < fraction
+    return zlib.crc32(key.encode(), seed_crc(seed)) / 4294967296.0 < fraction
 
 
 @functools.lru_cache(maxsize=64)
-def _seed_crc(seed: int) -> int:
+def seed_crc(seed: int) -> int:
+    """CRC-32 of ``"avemotion-negatives:{seed}"``: the start value of every negative draw."""
     return zlib.crc32(f"avemotion-negatives:{seed}".encode())
 
 
 def media_duration(path: str | os.PathLike[str]) -> float:
-    """Duration in seconds of a media file: WAV from its header (stdlib), others with ``ffprobe``.
+    """Duration in seconds of a media file: WAV from its RIFF header (any sample format: integer
+    PCM, IEEE float, WAVE_FORMAT_EXTENSIBLE; extra chunks such as ``LIST``/``PAD `` skipped), other
+    files with ``ffprobe``.
 
     Raises FileNotFoundError when missing, ValueError when unreadable.
     """
@@ -111,11 +106,14 @@ def media_duration(path: str | os.PathLike[str]) -> float:
     if not p.is_file():
         raise FileNotFoundError(f"media file not found: {p}")
     if p.suffix.lower() == ".wav":
-        try:
-            with wave.open(str(p), "rb") as w:
-                return w.getnframes() / float(w.getframerate())
-        except (wave.Error, EOFError) as exc:
-            raise ValueError(f"{p}: not a readable WAV file ({exc})") from exc
+        with p.open("rb") as f:
+            head = f.read(12)
+            if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+                return _riff_wav_duration(p, f)
+        if head.startswith(b"version http"):  # "version https://git-lfs.github.com/spec/v1"
+            raise ValueError(f"{p}: a Git LFS pointer, not audio (fetch the media with `git lfs pull`)")
+        if head[:4] not in (b"RF64", b"BW64"):  # 64-bit WAV variants: left to ffprobe
+            raise ValueError(f"{p}: not a readable WAV file (no RIFF/WAVE header)")
     try:
         out = subprocess.run(
             ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(p)],
@@ -131,6 +129,47 @@ def media_duration(path: str | os.PathLike[str]) -> float:
         raise ValueError(f"{p}: ffprobe could not read a duration ({exc})") from exc
 
 
+def _riff_wav_duration(p: Path, f: BinaryIO) -> float:
+    """Frames / rate from the ``fmt `` and ``data`` chunks (file positioned after ``RIFF....WAVE``)."""
+    read, seek = f.read, f.seek
+    rate = block_align = 0
+    size_left = p.stat().st_size - 12
+    while size_left >= 8:
+        hdr = read(8)
+        if len(hdr) < 8:
+            break
+        cid, n = hdr[:4], struct.unpack("<I", hdr[4:])[0]
+        size_left -= 8
+        if cid == b"fmt ":
+            fmt = read(min(n, 64))
+            if len(fmt) < 16:
+                raise ValueError(f"{p}: not a readable WAV file (fmt chunk of {len(fmt)} bytes)")
+            _tag, _channels, rate, _byte_rate, block_align = struct.unpack("<HHIIH", fmt[:14])
+            seek(n - len(fmt) + (n & 1), 1)
+        elif cid == b"data":
+            if not rate or not block_align:
+                raise ValueError(f"{p}: not a readable WAV file (data chunk before a valid fmt chunk)")
+            n = min(n, size_left)  # a header that claims more than the file holds (truncated file)
+            return (n // block_align) / float(rate)
+        else:
+            seek(n + (n & 1), 1)
+        size_left -= n + (n & 1)
+    raise ValueError(f"{p}: not a readable WAV file (no fmt/data chunk)")
+
+
+def read_text(path: str | os.PathLike[str], encoding: str | None = None) -> tuple[str, str]:
+    """``(text, encoding)`` of a small text file whose encoding a corpus does not declare: a UTF-8
+    BOM is dropped; UTF-8 is tried first, then ``encoding`` (default Latin-1, which decodes any
+    byte). Line endings are kept as they are (``splitlines()`` handles LF, CRLF and CR)."""
+    data = Path(path).read_bytes()
+    bom = data.startswith(b"\xef\xbb\xbf")
+    try:
+        return data[3 if bom else 0 :].decode("utf-8"), "utf-8-sig" if bom else "utf-8"
+    except UnicodeDecodeError:
+        enc = encoding or "latin-1"
+        return data.decode(enc), enc
+
+
 def find_media(directory: Path, stem: str, extensions: Sequence[str]) -> Path | None:
     """The first ``directory/stem.ext`` that exists, trying ``extensions`` in order."""
     for ext in extensions:
@@ -138,10 +177,3 @@ def find_media(directory: Path, stem: str, extensions: Sequence[str]) -> Path | 
         if p.is_file():
             return p
     return None
-
-
-def require_dir(root: str | os.PathLike[str], what: str) -> Path:
-    p = Path(root)
-    if not p.is_dir():
-        raise FileNotFoundError(f"{what}: corpus root {p} is not a directory")
-    return p

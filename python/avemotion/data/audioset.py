@@ -37,15 +37,25 @@ bytes without the newline; CRC continued from that of ``"avemotion-negatives:{se
 ``fraction * 2**32``, ``fraction = negatives_per_positive * positives / other rows`` (capped at 1):
 deterministic, independent of block sizes and of the other rows.
 
-Speed and memory: the segment CSVs are streamed twice (count, then emit) in :data:`BLOCK`-byte
-blocks read into one reused buffer. Each block goes through the C++ scanner
-(``avemotion._core.SegmentScanner``: row grammar, laughter-MID substring search, CRC-32 draw and
-strong-id lookup, in one pass at memory speed with the GIL released); Python parses only the lines
-it picks (laughter rows, the drawn sample, strongly annotated videos). A block with a line that
-breaks the row grammar (``YTID, start, end, "mid,mid"``) is parsed line by line instead, so every
-malformed row is reported with file and line (a row whose times are reversed is reported when it
-is picked or lies in such a block). What is kept grows with the number of laughter segments and
-rows written only, never with the CSV size (about 2 * BLOCK for the buffer). Lines that are not
+Layouts accepted (``root``): one folder holding the files under their published names, as Google's
+download page and the Gillick repository give them: ``ontology.json`` (from github
+audioset/ontology), any of :data:`SEGMENT_CSVS`, ``clean_laughter_annotations.csv`` and
+``clean_distractor_annotations.csv`` (from ``data/audioset/annotations/`` of jrgillick/laughter-detection);
+each can also be named explicitly (``segments``, ``ontology``, ``strong``, ``distractors``). Media are
+the cut clips under ``root/clips/`` (``datasets/scripts/fetch_audioset_laughter.sh``). Encodings: the
+segment CSVs are ASCII/UTF-8 with LF (a CR before the LF is accepted); the Gillick CSVs are UTF-8
+with CRLF line endings in the published laughter file (read by ``csv``, any line ending, a BOM is
+dropped); ``ontology.json`` UTF-8 JSON.
+
+Speed and memory: the segment CSVs are streamed twice (count, then emit) in blocks read into one
+reused buffer (``avemotion.data._segment_csv``, which also holds the one Python definition of the row
+grammar). Each block goes through the C++ scanner (``avemotion._core.SegmentScanner``: row grammar,
+laughter-MID substring search, CRC-32 draw and strong-id lookup, in one pass at memory speed with the
+GIL released); Python parses only the lines it picks (laughter rows, the drawn sample, strongly
+annotated videos). A block with a line that breaks the row grammar (``YTID, start, end, "mid,mid"``)
+is parsed line by line instead, so every malformed row is reported with file and line (a row whose
+times are reversed is reported when it is picked or lies in such a block). What is kept grows with
+the number of laughter segments and rows written only, never with the CSV size. Lines that are not
 UTF-8 are reported when they are parsed; the others are never decoded.
 """
 
@@ -60,8 +70,13 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from avemotion.data import _segment_csv as segment_csv
 from avemotion.data._common import ProcessResult, finish
-from avemotion.data.manifest import ManifestRow, SplitAssigner, subtract_intervals
+from avemotion.data._segment_csv import INVALID_LINE as _INVALID_LINE  # noqa: F401  (the scanner tests' reference)
+from avemotion.data._segment_csv import YTID as _YTID
+from avemotion.data._segment_csv import iter_segment_tuples
+from avemotion.data.combine import subtract_intervals
+from avemotion.data.manifest import DEFAULT_PROPORTIONS, ManifestRow, SplitAssigner
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +85,6 @@ LAUGHTER_MID = "/m/01j3sz"
 SEGMENT_CSVS = ("balanced_train_segments.csv", "unbalanced_train_segments.csv", "eval_segments.csv")
 STRONG_CSV = "clean_laughter_annotations.csv"
 DISTRACTOR_CSV = "clean_distractor_annotations.csv"
-_YTID = re.compile(r"^[A-Za-z0-9_-]{11}$")
 
 
 def load_ontology(path: str | os.PathLike[str]) -> dict[str, dict]:
@@ -116,146 +130,10 @@ class Segment:
         return [x.strip() for x in self.labels.split(",") if x.strip()]
 
 
-def _parse_segment_line(raw: str) -> tuple[str, float, float, str]:
-    """``YTID, start, end, "labels"`` -> parts; the common case without csv's overhead."""
-    parts = raw.split(",", 3)
-    if len(parts) == 4:
-        labels = parts[3].strip()
-        if len(labels) >= 2 and labels[0] == '"' and labels[-1] == '"' and '"' not in labels[1:-1]:
-            return parts[0].strip(), float(parts[1]), float(parts[2]), labels[1:-1]
-    cells = next(csv.reader([raw], skipinitialspace=True))
-    if len(cells) != 4:
-        raise IndexError(f"expected 4 fields (YTID, start, end, labels), got {len(cells)}")
-    return cells[0].strip(), float(cells[1]), float(cells[2]), cells[3]
-
-
 def iter_segments(path: Path, result: ProcessResult) -> Iterator[Segment]:
     """Stream one segment CSV as :class:`Segment` objects (see :func:`iter_segment_tuples`)."""
     for t in iter_segment_tuples(path, result):
         yield Segment(*t)
-
-
-def iter_segment_tuples(path: Path, result: ProcessResult) -> Iterator[tuple[int, str, float, float, str]]:
-    """Stream one segment CSV as ``(line, ytid, start, end, labels)``; malformed rows go to
-    ``result.error`` with file and line. Constant memory."""
-    match_id = _YTID.match
-    with path.open(encoding="utf-8", newline="") as f:
-        for lineno, raw in enumerate(f, 1):
-            if raw[:1] == "#" or raw.isspace() or not raw:
-                continue
-            try:
-                ytid, start, end, labels = _parse_segment_line(raw)
-            except IndexError as exc:
-                result.error(path, lineno, str(exc))
-                continue
-            except ValueError:
-                result.error(path, lineno, f"start/end not numbers in {raw.strip()[:80]!r}")
-                continue
-            if not match_id(ytid) or not (0 <= start < end):
-                result.error(path, lineno, f"bad YTID {ytid!r} or times start={start} end={end}")
-                continue
-            yield lineno, ytid, start, end, labels
-
-
-#: A line that is neither a well-formed row, a comment nor blank. The reference for the row
-#: grammar that the C++ scanner (``avemotion._core.SegmentScanner``) checks; the tests compare them.
-_INVALID_LINE = re.compile(
-    r'^(?![A-Za-z0-9_-]{11}, *[0-9]+(?:\.[0-9]*)?, *[0-9]+(?:\.[0-9]*)?, *"[^"\n]*" *\r?$|#|[ \t\r]*$).*$',
-    re.M,
-)
-
-
-#: Bytes read at a time by the streaming passes (memory is a few times this, whatever the file size).
-BLOCK = 1 << 20
-
-
-def _blocks(path: Path, block: int | None = None) -> Iterator[memoryview]:
-    """Whole lines ending in b"\n": the lines that end within the partial line carried over plus
-    the next ``block`` bytes read (a last line without a newline gets one). Each view is into one
-    reused buffer and valid only until the next is requested (copy what you keep); lines are
-    counted by the caller (the scanner). Memory: about 2 * ``block`` (more only for a longer line)."""
-    block = block or BLOCK
-    buf = bytearray(2 * block)
-    n_tail = 0
-    with path.open("rb") as f:
-        while True:
-            if len(buf) < n_tail + block:  # a line longer than the buffer: a bigger one
-                buf = buf[:n_tail] + bytearray(n_tail + block)
-            mv = memoryview(buf)
-            n = f.readinto(mv[n_tail : n_tail + block])
-            if n == 0:
-                if n_tail:
-                    buf[n_tail : n_tail + 1] = b"\n"
-                    yield mv[: n_tail + 1]
-                return
-            end = n_tail + n
-            cut = buf.rfind(b"\n", n_tail, end) + 1
-            if cut:
-                yield mv[:cut]
-            tail = bytes(mv[cut:end])
-            n_tail = len(tail)
-            buf[:n_tail] = tail
-
-
-def _mid_needles(laugh: dict[str, str]) -> list[str]:
-    return sorted(laugh, key=len, reverse=True)
-
-
-def _select_segments(
-    path: Path, result: ProcessResult, needles: Sequence[str], handled: set[str], frac: float, seed: int
-) -> Iterator[tuple[int, str, float, float, str, bool]]:
-    """Second pass: the rows that may be emitted, as ``(line, ytid, start, end, labels, drawn)``
-    where ``drawn`` says whether the row is in the negative sample.
-
-    A row is selected when its raw line contains a laughter MID (substring), when the CRC-32 of
-    the raw line (its UTF-8 bytes without the newline, CRC continued from the seed's CRC) is below
-    ``frac * 2**32`` (the negative draw), or when it starts with a strongly annotated YouTube id.
-    Each :data:`BLOCK` of bytes goes through the C++ scanner once (row grammar, MID search, CRC,
-    id lookup at memory speed); only the selected lines of a clean block reach Python and are
-    parsed. A block with a line that breaks the row grammar is parsed line by line so every bad
-    row is reported with its line.
-    """
-    from avemotion import _core
-    from avemotion.data._common import _seed_crc
-
-    s0 = _seed_crc(seed)
-    limit = int(frac * 4294967296.0) if frac < 1.0 else 1 << 33
-    scanner = _core.SegmentScanner(list(needles), sorted(i for i in handled if len(i.encode()) == 11), s0, limit, True)
-    sampled_flag, hit_flag = _core.PICK_SAMPLED, _core.PICK_HIT
-
-    first = 1
-    for data in _blocks(path):
-        n_lines, _comments, bad, picks = scanner.scan(data)
-        items: Iterable[tuple[int, bytes, int]]
-        if bad < 0:
-            items = [(i, bytes(data[b:e]), f) for i, b, e, f in picks]
-        else:  # every line, with the scanner's flags for the picked ones
-            flags = {i: f for i, _b, _e, f in picks}
-            items = [(i, raw, flags.get(i, 0)) for i, raw in enumerate(bytes(data[:-1]).split(b"\n"))]
-        for i, raw, f in items:
-            lineno = first + i
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                result.error(path, lineno, f"not UTF-8 text (byte {exc.start}: {raw[exc.start:exc.start + 1]!r})")
-                continue
-            if line[:1] == "#" or not line.strip():
-                continue
-            try:
-                ytid, start, end, labels = _parse_segment_line(line)
-            except IndexError as exc:
-                result.error(path, lineno, str(exc))
-                continue
-            except ValueError:
-                result.error(path, lineno, f"start/end not numbers in {line.strip()[:80]!r}")
-                continue
-            if not _YTID.match(ytid) or not (0 <= start < end):
-                result.error(path, lineno, f"bad YTID {ytid!r} or times start={start} end={end}")
-                continue
-            drawn = bool(f & sampled_flag)
-            if drawn or f & hit_flag or ytid in handled:
-                yield lineno, ytid, start, end, labels, drawn
-        first += n_lines
 
 
 @dataclass
@@ -278,7 +156,7 @@ def read_gillick(path: str | os.PathLike[str], result: ProcessResult, *, expect_
     p = Path(path)
     clips: list[StrongClip] = []
     seen: set[str] = set()
-    with p.open(encoding="utf-8", newline="") as f:
+    with p.open(encoding="utf-8-sig", newline="") as f:
         reader = csv.DictReader(f)
         header = reader.fieldnames or []
         need = {"FileID", "window_start", "window_length"}
@@ -343,38 +221,143 @@ def _laughter_test(laugh: dict[str, str]) -> Callable[[str], bool]:
     return has
 
 
-def _scan(path: Path, laugh: dict[str, str], has_laughter: Callable[[str], bool],
-          block: int | None = None) -> tuple[int, list[tuple[str, float, float]]]:
-    """Quick first pass over a segment CSV, in :data:`BLOCK`-byte chunks: the number of data rows
-    (lines not starting with '#') and the ``(ytid, start, end)`` of laughter rows. The C++ scanner
-    counts the lines and finds those containing a laughter MID; only those are parsed. Malformed
-    rows are skipped here and reported by the second pass (:func:`_select_segments`)."""
-    from avemotion import _core
-
-    scanner = _core.SegmentScanner(_mid_needles(laugh), [], 0, 0, False)
-    n_rows = 0
-    pos: list[tuple[str, float, float]] = []
-    for data in _blocks(path, block):
-        lines, comments, _bad, picks = scanner.scan(data)
-        n_rows += lines - comments
-        for _i, b, e, _flags in picks:
-            try:
-                line = str(data[b:e], "utf-8")
-            except UnicodeDecodeError:
-                continue
-            if line[:1] == "#":
-                continue
-            try:
-                ytid, start, end, labels = _parse_segment_line(line)
-            except (IndexError, ValueError):
-                continue
-            if has_laughter(labels) and _YTID.match(ytid) and 0 <= start < end:
-                pos.append((ytid, start, end))
-    return n_rows, pos
-
-
 def _overlaps(intervals: list[tuple[float, float]], a: float, b: float) -> bool:
     return any(s < b and a < e for s, e in intervals)
+
+
+@dataclass
+class _Inputs:
+    """The files one run reads (see :func:`_resolve_inputs`)."""
+
+    segments: list[Path]
+    ontology: Path
+    strong: Path | None
+    distractors: Path | None
+    media_root: Path
+
+
+def _resolve_inputs(
+    root: str | os.PathLike[str] | None,
+    segments: Sequence[str | os.PathLike[str]] | None,
+    ontology: str | os.PathLike[str] | None,
+    strong: str | os.PathLike[str] | None,
+    distractors: str | os.PathLike[str] | None,
+    media_dir: str,
+) -> _Inputs:
+    """Explicit arguments win; ``root`` supplies the rest (``ontology.json``, the segment CSVs of
+    :data:`SEGMENT_CSVS` present, the Gillick CSVs). Raises for missing files or no input at all."""
+    base = Path(root) if root is not None else None
+    if base is not None and not base.is_dir():
+        raise FileNotFoundError(f"audioset: root {base} is not a directory")
+    if ontology is None:
+        if base is None:
+            raise ValueError("audioset: give root or ontology (path to ontology.json)")
+        ontology = base / "ontology.json"
+
+    def default(name: str) -> Path | None:
+        return base / name if base is not None and (base / name).is_file() else None
+
+    seg_paths = [Path(s) for s in segments] if segments is not None else [
+        p for p in map(default, SEGMENT_CSVS) if p is not None]
+    for s in seg_paths:
+        if not s.is_file():
+            raise FileNotFoundError(f"audioset: segment CSV not found: {s}")
+    strong_p = Path(strong) if strong is not None else default(STRONG_CSV)
+    distr_p = Path(distractors) if distractors is not None else default(DISTRACTOR_CSV)
+    if not seg_paths and strong_p is None and distr_p is None:
+        raise FileNotFoundError(f"audioset: no segment CSVs ({', '.join(SEGMENT_CSVS)}) or strong annotations under {base}")
+    media_root = (base / media_dir) if base is not None else Path(media_dir)
+    return _Inputs(seg_paths, Path(ontology), strong_p, distr_p, media_root)
+
+
+@dataclass
+class _WeakPass:
+    """What the first pass over the segment CSVs found."""
+
+    pos_by_ytid: dict[str, list[tuple[float, float]]]
+    n_pos: int
+    n_neg: int
+
+    def keep_fraction(self, negatives_per_positive: float) -> float:
+        return min(1.0, negatives_per_positive * self.n_pos / self.n_neg) if self.n_neg else 0.0
+
+
+def _first_pass(paths: Sequence[Path], laugh: dict[str, str], has_laughter: Callable[[str], bool]) -> _WeakPass:
+    """Count rows and remember the laughter segments of each video (quick C++ scan)."""
+    found = _WeakPass({}, 0, 0)
+    for path in paths:
+        n_rows, pos = segment_csv.count_and_find(path, laugh, has_laughter)
+        for ytid, start, end in pos:
+            found.pos_by_ytid.setdefault(ytid, []).append((start, end))
+        found.n_pos += len(pos)
+        found.n_neg += n_rows - len(pos)
+    return found
+
+
+def _weak_rows(
+    inputs: _Inputs, result: ProcessResult, laugh: dict[str, str], has_laughter: Callable[[str], bool],
+    first: _WeakPass, handled: set[str], frac: float, seed: int, split: SplitAssigner,
+    seg_start: dict[str, float],
+) -> Iterator[ManifestRow]:
+    """Second pass: weak ``clip`` rows (laughter segments and the drawn negatives). Rows of
+    strongly annotated videos are not emitted; their segment start goes to ``seg_start``."""
+    emitted: set[str] = set()
+    dropped_overlap = 0
+    media_prefix = str(inputs.media_root) + os.sep
+    needles = segment_csv.needles_of(laugh)
+    for path in inputs.segments:
+        for line_no, ytid, start, end, labels, drawn in segment_csv.select(path, result, needles, handled, frac, seed):
+            if ytid in handled:
+                seg_start.setdefault(ytid, start)
+                continue
+            positive = has_laughter(labels)
+            if not positive:
+                if not drawn:
+                    continue  # a MID substring hit that is no laughter class, outside the sample
+                known = first.pos_by_ytid.get(ytid)
+                if known is not None and _overlaps(known, start, end):
+                    dropped_overlap += 1
+                    continue
+            ms = int(round(start * 1000))
+            clip_id = f"{CORPUS}:{ytid}_{ms}"
+            if clip_id in emitted:
+                continue
+            emitted.add(clip_id)
+            mids = [x for x in map(str.strip, labels.split(",")) if x]  # Segment.mids()
+            if positive:
+                label, detail = "laughter", "|".join(laugh[m] for m in mids if m in laugh)
+            else:
+                label, detail = "no_laughter", "labels=" + " ".join(mids)
+            group = f"{CORPUS}:{ytid}"
+            yield ManifestRow(clip_id, CORPUS, f"{media_prefix}{ytid}_{ms}.wav", 0.0, end - start,
+                              label, "clip", f"{path.name}:{line_no} yt_start={start:g} {detail}", group,
+                              split(group))
+    result.stats["negatives_dropped_overlap"] = dropped_overlap
+
+
+def _strong_rows(
+    clips: Iterable[StrongClip], media_root: Path, seg_start: dict[str, float], split: SplitAssigner,
+    guard_s: float, min_negative_s: float,
+) -> Iterator[ManifestRow]:
+    """Strong laughs as ``event`` rows, the gaps between them as ``no_laughter`` events, distractor
+    windows as ``no_laughter`` clips. Media: the segment's cut when the segment CSVs named it."""
+    for clip in clips:
+        group = f"{CORPUS}:{clip.ytid}"
+        name = _media_name(clip.ytid, seg_start[clip.ytid]) if clip.ytid in seg_start else clip.audio_name
+        media = str(media_root / name)
+        src = f"{clip.source}:{clip.line}"
+        if not clip.laughs:
+            ws, we = clip.window
+            yield ManifestRow(f"{CORPUS}:{clip.ytid}:distractor", CORPUS, media, ws, we, "no_laughter",
+                              "clip", f"{src} distractor", group, split(group))
+            continue
+        for i, (a, b) in enumerate(clip.laughs):
+            yield ManifestRow(f"{CORPUS}:{clip.ytid}:laugh{i}", CORPUS, media, a, b, "laughter", "event",
+                              f"{src} strong label", group, split(group))
+        gaps = subtract_intervals(clip.window, clip.laughs, guard=guard_s, min_len=min_negative_s)
+        for i, (a, b) in enumerate(gaps):
+            yield ManifestRow(f"{CORPUS}:{clip.ytid}:gap{i}", CORPUS, media, a, b, "no_laughter", "event",
+                              f"{src} strong label gap", group, split(group))
 
 
 def process(
@@ -386,7 +369,7 @@ def process(
     distractors: str | os.PathLike[str] | None = None,
     out: str | os.PathLike[str] | None = None,
     seed: int = 0,
-    proportions: Sequence[float] = (0.8, 0.1, 0.1),
+    proportions: Sequence[float] = DEFAULT_PROPORTIONS,
     negatives_per_positive: float = 1.0,
     media_dir: str = "clips",
     min_negative_s: float = 0.5,
@@ -404,102 +387,26 @@ def process(
     if negatives_per_positive < 0:
         raise ValueError(f"negatives_per_positive must be >= 0, got {negatives_per_positive}")
     split = SplitAssigner(seed, proportions)
-    base = Path(root) if root is not None else None
-    if base is not None and not base.is_dir():
-        raise FileNotFoundError(f"audioset: root {base} is not a directory")
-    if ontology is None:
-        if base is None:
-            raise ValueError("audioset: give root or ontology (path to ontology.json)")
-        ontology = base / "ontology.json"
-    if segments is None:
-        segments = [base / n for n in SEGMENT_CSVS if (base / n).is_file()] if base else []
-    if base is not None and strong is None and (base / STRONG_CSV).is_file():
-        strong = base / STRONG_CSV
-    if base is not None and distractors is None and (base / DISTRACTOR_CSV).is_file():
-        distractors = base / DISTRACTOR_CSV
-    seg_paths = [Path(s) for s in segments]
-    for s in seg_paths:
-        if not s.is_file():
-            raise FileNotFoundError(f"audioset: segment CSV not found: {s}")
-    if not seg_paths and strong is None and distractors is None:
-        raise FileNotFoundError(f"audioset: no segment CSVs ({', '.join(SEGMENT_CSVS)}) or strong annotations under {base}")
-
-    laugh = descendants(load_ontology(ontology), laughter_root)
-    media_root = (base / media_dir) if base is not None else Path(media_dir)
+    inputs = _resolve_inputs(root, segments, ontology, strong, distractors, media_dir)
+    laugh = descendants(load_ontology(inputs.ontology), laughter_root)
     result = ProcessResult(CORPUS)
     result.stats.update(laughter_classes=len(laugh))
 
-    strong_clips = read_gillick(strong, result, expect_laughs=True) if strong else []
-    distractor_clips = read_gillick(distractors, result, expect_laughs=False) if distractors else []
+    strong_clips = read_gillick(inputs.strong, result, expect_laughs=True) if inputs.strong else []
+    distractor_clips = read_gillick(inputs.distractors, result, expect_laughs=False) if inputs.distractors else []
     strong_ids = {c.ytid for c in strong_clips}
     distractor_ids = {c.ytid for c in distractor_clips} - strong_ids
     handled = strong_ids | distractor_ids
 
-    # Pass 1 (quick scan): count rows and remember the laughter segments of each video.
     has_laughter = _laughter_test(laugh)
-    pos_by_ytid: dict[str, list[tuple[float, float]]] = {}
-    seg_start: dict[str, float] = {}
-    n_pos = n_neg = 0
-    for path in seg_paths:
-        rows_, pos = _scan(path, laugh, has_laughter)
-        for ytid, start, end in pos:
-            pos_by_ytid.setdefault(ytid, []).append((start, end))
-        n_pos += len(pos)
-        n_neg += rows_ - len(pos)
-    frac = min(1.0, negatives_per_positive * n_pos / n_neg) if n_neg else 0.0
-    result.stats.update(segments_positive=n_pos, segments_negative=n_neg, negative_keep_fraction=frac)
-
-    media_prefix = str(media_root) + os.sep
+    first = _first_pass(inputs.segments, laugh, has_laughter)
+    frac = first.keep_fraction(negatives_per_positive)
+    result.stats.update(segments_positive=first.n_pos, segments_negative=first.n_neg, negative_keep_fraction=frac)
 
     def rows() -> Iterator[ManifestRow]:
-        emitted: set[str] = set()
-        dropped_overlap = 0
-        for path in seg_paths:
-            for line_no, ytid, start, end, labels, drawn in _select_segments(
-                path, result, _mid_needles(laugh), handled, frac, seed
-            ):
-                if ytid in handled:
-                    seg_start.setdefault(ytid, start)
-                    continue
-                positive = has_laughter(labels)
-                if not positive:
-                    if not drawn:
-                        continue  # a MID substring hit that is no laughter class, outside the sample
-                    known = pos_by_ytid.get(ytid)
-                    if known is not None and _overlaps(known, start, end):
-                        dropped_overlap += 1
-                        continue
-                ms = int(round(start * 1000))
-                clip_id = f"{CORPUS}:{ytid}_{ms}"
-                if clip_id in emitted:
-                    continue
-                emitted.add(clip_id)
-                mids = [x for x in map(str.strip, labels.split(",")) if x]  # Segment.mids()
-                if positive:
-                    label, detail = "laughter", "|".join(laugh[m] for m in mids if m in laugh)
-                else:
-                    label, detail = "no_laughter", "labels=" + " ".join(mids)
-                group = f"{CORPUS}:{ytid}"
-                yield ManifestRow(clip_id, CORPUS, f"{media_prefix}{ytid}_{ms}.wav", 0.0, end - start,
-                                  label, "clip", f"{path.name}:{line_no} yt_start={start:g} {detail}", group,
-                                  split(group))
-        result.stats["negatives_dropped_overlap"] = dropped_overlap
-        for clip in strong_clips + [c for c in distractor_clips if c.ytid in distractor_ids]:
-            group = f"{CORPUS}:{clip.ytid}"
-            name = _media_name(clip.ytid, seg_start[clip.ytid]) if clip.ytid in seg_start else clip.audio_name
-            media = str(media_root / name)
-            src = f"{clip.source}:{clip.line}"
-            if not clip.laughs:
-                ws, we = clip.window
-                yield ManifestRow(f"{CORPUS}:{clip.ytid}:distractor", CORPUS, media, ws, we, "no_laughter",
-                                  "clip", f"{src} distractor", group, split(group))
-                continue
-            for i, (a, b) in enumerate(clip.laughs):
-                yield ManifestRow(f"{CORPUS}:{clip.ytid}:laugh{i}", CORPUS, media, a, b, "laughter", "event",
-                                  f"{src} strong label", group, split(group))
-            gaps = subtract_intervals(clip.window, clip.laughs, guard=guard_s, min_len=min_negative_s)
-            for i, (a, b) in enumerate(gaps):
-                yield ManifestRow(f"{CORPUS}:{clip.ytid}:gap{i}", CORPUS, media, a, b, "no_laughter", "event",
-                                  f"{src} strong label gap", group, split(group))
+        seg_start: dict[str, float] = {}  # filled by the weak pass, read by the strong rows after it
+        yield from _weak_rows(inputs, result, laugh, has_laughter, first, handled, frac, seed, split, seg_start)
+        clips = strong_clips + [c for c in distractor_clips if c.ytid in distractor_ids]
+        yield from _strong_rows(clips, inputs.media_root, seg_start, split, guard_s, min_negative_s)
 
     return finish(result, rows(), out, "laughter")

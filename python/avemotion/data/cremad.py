@@ -10,6 +10,14 @@ Files read (CREMA-D release, github CheyneyComputerScience/CREMA-D)::
       ActorID,Age,Sex,Race,Ethnicity   e.g.  1001,51,Male,Caucasian,Not Hispanic
     (or a plain list of the clip names, one a line, e.g. ``AudioWAV_filenames.txt``)
 
+Layouts accepted (``root``): the repository checkout (``AudioWAV/``, ``VideoDemographics.csv``; the
+other folders ``AudioMP3/``, ``VideoFlash/``, ``VideoMP4/``, ``processedResults/`` are not read), or
+any folder with an ``AudioWAV/`` folder (``audio_dir`` renames it), or ``names_file`` alone. The
+demographics CSV is UTF-8 (a BOM is dropped), LF or CRLF; a names file is UTF-8 or else Latin-1.
+The repository stores the media with Git LFS: a clone without ``git lfs pull`` holds small pointer
+files, which are reported as such (not as broken WAVs). Older checkouts name one clip
+``1040_ITH_SAD_X.wav`` (level ``X``, fixed upstream to ``XX``): accepted.
+
 Emotion codes map to the contract's labels: ANG anger, DIS disgust, FEA fear, HAP happy,
 NEU neutral, SAD sad. Rows are whole clips (``label_kind`` ``clip``, start 0, end the clip duration
 read from the WAV header). The actor is the group (``cremad:1001``), so no actor spans two splits;
@@ -27,8 +35,8 @@ import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from avemotion.data._common import ProcessResult, finish, media_duration
-from avemotion.data.manifest import ManifestRow, SplitAssigner
+from avemotion.data._common import ProcessResult, finish, media_duration, read_text
+from avemotion.data.manifest import DEFAULT_PROPORTIONS, ManifestRow, SplitAssigner
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +84,7 @@ def process(
     names_file: str | os.PathLike[str] | None = None,
     out: str | os.PathLike[str] | None = None,
     seed: int = 0,
-    proportions: Sequence[float] = (0.8, 0.1, 0.1),
+    proportions: Sequence[float] = DEFAULT_PROPORTIONS,
     assume_duration: float | None = None,
     audio_dir: str = "AudioWAV",
 ) -> ProcessResult:
@@ -94,7 +102,7 @@ def process(
         nf = Path(names_file)
         if not nf.is_file():
             raise FileNotFoundError(f"cremad: names file not found: {nf}")
-        entries = [(str(nf), i, line.strip()) for i, line in enumerate(nf.read_text(encoding="utf-8").splitlines(), 1)]
+        entries = [(str(nf), i, line.strip()) for i, line in enumerate(read_text(nf)[0].splitlines(), 1)]
         entries = [e for e in entries if e[2]]
     elif wav_dir.is_dir():
         entries = [(str(p), None, p.name) for p in sorted(wav_dir.glob("*.wav"))]

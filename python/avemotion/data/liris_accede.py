@@ -12,6 +12,14 @@ Files read (LIRIS-ACCEDE ``LIRIS-ACCEDE-annotations/annotations/`` and ``LIRIS-A
       <media><id>0</id><name>ACCEDE00000.mp4</name><movie>After_The_Rain.mp4</movie>
              <start>...</start><end>...</end></media> ...   (start/end: position in the film, frames)
 
+Layouts accepted (``root``): the folder holding what the LIRIS-ACCEDE site gives after registration,
+unpacked (``LIRIS-ACCEDE-annotations/annotations/*.txt``, ``LIRIS-ACCEDE-data/data/*.mp4`` and
+``ACCEDEdescription.xml``; ``datasets/scripts/ingest_liris_accede.py`` unpacks the zips), or any folder
+with the three annotation files at any depth (the first found by name is used). Media are looked
+for beside ``ACCEDEdescription.xml`` (``media_dir`` overrides). The text files are tab-separated
+with a header, read as UTF-8 (a BOM is dropped) or else Latin-1, LF or CRLF; the XML declares its
+own encoding.
+
 Humor proxy rule (``ProxyRule``, configurable): an excerpt is ``laughter`` (kind ``proxy``) when
 valenceValue >= ``valence_min`` (3.0) and arousalValue >= ``arousal_min`` (2.5) — pleasant and
 engaged; ``no_laughter`` when valenceValue <= ``negative_valence_max`` (2.5); excerpts in between are
@@ -24,6 +32,7 @@ an assumption marked ``duration=from_frames`` in ``source_detail``).
 from __future__ import annotations
 
 import csv
+import io
 import logging
 import os
 import xml.etree.ElementTree as ET
@@ -31,8 +40,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from avemotion.data._common import ProcessResult, finish, media_duration
-from avemotion.data.manifest import ManifestRow, SplitAssigner
+from avemotion.data._common import ProcessResult, finish, media_duration, read_text
+from avemotion.data.manifest import DEFAULT_PROPORTIONS, ManifestRow, SplitAssigner
 
 log = logging.getLogger(__name__)
 
@@ -73,15 +82,16 @@ def _find(base: Path, name: str) -> Path:
 
 
 def _read_tsv(path: Path, need: Sequence[str]) -> list[tuple[int, dict[str, str]]]:
-    """``(line, record)`` pairs of a tab-separated file with a header containing ``need``."""
-    with path.open(encoding="utf-8-sig", newline="") as f:
-        reader = csv.DictReader(f, delimiter="\t")
-        header = [h.strip() for h in (reader.fieldnames or [])]
-        reader.fieldnames = header
-        missing = [c for c in need if c not in header]
-        if missing:
-            raise ValueError(f"{path}:1: missing columns {missing}; header is {header}")
-        return [(reader.line_num, {k: (v or "").strip() for k, v in rec.items() if k}) for rec in reader]
+    """``(line, record)`` pairs of a tab-separated file with a header containing ``need`` (UTF-8,
+    with or without BOM, else Latin-1; LF or CRLF)."""
+    text, _enc = read_text(path)
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter="\t")
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    reader.fieldnames = header
+    missing = [c for c in need if c not in header]
+    if missing:
+        raise ValueError(f"{path}:1: missing columns {missing}; header is {header}")
+    return [(reader.line_num, {k: (v or "").strip() for k, v in rec.items() if k}) for rec in reader]
 
 
 def _num(el: ET.Element, tag: str) -> float | None:
@@ -113,7 +123,7 @@ def process(
     *,
     out: str | os.PathLike[str] | None = None,
     seed: int = 0,
-    proportions: Sequence[float] = (0.8, 0.1, 0.1),
+    proportions: Sequence[float] = DEFAULT_PROPORTIONS,
     rule: ProxyRule | None = None,
     official_sets: bool = False,
     media_dir: str | os.PathLike[str] | None = None,

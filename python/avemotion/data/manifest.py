@@ -1,4 +1,4 @@
-"""Manifest schema, validation, atomic writing, splits, leakage/overlap checks and balance reports.
+"""Manifest schema, validation, the one reader and writer (atomic), splits and summaries.
 
 A manifest is a CSV with a header and these columns, in order (``docs/contracts.md``)::
 
@@ -14,9 +14,12 @@ A manifest is a CSV with a header and these columns, in order (``docs/contracts.
 - ``split``: ``train``, ``val`` or ``test``, from :func:`assign_split` (hash of group and seed), so a
   group never spans two splits.
 
-Reading and writing validate every row; a bad row is reported as ``file:line: message``. Writing goes
-to a temporary file in the target directory that replaces the target only when complete
-(``os.replace``), so an interrupted run never leaves a half-written manifest.
+Reading and writing validate every row; a bad row is reported as ``file:line: message``. Every part
+of avemotion that reads a manifest (``extract``, ``stats``, training, ``unify``, ``balance``) goes
+through :func:`iter_numbered` / :func:`read_manifest`. Writing goes through ``avemotion._io`` (a
+temporary file that replaces the target only when complete), so an interrupted run never leaves a
+half-written manifest. Leakage/overlap checks, class balance and :func:`unify` are in
+``avemotion.data.combine`` (also importable from here).
 """
 
 from __future__ import annotations
@@ -28,11 +31,12 @@ import logging
 import math
 import os
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from avemotion._contract import EMOTION_LABELS, LABEL_KINDS, LAUGHTER_LABELS, SPLITS
 from avemotion._io import atomic_open
 from avemotion._io import atomic_write_text as atomic_write_text
 
@@ -50,11 +54,12 @@ COLUMNS: tuple[str, ...] = (
     "group",
     "split",
 )
-LAUGHTER_LABELS: tuple[str, ...] = ("laughter", "no_laughter")
-EMOTION_LABELS: tuple[str, ...] = ("anger", "disgust", "fear", "happy", "neutral", "sad")
-LABEL_KINDS: tuple[str, ...] = ("event", "clip", "proxy")
-SPLITS: tuple[str, ...] = ("train", "val", "test")
-CORPORA: tuple[str, ...] = ("audioset", "ami", "tedlium", "mustard", "liris_accede", "cremad")
+__all__ = [
+    "COLUMNS", "DEFAULT_PROPORTIONS", "EMOTION_LABELS", "LABEL_KINDS", "LAUGHTER_LABELS", "SPLITS",
+    "ManifestError", "ManifestRow", "ManifestSummary", "ManifestWriter", "SplitAssigner", "assign_split",
+    "check_proportions", "group_fraction", "iter_manifest", "iter_numbered", "labels_for", "read_manifest",
+    "summary_path", "write_manifest",
+]
 
 #: Default split proportions (train, val, test).
 DEFAULT_PROPORTIONS: tuple[float, float, float] = (0.8, 0.1, 0.1)
@@ -92,7 +97,7 @@ class ManifestRow:
         if not (isinstance(self.end, float) and math.isfinite(self.end)):
             out.append(f"end must be a finite number, got {self.end!r}")
         elif isinstance(self.start, float) and not self.end > self.start:
-            out.append(f"end must be > start, got start={self.start} end={self.end}")
+            out.append(f"need 0 <= start < end: end must be > start, got start={self.start} end={self.end}")
         allowed = tuple(labels) if labels is not None else LAUGHTER_LABELS + EMOTION_LABELS
         if self.label not in allowed:
             out.append(f"label must be one of {', '.join(allowed)}; got {self.label!r}")
@@ -194,85 +199,6 @@ class SplitAssigner:
             s = "train" if u < p_train else "val" if u < p_train + p_val else "test"
             self._cache[group] = s
         return s
-
-
-# --------------------------------------------------------------------------------------------
-# Checks
-# --------------------------------------------------------------------------------------------
-
-
-def check_leakage(rows: Iterable[ManifestRow]) -> dict[str, set[str]]:
-    """Groups found in more than one split, as ``{group: {splits}}`` (empty = no leakage)."""
-    seen: dict[str, set[str]] = defaultdict(set)
-    for r in rows:
-        seen[r.group].add(r.split)
-    return {g: s for g, s in seen.items() if len(s) > 1}
-
-
-def find_overlaps(rows: Iterable[ManifestRow]) -> list[tuple[ManifestRow, ManifestRow]]:
-    """Pairs (negative, positive) on the same media whose time spans overlap.
-
-    Positives are ``laughter`` rows, negatives ``no_laughter`` rows; spans are half-open [start, end).
-    Emotion rows are ignored. Sort-and-sweep per media file: O(n log n).
-    """
-    by_media: dict[str, list[ManifestRow]] = defaultdict(list)
-    for r in rows:
-        if r.label in LAUGHTER_LABELS:
-            by_media[r.media_path].append(r)
-    out: list[tuple[ManifestRow, ManifestRow]] = []
-    for items in by_media.values():
-        pos = sorted((r for r in items if r.label == "laughter"), key=lambda r: r.start)
-        if not pos:
-            continue
-        starts = [p.start for p in pos]
-        import bisect
-
-        for n in items:
-            if n.label != "no_laughter":
-                continue
-            # positives starting before n.end; any of them ending after n.start overlaps
-            hi = bisect.bisect_left(starts, n.end)
-            for p in pos[:hi]:
-                if p.end > n.start:
-                    out.append((n, p))
-    return out
-
-
-def subtract_intervals(
-    span: tuple[float, float],
-    blocked: Sequence[tuple[float, float]],
-    *,
-    guard: float = 0.0,
-    min_len: float = 0.0,
-    max_len: float | None = None,
-) -> list[tuple[float, float]]:
-    """Parts of ``span`` outside every ``blocked`` interval widened by ``guard`` seconds each side,
-    cut into pieces of at most ``max_len`` and dropping pieces shorter than ``min_len``.
-
-    Used to draw negatives that never overlap a positive. Intervals are half-open [start, end).
-    """
-    lo, hi = span
-    cuts = sorted((max(lo, a - guard), min(hi, b + guard)) for a, b in blocked if b + guard > lo and a - guard < hi)
-    free: list[tuple[float, float]] = []
-    cur = lo
-    for a, b in cuts:
-        if a > cur:
-            free.append((cur, a))
-        cur = max(cur, b)
-    if cur < hi:
-        free.append((cur, hi))
-    out: list[tuple[float, float]] = []
-    for a, b in free:
-        if max_len is not None and max_len > 0:
-            t = a
-            while b - t >= max(min_len, 1e-9):
-                e = min(b, t + max_len)
-                if e - t >= min_len:
-                    out.append((t, e))
-                t = e
-        elif b - a >= min_len and b > a:
-            out.append((a, b))
-    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -414,15 +340,22 @@ def write_manifest(
     *,
     kind: str | None = None,
     summary_json: str | os.PathLike[str] | None | bool = True,
+    report: Callable[[], dict[str, Any]] | None = None,
 ) -> ManifestSummary:
     """Validate and write ``rows`` atomically; save the summary JSON beside it
-    (``<name>.summary.json``, or the path given; ``False`` for none). Returns the summary."""
+    (``<name>.summary.json``, or the path given; ``False`` for none). Returns the summary.
+
+    ``report``, when given, is called after the last row and its dict is saved in the summary
+    JSON under ``"report"`` (a processor's counts: skipped items, point events, ...)."""
     with ManifestWriter(path, kind) as w:
         w.write_all(rows)
     assert w.summary is not None
     if summary_json:
         sp = summary_path(path) if summary_json is True else Path(summary_json)
-        atomic_write_text(sp, json.dumps(w.summary.to_json(), indent=2, sort_keys=True) + "\n")
+        data = w.summary.to_json()
+        if report is not None:
+            data["report"] = report()
+        atomic_write_text(sp, json.dumps(data, indent=2, sort_keys=True) + "\n")
     return w.summary
 
 
@@ -436,13 +369,22 @@ def summary_path(manifest: str | os.PathLike[str]) -> Path:
 # --------------------------------------------------------------------------------------------
 
 
-def iter_manifest(
+def iter_numbered(
     path: str | os.PathLike[str], *, kind: str | None = None, errors: list[str] | None = None
-) -> Iterator[ManifestRow]:
-    """Stream rows of a manifest, validating each.
+) -> Iterator[tuple[int, ManifestRow]]:
+    """Stream ``(line, row)`` pairs of a manifest, validating each (the one manifest reader).
+
+    Strict: the header must be exactly :data:`COLUMNS` (a missing, extra or misspelled column is
+    an error naming them); every row is checked by :meth:`ManifestRow.problems` (label in the label
+    set of ``kind``, or of the first row when None, so a file never mixes laughter and emotion
+    labels; ``label_kind``, ``split`` and times from the contract; non-empty ids, media and group)
+    and clip ids must be unique. Nothing is normalized (``Train`` is not ``train``). ``line`` is the
+    file line where the row starts. UTF-8, with or without a BOM; LF or CRLF line endings.
 
     With ``errors=None`` the first bad row raises :class:`ManifestError` (``file:line: problem``);
-    with a list, bad rows are appended to it as such messages and skipped.
+    with a list, bad rows are appended to it as such messages and skipped. A bad header or a file
+    that is not UTF-8 always raises. Leakage (a group in two splits) is checked by the writer,
+    :func:`unify` and training, not here.
     """
     path = Path(path)
     if not path.is_file():
@@ -456,37 +398,68 @@ def iter_manifest(
         errors.append(text)
 
     ids: set[str] = set()
-    with path.open(encoding="utf-8", newline="") as f:
-        reader = csv.reader(f)
-        header = next(reader, None)
-        if header is None:
-            raise ManifestError(f"{path}:1: empty file, expected header {','.join(COLUMNS)}")
-        if tuple(h.strip() for h in header) != COLUMNS:
-            raise ManifestError(f"{path}:1: header must be {','.join(COLUMNS)}; got {','.join(header)}")
-        for cells in reader:
-            line = reader.line_num
-            if not cells:
-                continue
-            if len(cells) != len(COLUMNS):
-                bad(line, f"expected {len(COLUMNS)} columns, got {len(cells)}")
-                continue
-            d = dict(zip(COLUMNS, cells, strict=False))
-            try:
-                start, end = float(d["start"]), float(d["end"] or "nan")
-            except ValueError:
-                bad(line, f"start/end must be numbers, got start={d['start']!r} end={d['end']!r}")
-                continue
-            row = ManifestRow(**{**d, "start": start, "end": end})  # type: ignore[arg-type]
-            if labels is None and (k := _kind_of_label(row.label)) is not None:
-                labels = labels_for(k)
-            problems = row.problems(labels)
-            if row.clip_id in ids:
-                problems.append(f"duplicate clip_id {row.clip_id!r}")
-            if problems:
-                bad(line, "; ".join(problems))
-                continue
-            ids.add(row.clip_id)
-            yield row
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as f:
+            reader = csv.reader(f)
+            header = next(reader, None)
+            _check_header(path, header)
+            first = reader.line_num + 1
+            for cells in reader:
+                line, first = first, reader.line_num + 1
+                if not cells:
+                    continue
+                if len(cells) != len(COLUMNS):
+                    bad(line, f"expected {len(COLUMNS)} columns ({','.join(COLUMNS)}), got {len(cells)}")
+                    continue
+                d = dict(zip(COLUMNS, cells, strict=True))
+                try:
+                    start, end = float(d["start"]), float(d["end"] or "nan")
+                except ValueError:
+                    bad(line, f"start/end must be numbers, got start={d['start']!r} end={d['end']!r}")
+                    continue
+                row = ManifestRow(**{**d, "start": start, "end": end})  # type: ignore[arg-type]
+                if labels is None and (k := _kind_of_label(row.label)) is not None:
+                    labels = labels_for(k)
+                problems = row.problems(labels)
+                if row.clip_id in ids:
+                    problems.append(f"duplicate clip_id {row.clip_id!r}")
+                if problems:
+                    bad(line, "; ".join(problems))
+                    continue
+                ids.add(row.clip_id)
+                yield line, row
+    except UnicodeDecodeError as exc:
+        raise ManifestError(f"{path}: not UTF-8 text (byte offset {exc.start}); manifests are UTF-8 CSV") from None
+    except csv.Error as exc:
+        raise ManifestError(f"{path}: not a readable CSV ({exc})") from None
+
+
+def _check_header(path: Path, header: list[str] | None) -> None:
+    if header is None:
+        raise ManifestError(f"{path}:1: empty file, expected the header {','.join(COLUMNS)}")
+    got = tuple(h.strip() for h in header)
+    if got == COLUMNS:
+        return
+    missing = [c for c in COLUMNS if c not in got]
+    extra = [c for c in got if c not in COLUMNS]
+    detail = []
+    if missing:
+        detail.append(f"missing column(s) {missing}")
+    if extra:
+        detail.append(f"unexpected column(s) {extra}")
+    if not detail:
+        detail.append("columns out of order")
+    raise ManifestError(
+        f"{path}:1: header must be {','.join(COLUMNS)}; got {','.join(header)} ({'; '.join(detail)})"
+    )
+
+
+def iter_manifest(
+    path: str | os.PathLike[str], *, kind: str | None = None, errors: list[str] | None = None
+) -> Iterator[ManifestRow]:
+    """The rows of :func:`iter_numbered` without their line numbers."""
+    for _line, row in iter_numbered(path, kind=kind, errors=errors):
+        yield row
 
 
 def read_manifest(path: str | os.PathLike[str], *, kind: str | None = None) -> list[ManifestRow]:
@@ -494,140 +467,14 @@ def read_manifest(path: str | os.PathLike[str], *, kind: str | None = None) -> l
     return list(iter_manifest(path, kind=kind))
 
 
-# --------------------------------------------------------------------------------------------
-# Balance
-# --------------------------------------------------------------------------------------------
+# Checks, balance and unify live in ``avemotion.data.combine``; importable from here as before.
+_COMBINE = ("BalanceReport", "UnifyResult", "balance_report", "check_leakage", "find_overlaps",
+            "save_class_weights", "subtract_intervals", "unify")
 
 
-@dataclass
-class BalanceReport:
-    """Class distribution of a manifest and sklearn-style 'balanced' class weights.
+def __getattr__(name: str) -> Any:
+    if name in _COMBINE:
+        from avemotion.data import combine
 
-    ``weights[c] = n_samples / (n_classes * count[c])`` over the classes present (the formula of
-    ``sklearn.utils.class_weight.compute_class_weight('balanced')``).
-    """
-
-    labels: list[str]
-    counts: dict[str, int]
-    percent: dict[str, float]
-    weights: dict[str, float]
-    n_samples: int
-    split: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def render(self, title: str = "class balance") -> Any:
-        from rich.table import Table
-
-        t = Table(title=title + (f" (split {self.split})" if self.split else ""))
-        for col in ("label", "count", "percent", "weight"):
-            t.add_column(col, justify="left" if col == "label" else "right")
-        for lab in self.labels:
-            t.add_row(lab, str(self.counts[lab]), f"{self.percent[lab]:.2f}%", f"{self.weights[lab]:.4f}")
-        t.caption = f"{self.n_samples} rows"
-        return t
-
-
-def balance_report(
-    rows: Iterable[ManifestRow], *, split: str | None = None, labels: Sequence[str] | None = None
-) -> BalanceReport:
-    """Count labels (optionally of one split) and compute 'balanced' class weights.
-
-    Label order: ``labels`` if given, else the contract order of the manifest's label set, restricted
-    to labels present. A class with zero rows gets no weight (it cannot be weighted).
-    """
-    if split is not None and split not in SPLITS:
-        raise ValueError(f"split must be one of {', '.join(SPLITS)} or None, got {split!r}")
-    counts: Counter[str] = Counter()
-    for r in rows:
-        if split is None or r.split == split:
-            counts[r.label] += 1
-    n = sum(counts.values())
-    if n == 0:
-        raise ValueError("balance report: no rows" + (f" in split {split!r}" if split else ""))
-    if labels is None:
-        order = [lab for lab in LAUGHTER_LABELS + EMOTION_LABELS if counts[lab]]
-        order += sorted(set(counts) - set(order))
-    else:
-        order = list(labels)
-    present = [lab for lab in order if counts[lab] > 0]
-    k = len(present)
-    return BalanceReport(
-        labels=order,
-        counts={lab: counts[lab] for lab in order},
-        percent={lab: 100.0 * counts[lab] / n for lab in order},
-        weights={lab: n / (k * counts[lab]) for lab in present},
-        n_samples=n,
-        split=split,
-    )
-
-
-def save_class_weights(report: BalanceReport, path: str | os.PathLike[str]) -> Path:
-    """Save ``{"class_weights": ..., "labels": ..., "counts": ..., ...}`` as JSON, atomically."""
-    data = {"method": "balanced: n_samples / (n_classes * count)", **report.to_json()}
-    data["class_weights"] = data.pop("weights")
-    return atomic_write_text(path, json.dumps(data, indent=2) + "\n")
-
-
-def row_fields() -> list[str]:
-    return [f.name for f in fields(ManifestRow)]
-
-
-# --------------------------------------------------------------------------------------------
-# Unify
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class UnifyResult:
-    """What :func:`unify` wrote and what it skipped."""
-
-    out: Path
-    summary: ManifestSummary
-    inputs: list[Path]
-    missing: list[Path]
-
-
-def unify(
-    inputs: Sequence[str | os.PathLike[str]],
-    out: str | os.PathLike[str],
-    *,
-    kind: str = "laughter",
-    resplit: bool = False,
-    seed: int = 0,
-    proportions: Sequence[float] = DEFAULT_PROPORTIONS,
-) -> UnifyResult:
-    """Concatenate per-corpus manifests into one, validated and written atomically.
-
-    Missing inputs are skipped (listed in the result; at least one must exist). Every input is
-    validated on read; the union must have unique clip ids, no group in two splits (with
-    ``resplit`` every group is re-assigned by :func:`assign_split` first) and no negative
-    overlapping a positive on the same media; each violation raises :class:`ManifestError` and the
-    output is left untouched. Summary JSON is written beside ``out``.
-    """
-    present = [Path(p) for p in inputs if Path(p).is_file()]
-    missing = [Path(p) for p in inputs if not Path(p).is_file()]
-    if not present:
-        raise ManifestError(f"unify: none of the input manifests exist: {', '.join(map(str, inputs))}")
-    for m in missing:
-        log.warning("unify: %s not found, skipped", m)
-    rows: list[ManifestRow] = []
-    for p in present:
-        rows.extend(iter_manifest(p, kind=kind))
-    if resplit:
-        assigner = SplitAssigner(seed, proportions)
-        rows = [ManifestRow(**{**asdict(r), "split": assigner(r.group)}) for r in rows]
-    leaks = check_leakage(rows)
-    if leaks:
-        sample = ", ".join(f"{g} in {sorted(s)}" for g, s in list(leaks.items())[:5])
-        raise ManifestError(f"unify: {len(leaks)} group(s) span several splits (use resplit): {sample}")
-    overlaps = find_overlaps(rows)
-    if overlaps:
-        neg, pos = overlaps[0]
-        raise ManifestError(
-            f"unify: {len(overlaps)} negative(s) overlap a positive, e.g. {neg.clip_id} [{neg.start}, {neg.end}) "
-            f"and {pos.clip_id} [{pos.start}, {pos.end}) on {neg.media_path}"
-        )
-    summary = write_manifest(out, rows, kind=kind)
-    return UnifyResult(Path(out), summary, present, missing)
+        return getattr(combine, name)
+    raise AttributeError(f"module 'avemotion.data.manifest' has no attribute {name!r}")

@@ -15,6 +15,12 @@ Files read (github soujanyaporia/MUStARD, ``data/sarcasm_data.json``; videos
       ...
     }
 
+Layouts accepted (``root``): the repository checkout (``data/sarcasm_data.json``), its ``data/``
+folder, or any folder holding ``sarcasm_data.json``. Videos (``mmsd_raw_data.zip``, unpacked) are
+looked for in ``videos/utterances_final/`` beside the JSON, then ``utterances_final/`` beside it,
+then ``root/videos/utterances_final/`` (``video_dir`` overrides, relative to the JSON's folder).
+The JSON is UTF-8 (a BOM is accepted); any line ending.
+
 Sarcasm is not laughter: rows are ``label_kind`` ``proxy`` (``sarcasm: true`` -> ``laughter``,
 ``false`` -> ``no_laughter``), so training can weight or drop them. Each row is the whole utterance
 clip (start 0, end its duration read from the media file; ``assume_duration`` gives a fixed length,
@@ -32,12 +38,33 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from avemotion.data._common import ProcessResult, find_media, finish, media_duration
-from avemotion.data.manifest import ManifestRow, SplitAssigner
+from avemotion.data.manifest import DEFAULT_PROPORTIONS, ManifestRow, SplitAssigner
 
 log = logging.getLogger(__name__)
 
 CORPUS = "mustard"
 REQUIRED = ("utterance", "speaker", "show", "sarcasm")
+
+
+VIDEO_DIRS = ("videos/utterances_final", "utterances_final")
+
+
+def find_json(base: Path, name: str = "sarcasm_data.json") -> Path:
+    """``root/NAME``, else ``root/data/NAME`` (the repository layout)."""
+    for p in (base / name, base / "data" / name):
+        if p.is_file():
+            return p
+    raise FileNotFoundError(f"mustard: {name} not found in {base} or {base / 'data'} "
+                            "(--root: the MUStARD repository, its data/ folder, or the JSON's folder)")
+
+
+def find_video_dir(base: Path, json_dir: Path, video_dir: str | None = None) -> Path:
+    """The folder of ``{id}.mp4`` utterance clips (see the module docstring); the first candidate
+    when none exists (rows then need ``assume_duration``)."""
+    if video_dir is not None:
+        return json_dir / video_dir
+    cands = [json_dir / d for d in VIDEO_DIRS] + [base / VIDEO_DIRS[0]]
+    return next((c for c in cands if c.is_dir()), cands[0])
 
 
 def _line_of_key(text: str, key: str) -> int | None:
@@ -50,27 +77,25 @@ def process(
     *,
     out: str | os.PathLike[str] | None = None,
     seed: int = 0,
-    proportions: Sequence[float] = (0.8, 0.1, 0.1),
+    proportions: Sequence[float] = DEFAULT_PROPORTIONS,
     json_name: str = "sarcasm_data.json",
-    video_dir: str = "videos/utterances_final",
+    video_dir: str | None = None,
     group_by: str = "show",
     assume_duration: float | None = None,
 ) -> ProcessResult:
-    """Build MUStARD proxy rows from ``root/sarcasm_data.json`` (see the module docstring)."""
+    """Build MUStARD proxy rows from ``sarcasm_data.json`` under ``root`` (see the module docstring)."""
     base = Path(root)
-    path = base / json_name
-    if not path.is_file():
-        raise FileNotFoundError(f"mustard: {path} not found")
+    path = find_json(base, json_name)
     if group_by not in ("show", "speaker"):
         raise ValueError(f"mustard: group_by must be 'show' or 'speaker', got {group_by!r}")
-    text = path.read_text(encoding="utf-8")
+    text = path.read_text(encoding="utf-8-sig")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from exc
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a JSON object of id -> utterance record, got {type(data).__name__}")
-    vids = base / video_dir
+    vids = find_video_dir(base, path.parent, video_dir)
     result = ProcessResult(CORPUS)
     split = SplitAssigner(seed, proportions)
 

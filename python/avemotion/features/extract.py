@@ -16,25 +16,35 @@ sample rate, no face... become a result with ``status`` ``error`` (no file writt
 
 :func:`extract_corpus` runs tasks in a local process pool (default) or on Ray (``backend="ray"``,
 same task function) and keeps ``{out_dir}/index.csv`` (``INDEX_COLUMNS``; rewritten atomically as
-clips finish and at the end). Resume: a clip whose ``.npz`` exists is skipped (files appear only when
-complete, so a killed run leaves no partial output); clips that failed are tried again.
+clips finish and at the end). Every file is written through ``avemotion._io`` (0666 minus the umask).
+Pool workers die with the process that started them (:func:`die_with_parent`), so a killed run leaves
+no worker behind.
+
+Resume: a clip whose ``.npz`` exists is skipped only when the file is intact: its size and sha256 match
+what ``index.csv`` recorded when it was written (columns ``bytes``, ``sha256``), or, where the index
+has no such record (lost, or written by an older version), it loads through ``clipfile.load_clip``.
+A damaged file (truncated, altered) is removed with a warning and the clip extracted again. Files
+appear only when complete, so a killed run leaves no partial output; clips that failed are tried again.
 """
 
 from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
 import io
 import logging
 import os
 import re
-import tempfile
+import signal
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from avemotion._contract import DEFAULT_AUDIO_MODE, WINDOWS
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +67,8 @@ INDEX_COLUMNS = (
     "audio_s",
     "video_s",
     "total_s",
+    "bytes",
+    "sha256",
 )
 _BAD_ID = re.compile(r"[/\\\x00]")
 
@@ -76,9 +88,11 @@ class ExtractSettings:
 
     audio: bool = True
     video: bool = True
-    audio_window_s: float = 1.0
-    audio_hop_s: float = 0.1
-    video_fps: float = 5.0
+    audio_window_s: float = WINDOWS.audio_window_s
+    audio_hop_s: float = WINDOWS.audio_hop_s
+    audio_mode: str = DEFAULT_AUDIO_MODE  # "sliding" (default) or "window" (avemotion.features.audio)
+    video_fps: float = WINDOWS.video_fps
+    redetect_every: int = 5  # face tracking between full detections, as analyze/live (1: every frame)
     facenet_weights: str | None = None
     facenet_onnx: str | None = None
     allow_random_weights: bool = False
@@ -98,7 +112,10 @@ class ExtractSettings:
             raise ValueError(f"video_fps must be > 0, got {self.video_fps}")
         from avemotion.features.audio import AudioConfig
 
-        AudioConfig(self.audio_window_s, self.audio_hop_s)
+        AudioConfig(self.audio_window_s, self.audio_hop_s, self.audio_mode)
+        if isinstance(self.redetect_every, bool) or int(self.redetect_every) != self.redetect_every \
+                or self.redetect_every < 1:
+            raise ValueError(f"redetect_every must be an integer >= 1 (frames), got {self.redetect_every!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,6 +155,8 @@ class ClipResult:
     audio_s: float = 0.0
     video_s: float = 0.0
     total_s: float = 0.0
+    bytes: int = 0  # size of the .npz as written (resume checks it)
+    sha256: str = ""  # its sha256 (resume checks it)
 
     def row(self) -> dict[str, str]:
         d = dataclasses.asdict(self)
@@ -152,7 +171,7 @@ class ClipResult:
         kw: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
             v = row.get(f.name, "")
-            if f.name in ("n_audio", "n_video", "n_faces"):
+            if f.name in ("n_audio", "n_video", "n_faces", "bytes"):
                 kw[f.name] = int(v or 0)
             elif f.name == "end":
                 kw[f.name] = float(v) if v else None
@@ -183,28 +202,36 @@ def _extractors(settings: ExtractSettings) -> dict[str, Any]:
         if settings.video:
             from avemotion.features import video as V
 
-            if settings.facenet_onnx:
-                embedder: Any = V.OnnxEmbedder(
-                    settings.facenet_onnx, threads=threads or None, providers=settings.device
-                )
-            else:
-                embedder = V.TorchEmbedder(
-                    weights=settings.facenet_weights,
-                    allow_random_weights=settings.allow_random_weights,
-                    device=settings.device,
-                )
+            # the embedder analyze/live use (default: the converted CASIA-WebFace weights in ONNX Runtime)
+            embedder = V.make_embedder(
+                weights=settings.facenet_weights,
+                random_weights=settings.allow_random_weights and not settings.facenet_weights,
+                onnx=settings.facenet_onnx,
+                device=settings.device,
+                threads=threads or None,
+            )
+            detector: Any = V.FaceDetector(
+                min_prob=settings.min_face_prob,
+                detect_max_side=settings.detect_max_side,
+                onnx_dir=settings.mtcnn_onnx,
+                device=settings.device,
+            )
+            if settings.redetect_every > 1:
+                from avemotion.features.face_track import TrackingFaceDetector
+
+                detector = TrackingFaceDetector(detector, redetect_every=settings.redetect_every)
             st["video"] = V.VideoExtractor(
                 embedder,
-                V.FaceDetector(
-                    min_prob=settings.min_face_prob,
-                    detect_max_side=settings.detect_max_side,
-                    onnx_dir=settings.mtcnn_onnx,
-                    device=settings.device,
-                ),
+                detector,
                 batch_size=settings.batch_size,
             )
         _STATE[settings] = st
     return st
+
+
+def _embedder_identity(embedder: Any) -> dict[str, Any] | None:
+    ident = getattr(embedder, "identity", None)
+    return ident.as_dict() if ident is not None and hasattr(ident, "as_dict") else None
 
 
 def _versions() -> dict[str, str]:
@@ -261,6 +288,7 @@ def extract_clip(
                     16000,
                     window_s=settings.audio_window_s,
                     hop_s=settings.audio_hop_s,
+                    mode=settings.audio_mode,
                     runner=ex["audio"],
                 )
                 audio, audio_times = feats.steps, feats.times
@@ -323,6 +351,8 @@ def extract_clip(
             "facenet_weights": getattr(ex["video"].embedder, "weights_source", "unknown")
             if "video" in ex
             else None,
+            # which face embedder made the video steps (bundles record it; avemotion.bundle.check_embedder)
+            "video_embedder": _embedder_identity(ex["video"].embedder) if "video" in ex else None,
             "source": source,
             "warnings": warnings,
             "versions": _versions(),
@@ -334,6 +364,7 @@ def extract_clip(
             out_path,
             clipfile.ClipFeatures(audio, audio_times, video, video_times, video_mask, meta),
         )
+        res.bytes, res.sha256 = file_digest(out_path)
         res.status, res.path = "ok", out_path.name
     except MediaError as exc:
         res.error_kind, res.error = exc.kind, str(exc)
@@ -360,22 +391,27 @@ def read_index(out_dir: str | os.PathLike[str]) -> dict[str, ClipResult]:
 
 
 def write_index(out_dir: str | os.PathLike[str], results: Iterable[ClipResult]) -> Path:
-    """Write ``index.csv`` atomically (temp file + ``os.replace``)."""
+    """Write ``index.csv`` atomically (``avemotion._io``: temp file + ``os.replace``, 0666 minus umask)."""
+    from avemotion._io import atomic_write_text
+
     p = Path(out_dir) / INDEX_NAME
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=list(INDEX_COLUMNS), lineterminator="\n")
     w.writeheader()
     for r in results:
         w.writerow(r.row())
-    fd, tmp = tempfile.mkstemp(prefix=".index.", suffix=".tmp", dir=p.parent)
-    try:
-        with os.fdopen(fd, "w", newline="") as fh:
-            fh.write(buf.getvalue())
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return p
+    return atomic_write_text(p, buf.getvalue())
+
+
+def file_digest(path: str | os.PathLike[str]) -> tuple[int, str]:
+    """``(size in bytes, sha256 hex)`` of a file, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+            size += len(chunk)
+    return size, h.hexdigest()
 
 
 def _result_from_file(task: ClipTask, path: Path) -> ClipResult:
@@ -383,6 +419,7 @@ def _result_from_file(task: ClipTask, path: Path) -> ClipResult:
 
     c = load_clip(path)
     t = c.meta.get("timings", {})
+    size, digest = file_digest(path)
     return ClipResult(
         task.clip_id,
         "ok",
@@ -398,53 +435,114 @@ def _result_from_file(task: ClipTask, path: Path) -> ClipResult:
         task.start,
         task.end,
         **{k: float(t.get(k, 0.0)) for k in ("decode_s", "audio_s", "video_s", "total_s")},
+        bytes=size,
+        sha256=digest,
     )
+
+
+def _verified_result(task: ClipTask, path: Path, row: ClipResult | None) -> ClipResult | None:
+    """The index row of a finished clip whose ``.npz`` is intact, else None (extract it again).
+
+    With a size and sha256 recorded in the index, the file must match both (a truncated, altered or
+    replaced file does not). Without them (an index of an older version, or none), the file must load
+    through :func:`avemotion.features.clipfile.load_clip`, and its row is rebuilt from the file.
+    """
+    if row is not None and row.status == "ok" and row.sha256:
+        try:
+            if path.stat().st_size == row.bytes and file_digest(path) == (row.bytes, row.sha256):
+                return row
+        except OSError as exc:
+            logger.warning("%s: unreadable (%s); extracting it again", path, exc)
+            return None
+        logger.warning(
+            "%s: does not match index.csv (size/sha256 recorded when it was written); extracting "
+            "it again",
+            path,
+        )
+        return None
+    import zipfile
+    import zlib
+
+    try:
+        return _result_from_file(task, path)
+    except (ValueError, KeyError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        logger.warning(
+            "%s: not a readable clip file (%s: %s); extracting it again",
+            path,
+            type(exc).__name__,
+            exc,
+        )
+        return None
 
 
 # --- manifests ---------------------------------------------------------------------------------------
 def read_tasks(
     manifest: str | os.PathLike[str], *, media_root: str | os.PathLike[str] | None = None
 ) -> list[ClipTask]:
-    """Clip tasks from a manifest CSV (``docs/contracts.md``; needs ``clip_id, media_path, start, end``).
+    """Clip tasks from a manifest CSV (``docs/contracts.md``), read and validated by
+    ``avemotion.data.manifest`` (every column, labels, splits, times, unique clip ids).
 
     Relative ``media_path`` values are resolved against ``media_root`` (default: the current
-    directory). Raises ``ValueError`` naming ``file:line`` for a bad row or a duplicate clip id.
+    directory). Raises ``ValueError`` (``ManifestError``) naming ``file:line`` for a bad row.
     """
+    from avemotion.data.manifest import iter_numbered  # the one manifest reader (strict, file:line)
+
     p = Path(manifest)
     tasks: list[ClipTask] = []
-    seen: set[str] = set()
-    with p.open(newline="") as fh:
-        reader = csv.DictReader(fh)
-        need = {"clip_id", "media_path", "start", "end"}
-        missing = need - set(reader.fieldnames or [])
-        if missing:
-            raise ValueError(
-                f"{p}: manifest lacks columns {sorted(missing)} (has {reader.fieldnames})"
-            )
-        for line, row in enumerate(reader, start=2):
-            try:
-                start = float(row["start"])
-                end = float(row["end"]) if row["end"] not in ("", None) else None
-                if end is None:
-                    raise ValueError("empty end (not allowed in manifests)")
-                if not (np.isfinite(start) and np.isfinite(end) and 0 <= start < end):
-                    raise ValueError(f"need 0 <= start < end, got start={start}, end={end}")
-                media = Path(row["media_path"])
-                if not media.is_absolute() and media_root is not None:
-                    media = Path(media_root) / media
-                task = ClipTask(row["clip_id"], str(media), start, end)
-            except (ValueError, TypeError) as exc:
-                raise ValueError(f"{p}:{line}: {exc}") from None
-            if task.clip_id in seen:
-                raise ValueError(f"{p}:{line}: duplicate clip_id {task.clip_id!r}")
-            seen.add(task.clip_id)
-            tasks.append(task)
+    for line, row in iter_numbered(p):
+        media = Path(row.media_path)
+        if not media.is_absolute() and media_root is not None:
+            media = Path(media_root) / media
+        try:
+            tasks.append(ClipTask(row.clip_id, str(media), row.start, row.end))
+        except ValueError as exc:
+            raise ValueError(f"{p}:{line}: {exc}") from None
     return tasks
 
 
 # --- running many clips ------------------------------------------------------------------------------
-def _init_worker(threads: int) -> None:
-    """Pool worker set-up: split the CPUs between workers (torch, ONNX Runtime, OpenMP)."""
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def die_with_parent(parent_pid: int, *, poll_s: float = 1.0) -> str:
+    """Make this process end when ``parent_pid`` (its parent) ends, however the parent ends.
+
+    Linux: ``prctl(PR_SET_PDEATHSIG, SIGKILL)``, so the kernel kills this process when the parent
+    thread that started it exits (a pool's workers are started by the thread that runs the pool, which
+    outlives them); then, for the race where the parent died before the ``prctl``, ``getppid()`` is
+    compared with ``parent_pid``. Elsewhere (or if ``prctl`` fails): a daemon thread polls
+    ``getppid()`` every ``poll_s`` seconds. Returns ``"prctl"`` or ``"watchdog"`` (what was set up).
+    """
+    how = "watchdog"
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) == 0:
+                how = "prctl"
+            else:
+                logger.debug("prctl(PR_SET_PDEATHSIG) failed: errno %d", ctypes.get_errno())
+        except (OSError, AttributeError) as exc:
+            logger.debug("prctl unavailable: %s", exc)
+    if os.getppid() != parent_pid:  # the parent is already gone (reparented to init/a subreaper)
+        os.kill(os.getpid(), signal.SIGKILL)
+    if how == "watchdog":
+
+        def watch() -> None:
+            while os.getppid() == parent_pid:
+                time.sleep(poll_s)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+        threading.Thread(target=watch, name="avemotion-parent-watchdog", daemon=True).start()
+    return how
+
+
+def _init_worker(threads: int, parent_pid: int | None = None) -> None:
+    """Pool worker set-up: die with the parent (:func:`die_with_parent`: a killed ``extract`` leaves
+    no worker behind), split the CPUs between workers (torch, ONNX Runtime, OpenMP)."""
+    if parent_pid is not None:
+        die_with_parent(parent_pid)
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, str(threads))
     os.environ.setdefault("AVEMOTION_WORKER_THREADS", str(threads))
@@ -465,7 +563,7 @@ def _pool_map(
         max_workers=workers,
         mp_context=mp.get_context("spawn"),
         initializer=_init_worker,
-        initargs=(threads,),
+        initargs=(threads, os.getpid()),
     ) as pool:
         futs = {pool.submit(extract_clip, t, out_dir, settings): t for t in tasks}
         try:
@@ -493,36 +591,74 @@ def _pool_map(
             raise
 
 
-def _ray_map(
-    tasks: Sequence[ClipTask], out_dir: Path, settings: ExtractSettings, address: str | None
-) -> Iterable[ClipResult]:
+def import_ray() -> Any:
+    """``import ray``, or a RuntimeError saying how to install it (the ``[cluster]`` extra).
+
+    Sets ``RAY_USAGE_STATS_ENABLED=0`` unless the environment says otherwise: a runtime this
+    process starts sends no usage report out of the machine.
+    """
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     try:
         import ray
     except ImportError as exc:
         raise RuntimeError(
-            "--backend ray needs Ray, which is not installed: pip install 'ray[default]' "
-            "(or use the default process pool)"
+            "--backend ray needs Ray, which is not installed: pip install 'avemotion[cluster]' "
+            "(or pip install ray; or use the default process pool)"
         ) from exc
+    return ray
+
+
+def _ray_map(
+    tasks: Sequence[ClipTask], out_dir: Path, settings: ExtractSettings, address: str | None
+) -> Iterable[ClipResult]:
+    """Run :func:`extract_clip` as Ray tasks (one CPU each) and yield results as they finish.
+
+    Joins the running Ray runtime if this process has one, else ``ray.init(address=address)``:
+    ``None`` starts a local runtime for this run (stopped at the end), ``"auto"`` or
+    ``"HOST:PORT"`` joins a cluster (only disconnected at the end). Clip failures are rows, as
+    with the pool; a task that dies (worker crash, node lost) is an ``error`` row of kind
+    ``worker``; missing FaceNet weights stop the run. Unfinished tasks are cancelled when the run
+    stops early (an interrupt or an exception).
+    """
+    ray = import_ray()
+    from avemotion.features.video import FaceNetWeightsMissing
+
+    started = False
     if not ray.is_initialized():
-        ray.init(address=address, ignore_reinit_error=True)
-    remote = ray.remote(extract_clip)
-    pending = {remote.remote(t, str(out_dir), settings): t for t in tasks}
-    while pending:
-        done, _ = ray.wait(list(pending), num_returns=1)
-        for ref in done:
-            t = pending.pop(ref)
+        ray.init(address=address, logging_level=logging.WARNING)
+        started = True
+    pending: dict[Any, ClipTask] = {}
+    try:
+        remote = ray.remote(num_cpus=1)(extract_clip)
+        pending = {remote.remote(t, str(out_dir), settings): t for t in tasks}
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            for ref in done:
+                t = pending.pop(ref)
+                try:
+                    yield ray.get(ref)
+                except Exception as exc:
+                    # a task's exception arrives as ray's RayTaskError, which is also an instance
+                    # of the original exception's class
+                    if isinstance(exc, FaceNetWeightsMissing):
+                        raise
+                    yield ClipResult(
+                        t.clip_id,
+                        "error",
+                        error=f"{type(exc).__name__}: {exc}",
+                        error_kind="worker",
+                        media_path=t.media_path,
+                        start=t.start,
+                        end=t.end,
+                    )
+    finally:
+        for ref in pending:
             try:
-                yield ray.get(ref)
-            except Exception as exc:
-                yield ClipResult(
-                    t.clip_id,
-                    "error",
-                    error=f"{type(exc).__name__}: {exc}",
-                    error_kind="worker",
-                    media_path=t.media_path,
-                    start=t.start,
-                    end=t.end,
-                )
+                ray.cancel(ref)
+            except Exception as exc:  # already finished or its node is gone
+                logger.debug("ray.cancel: %s", exc)
+        if started:
+            ray.shutdown()
 
 
 def gpu_workers(settings: ExtractSettings, workers: int, backend: str = "process") -> int:
@@ -544,7 +680,9 @@ def gpu_workers(settings: ExtractSettings, workers: int, backend: str = "process
         )
     if workers > 1:
         logger.warning(
-            "device=%s: video on CUDA runs in one worker (asked for %d workers)", settings.device, workers
+            "device=%s: video on CUDA runs in one worker (asked for %d workers)",
+            settings.device,
+            workers,
         )
     return 1
 
@@ -564,9 +702,11 @@ def extract_corpus(
     """Extract every task into ``out_dir`` and write ``index.csv``; returns one result per task (task order).
 
     ``backend``: ``"process"`` (a spawn-context process pool of ``workers``; 1 = in this process) or
-    ``"ray"`` (``ray.init(address=ray_address)``, same task function). ``resume``: skip clips whose
-    ``.npz`` exists (their index row is kept, or rebuilt from the file); index rows of clips that are
-    not among ``tasks`` (earlier runs into the same directory) are kept. ``progress`` is called once
+    ``"ray"`` (``ray.init(address=ray_address)``, same task function, one CPU per clip; ``workers``
+    is not used: the cluster's CPUs decide; see :func:`_ray_map`). ``resume``: skip clips whose
+    ``.npz`` exists and is intact (module docstring; their index row is kept, or rebuilt from the
+    file); index rows of clips that are not among ``tasks`` (earlier runs into the same directory)
+    are kept. ``progress`` is called once
     per finished or skipped clip. The index is rewritten at most every ``index_every_s`` seconds
     while running and at the end (also on interruption).
     """
@@ -585,14 +725,11 @@ def extract_corpus(
     for t in tasks:
         f = out / f"{t.clip_id}.npz"
         if resume and f.is_file():
-            r = old.get(t.clip_id)
-            if r is None or r.status != "ok":
-                try:
-                    r = _result_from_file(t, f)
-                except (ValueError, OSError) as exc:
-                    logger.warning("%s: unreadable, extracting again (%s)", f, exc)
-                    todo.append(t)
-                    continue
+            r = _verified_result(t, f, old.get(t.clip_id))
+            if r is None:  # damaged: never leave it where a reader would take it as this clip's
+                f.unlink(missing_ok=True)
+                todo.append(t)
+                continue
             results[t.clip_id] = r
             if progress:
                 progress(r)
@@ -621,12 +758,12 @@ def extract_corpus(
         backend,
     )
     last = time.monotonic()
+    it = (
+        _ray_map(todo, out, settings, ray_address)
+        if backend == "ray"
+        else _pool_map(todo, out, settings, workers)
+    )
     try:
-        it = (
-            _ray_map(todo, out, settings, ray_address)
-            if backend == "ray"
-            else _pool_map(todo, out, settings, workers)
-        )
         for r in it:
             results[r.clip_id] = r
             if r.status != "ok":
@@ -637,5 +774,10 @@ def extract_corpus(
                 write_index(out, index_rows())
                 last = time.monotonic()
     finally:
-        write_index(out, index_rows())
+        try:
+            close = getattr(it, "close", None)
+            if close is not None:
+                close()  # stops the pool / cancels Ray tasks now, not when garbage-collected
+        finally:
+            write_index(out, index_rows())
     return ordered()

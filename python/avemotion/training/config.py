@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from avemotion._contract import AUDIO_DIM, EMOTION_LABELS, VIDEO_DIM, WINDOWS
+from avemotion._contract import AUDIO_DIM, AUDIO_MODES, DEFAULT_AUDIO_MODE, EMOTION_LABELS, VIDEO_DIM, WINDOWS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -104,6 +104,9 @@ class FeatureConfig:
     video_dim: int = VIDEO_DIM
     audio_window_s: float = WINDOWS.audio_window_s
     audio_hop_s: float = WINDOWS.audio_hop_s
+    #: How the clips' audio steps were computed ("sliding" or "window", avemotion.features.audio):
+    #: training refuses clips extracted otherwise, and the bundle records it (features.audio_mode).
+    audio_mode: str = DEFAULT_AUDIO_MODE
     video_fps: float = WINDOWS.video_fps
     window_s: float = WINDOWS.window_s
     hop_s: float = WINDOWS.hop_s
@@ -150,6 +153,8 @@ class TrainConfig:
              and list(self.data.bucket_boundaries) == sorted(set(self.data.bucket_boundaries)),
              "strictly increasing positive integers"),
             ("data.window_steps", self.data.window_steps, self.data.window_steps >= 0, ">= 0"),
+            ("features.audio_mode", self.features.audio_mode, self.features.audio_mode in AUDIO_MODES,
+             f"one of {list(AUDIO_MODES)}"),
             ("data.audio_stats", self.data.audio_stats, self.data.audio_stats in ("all", "speech"),
              "'all' or 'speech'"),
             ("data.min_crop_steps", self.data.min_crop_steps, self.data.min_crop_steps >= 0, ">= 0"),

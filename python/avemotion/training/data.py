@@ -217,22 +217,27 @@ def split_examples(examples: Sequence[Example]) -> dict[str, list[Example]]:
     return out
 
 
-def read_clip(path: Path, audio_dim: int, video_dim: int) -> ClipArrays:
-    """Read one per-clip .npz through :func:`avemotion.features.clipfile.load_clip` (every key of
-    docs/contracts.md is required: nothing is invented), checking dims and finiteness."""
+def read_clip(path: Path, audio_dim: int, video_dim: int, audio_mode: str | None = None) -> ClipArrays:
+    """Read one per-clip .npz through ``avemotion.features.clipfile`` (the one reader: keys, shapes,
+    timestamps required), then check finiteness (audio, and video in face-present steps). With
+    ``audio_mode`` a clip written by ``avemotion extract`` (``meta["settings"]``) must have been
+    extracted in that audio mode (``settings["audio_mode"]``; absent = the legacy mode): ValueError
+    naming the file otherwise. Clips without extractor settings (synthetic ones) are not checked."""
+    from avemotion._contract import LEGACY_AUDIO_MODE
     from avemotion.features.clipfile import load_clip
 
-    clip = load_clip(path)
-    audio, video, vm = clip.audio, clip.video, clip.video_mask
-    if audio.shape[1] != audio_dim:
-        raise ValueError(f"{path}: audio expected shape (T, {audio_dim}), got {audio.shape}")
-    if video.shape[1] != video_dim:
-        raise ValueError(f"{path}: video expected shape (T, {video_dim}), got {video.shape}")
-    if not np.isfinite(audio).all():
+    c = load_clip(path, audio_dim=audio_dim, video_dim=video_dim)
+    if audio_mode is not None and isinstance(c.meta.get("settings"), dict):
+        made = c.meta["settings"].get("audio_mode", LEGACY_AUDIO_MODE)
+        if made != audio_mode:
+            raise ValueError(f"{path}: audio features extracted in audio mode {made!r}, expected "
+                             f"features.audio_mode={audio_mode!r}; re-extract (avemotion extract --audio-mode "
+                             f"{audio_mode}) or set features.audio_mode")
+    if not np.isfinite(c.audio).all():
         raise ValueError(f"{path}: audio contains NaN/Inf")
-    if not np.isfinite(video[vm]).all():
+    if not np.isfinite(c.video[c.video_mask]).all():
         raise ValueError(f"{path}: video contains NaN/Inf in face-present steps")
-    return ClipArrays(audio, clip.audio_times, video, clip.video_times, vm)
+    return ClipArrays(c.audio, c.audio_times, c.video, c.video_times, c.video_mask)
 
 
 @dataclass
@@ -276,7 +281,7 @@ def compute_train_stats(examples: Sequence[Example], cfg: TrainConfig) -> dict[s
 
         def feats(name: str = name, pending: deque[np.ndarray] = pending) -> Iterator[np.ndarray]:
             for ex in train:  # one file read per clip and modality; nothing is held in memory
-                clip = read_clip(ex.path, dims["audio"], dims["video"])
+                clip = read_clip(ex.path, dims["audio"], dims["video"], cfg.features.audio_mode)
                 x, m = (clip.audio, audio_stats_mask(clip.audio, cfg)) if name == "audio" else \
                     (clip.video, clip.video_mask)
                 pending.append(m)

@@ -125,7 +125,7 @@ def bundle_settings(cfg: TrainConfig) -> dict[str, Any]:
     return {
         "labels": list(EMOTION_LABELS),
         "features": {"audio_window_s": fc.audio_window_s, "audio_hop_s": fc.audio_hop_s,
-                     "video_fps": fc.video_fps},
+                     "audio_mode": fc.audio_mode, "video_fps": fc.video_fps},
         "window_s": fc.window_s,
         "hop_s": fc.hop_s,
         "laughter_threshold": cfg.training.laughter_threshold,

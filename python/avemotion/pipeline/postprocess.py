@@ -1,10 +1,12 @@
-"""Post-processing of per-window predictions: smoothing, laughter events, summaries, outputs, plots.
+"""Post-processing of per-window predictions: rows, smoothing, laughter events, summaries, writers, plots.
 
 Shared by ``avemotion analyze`` (offline) and ``avemotion live`` (real time). Pure functions over
-plain arrays and dataclasses; matplotlib is imported only by :func:`plot_timeline`.
+plain arrays and dataclasses; matplotlib is imported only by :func:`plot_timeline`. Files are
+written atomically through :mod:`avemotion._io`.
 
 Laughter events use hysteresis: an event starts when the laughter probability rises to ``on``
-(default: the bundle's threshold) and ends when it falls below ``off`` (default ``on - 0.15``); events
+(default: the bundle's threshold) and ends when it falls below ``off`` (default
+:func:`off_threshold`, ``on - 0.15``); events
 shorter than ``min_duration_s`` are dropped, and events separated by less than ``merge_gap_s`` are
 merged. An event's onset is the start time of its first window's hop (the window end where the
 probability first crossed ``on``, minus one hop), its offset the end of its last window above ``off``;
@@ -24,7 +26,15 @@ from typing import Any
 
 import numpy as np
 
-from avemotion._io import atomic_write_text as atomic_write_text  # re-exported for the CLI
+from avemotion._io import atomic_open
+
+#: The laughter state switches off this far below the ``on`` threshold (hysteresis).
+OFF_DELTA = 0.15
+
+
+def off_threshold(on: float) -> float:
+    """The default ``off`` threshold of the laughter hysteresis for ``on``: ``max(0, on - 0.15)``."""
+    return max(0.0, on - OFF_DELTA)
 
 
 @dataclass
@@ -110,7 +120,7 @@ class Hysteresis:
     """Online laughter state with hysteresis (``on`` to start, below ``off`` to stop)."""
 
     def __init__(self, on: float = 0.5, off: float | None = None) -> None:
-        off = max(0.0, on - 0.15) if off is None else off
+        off = off_threshold(on) if off is None else off
         if not 0.0 <= off <= on <= 1.0:
             raise ValueError(f"thresholds: expected 0 <= off <= on <= 1, got on={on}, off={off}")
         self.on, self.off, self.active = on, off, False
@@ -118,6 +128,26 @@ class Hysteresis:
     def __call__(self, p: float) -> bool:
         self.active = p >= self.off if self.active else p >= self.on
         return self.active
+
+
+class Enhancer:
+    """The live ``--enhanced`` mode on a stream of rows: EMA over the emotion and laughter
+    probabilities (``alpha``), then laughter hysteresis at ``threshold`` (:class:`Hysteresis`).
+    :meth:`apply` rewrites a :class:`WindowResult` in place (emotion = argmax of the smoothed vector)."""
+
+    def __init__(self, labels: Sequence[str], alpha: float = 0.4, threshold: float = 0.5) -> None:
+        self.labels = tuple(labels)
+        self.ema = EMASmoother(alpha)
+        self.hysteresis = Hysteresis(threshold)
+
+    def apply(self, r: WindowResult) -> WindowResult:
+        labels = self.labels
+        p = self.ema([r.probabilities[k] for k in labels] + [r.laugh_prob])
+        r.probabilities = {k: float(p[i]) for i, k in enumerate(labels)}
+        r.emotion = labels[int(np.argmax(p[:-1]))]
+        r.laugh_prob = float(p[-1])
+        r.laughing = self.hysteresis(r.laugh_prob)
+        return r
 
 
 def detect_laughter_events(
@@ -181,8 +211,6 @@ def summarize(results: Sequence[WindowResult], labels: Sequence[str], events: li
     )
 
 
-
-
 def rows_to_jsonl(rows: Iterable[dict[str, Any]]) -> str:
     return "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in rows)
 
@@ -233,8 +261,9 @@ def plot_timeline(
         ax1.set_title(title)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        with atomic_open(path, "wb") as fh:
+            fig.savefig(fh, dpi=100, format="png")
+    finally:
+        plt.close(fig)
     return path

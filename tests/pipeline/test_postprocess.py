@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from avemotion.analysis import (
+from avemotion.pipeline.postprocess import (
     EMASmoother,
     Hysteresis,
     WindowResult,

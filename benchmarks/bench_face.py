@@ -1,0 +1,57 @@
+"""FaceNet with the default (converted CASIA-WebFace) weights: ONNX Runtime vs torch eager.
+
+    python -m pytest benchmarks/bench_face.py --benchmark-only
+
+Groups ``face-b1`` / ``face-b8``: one call embedding 1 or 8 real MTCNN crops (``skimage.data.astronaut()``
+and its mirror) through the cached ONNX export (ONNX Runtime, CPU provider, default threads) beside the
+cached state dict in torch eager (CPU, torch's default threads). The faster one is the default video
+path on the CPU (:func:`avemotion.features.video.make_embedder`). Needs the converted weights
+(``avemotion weights``); skips otherwise.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture(scope="module")
+def embedders() -> dict[str, object]:
+    pytest.importorskip("facenet_pytorch")
+    from avemotion.features import facenet_weights as FW
+    from avemotion.features import video as V
+
+    try:
+        onnx_path, identity = FW.default_weights("onnx")
+    except FW.FaceNetWeightsMissing as exc:
+        pytest.skip(f"converted FaceNet weights not available: {exc}")
+    return {
+        "onnxruntime": V.OnnxEmbedder(onnx_path, providers="cpu", identity=identity),
+        "torch": V.TorchEmbedder(V.load_facenet()),
+    }
+
+
+@pytest.fixture(scope="module")
+def crops() -> np.ndarray:
+    from skimage import data
+
+    from avemotion.features.video import FaceDetector
+
+    img = data.astronaut()
+    dets = FaceDetector().detect([img, img[:, ::-1].copy()])
+    faces = np.stack([d.face for d in dets if d is not None])
+    return np.concatenate([faces] * 4)  # 8 crops
+
+
+@pytest.mark.parametrize("batch", [1, 8])
+@pytest.mark.parametrize("backend", ["onnxruntime", "torch"])
+def test_face_embedding(benchmark, embedders, crops: np.ndarray, backend: str, batch: int) -> None:
+    import torch
+
+    benchmark.group = f"face-b{batch}"
+    e = embedders[backend]
+    x = np.ascontiguousarray(crops[:batch])
+    e(x)  # warm-up (ONNX Runtime allocations, torch's first-call overhead)
+    out = benchmark.pedantic(e, args=(x,), rounds=15 if batch == 1 else 6, iterations=1)
+    assert out.shape == (batch, 512)
+    benchmark.extra_info.update(torch_threads=torch.get_num_threads(), weights="casia-webface")

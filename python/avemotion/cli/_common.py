@@ -1,0 +1,188 @@
+"""Helpers shared by several subcommands: model and FaceNet options, loading them with errors a user
+can act on, source URLs, and output paths checked before any work starts.
+
+Every failure here is a :class:`avemotion.cli.UsageError` (exit 2) whose message names the option.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+from avemotion._contract import MODES, resolve_model_dir
+from avemotion.cli import UsageError
+
+#: URL schemes accepted as sources (FFmpeg protocols), besides local files and file://.
+STREAM_SCHEMES = ("udp", "rtp", "rtsp", "rtmp", "http", "https", "tcp", "srt")
+FILE_SCHEME = "file"
+
+
+# --------------------------------------------------------------------------------------------------
+# Model and FaceNet options
+
+
+def add_model_args(p: argparse.ArgumentParser, *, modes: tuple[str, ...] = MODES) -> None:
+    """The model bundle, the mode and the FaceNet options (``analyze``, ``live``)."""
+    g = p.add_argument_group("model")
+    g.add_argument("--model", type=Path, default=None,
+                   help="model bundle directory (default $AVEMOTION_MODEL_DIR, else the bundle installed with the package)")
+    g.add_argument("--mode", choices=modes, default="av", help="modalities used (default av)")
+    w = g.add_mutually_exclusive_group()
+    w.add_argument("--facenet-weights", type=Path, metavar="PATH",
+                   help="FaceNet weights (.pt state dict, e.g. VGGFace2); default $AVEMOTION_FACENET_WEIGHTS, else the "
+                        "converted CASIA-WebFace weights (avemotion weights)")
+    w.add_argument("--random-facenet", action="store_true",
+                   help="use random FaceNet weights (tests only: video embeddings are meaningless)")
+    w.add_argument("--facenet-onnx", type=Path, metavar="PATH",
+                   help="a FaceNet ONNX file (avemotion weights --export-onnx) run by ONNX Runtime")
+    g.add_argument("--device", type=device_arg, default="cpu", metavar="cpu|cuda|cuda:N|auto",
+                   help="where face detection and FaceNet run (default cpu; auto = cuda when available; "
+                        "cuda without CUDA warns and uses the CPU, an error with AVEMOTION_STRICT=1)")
+
+
+def device_arg(text: str) -> str:
+    """argparse type for ``--device``: ``cpu``, ``cuda``, ``cuda:N`` or ``auto`` (else exit 2)."""
+    from avemotion.features.video import check_device
+
+    try:
+        return check_device(text, name="--device")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def positive(args: argparse.Namespace, *names: str) -> None:
+    """Each option ``--name`` (attribute ``name``) must be a number > 0 (None allowed: not given)."""
+    for name in names:
+        v = getattr(args, name)
+        if v is not None and not v > 0:
+            raise UsageError(f"--{name.replace('_', '-')}: expected > 0, got {v}")
+
+
+def load_predictor(model: Path | None) -> Any:
+    """Load the bundle (``--model``, else the default model directory); a missing or bad bundle is a
+    :class:`UsageError` saying what to do."""
+    from avemotion.bundle import BundleError
+    from avemotion.inference import load_model
+
+    path = resolve_model_dir(model)
+    if not (path / "bundle.json").is_file():
+        raise UsageError(
+            f"--model: no model bundle at {path} (expected {path / 'bundle.json'}). Pass --model DIR or set "
+            "AVEMOTION_MODEL_DIR; `avemotion train` and `avemotion export` make one."
+        )
+    try:
+        return load_model(path)
+    except BundleError as exc:
+        raise UsageError(f"--model: {exc}") from None
+
+
+def load_extractor(args: argparse.Namespace) -> Any:
+    """The video extractor for ``args`` (None in audio mode); missing weights, a device that strict
+    mode refuses or an unusable ``--facenet-onnx`` file: :class:`UsageError`."""
+    from avemotion.features.video import FaceNetWeightsMissing
+    from avemotion.pipeline.stages import get_video_extractor
+
+    if args.mode == "audio":
+        return None
+    device = getattr(args, "device", "cpu")
+    if not args.facenet_onnx:  # torch decides (with --facenet-onnx, ONNX Runtime decides for FaceNet)
+        from avemotion.features.video import resolve_device
+
+        try:
+            device = str(resolve_device(device, name="--device"))
+        except (ValueError, RuntimeError) as exc:
+            raise UsageError(str(exc)) from None
+    try:
+        return get_video_extractor(weights=args.facenet_weights, random_weights=args.random_facenet,
+                                   onnx=args.facenet_onnx, device=device)
+    except FaceNetWeightsMissing as exc:
+        raise UsageError(f"{exc} (or pass --random-facenet for a demo with meaningless video embeddings)") from None
+    except RuntimeError as exc:
+        if not args.facenet_onnx:
+            raise
+        # ONNX Runtime refused the file or the provider (strict mode without CUDA): bad input
+        raise UsageError(f"--facenet-onnx {args.facenet_onnx} (--device {device}): {exc}") from None
+
+
+
+def check_model_extractor(predictor: Any, extractor: Any, mode: str) -> None:
+    """A bundle made with another face embedder than ``extractor``'s: :class:`UsageError` (exit 2)
+    before any work starts (see :func:`avemotion.bundle.check_embedder`)."""
+    from avemotion.bundle import BundleError
+    from avemotion.pipeline.stages import check_embedder
+
+    try:
+        check_embedder(predictor, extractor, mode)
+    except BundleError as exc:
+        raise UsageError(str(exc)) from None
+
+
+# --------------------------------------------------------------------------------------------------
+# Sources
+
+
+def split_source(source: str) -> tuple[str, str]:
+    """``(scheme, target)``: ``("file", path)`` for paths and ``file://`` URLs (percent-decoded, as
+    ``Path.as_uri()`` writes them; ``file://localhost/...`` too), else the URL's scheme and the URL.
+    An unknown scheme is a :class:`UsageError` listing the supported ones."""
+    if "://" not in source:
+        return FILE_SCHEME, source
+    scheme, rest = source.split("://", 1)
+    scheme = scheme.lower()
+    if scheme == FILE_SCHEME:
+        if rest.lower().startswith("localhost/"):
+            rest = rest[len("localhost"):]
+        return FILE_SCHEME, unquote(rest)
+    if scheme not in STREAM_SCHEMES:
+        raise UsageError(
+            f"{source}: unknown URL scheme {scheme!r}; expected a file path, file:// or one of "
+            + ", ".join(f"{s}://" for s in STREAM_SCHEMES)
+        )
+    return scheme, source
+
+
+def input_path(source: str, arg: str = "INPUT") -> Path | str:
+    """A local file's Path (checked: it exists and is a regular file), or the URL string of a stream."""
+    scheme, target = split_source(source)
+    if scheme != FILE_SCHEME:
+        return source
+    p = Path(target)
+    if not p.exists():
+        raise UsageError(f"{arg}: no such file: {p}")
+    if not p.is_file():
+        raise UsageError(f"{arg}: not a regular file: {p}")
+    return p
+
+
+# --------------------------------------------------------------------------------------------------
+# Outputs (checked before any work starts)
+
+
+def check_output_file(path: Path, arg: str) -> None:
+    """``path`` can be written as a file: it is not an existing directory (or other non-file), and
+    the nearest existing folder above it is a writable directory (not a file)."""
+    if path.exists() and not path.is_file():
+        raise UsageError(f"{arg}: {path} exists and is not a regular file (a directory?); expected a file path")
+    _check_parents(path, arg)
+
+
+def check_output_dir(path: Path, arg: str) -> None:
+    """``path`` can be used as an output directory: it is a directory or does not exist yet, and the
+    nearest existing folder above it is a writable directory (not a file)."""
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{arg}: {path} exists and is a file; expected a directory (or a path to create)")
+    _check_parents(path, arg)
+
+
+def _check_parents(path: Path, arg: str) -> None:
+    for parent in path.absolute().parents:
+        if not parent.exists():
+            continue
+        if not parent.is_dir():
+            raise UsageError(f"{arg}: cannot create {path}: {parent} is a file, not a directory")
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise UsageError(f"{arg}: cannot create {path}: directory {parent} is not writable")
+        return
