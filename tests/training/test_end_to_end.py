@@ -1,5 +1,5 @@
-"""Tiny end-to-end runs through the CLI: train → export → load_model → predict, and the bundled
-demo model's reproduction command (at tiny size)."""
+"""Tiny end-to-end runs through the CLI: train → export → load_model → predict, and the synthetic
+demo bundle's reproduction command (at tiny size; the bundle is a test fixture, tests/fixtures/synthetic_bundle)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from avemotion.cli import main  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "training" / "dynamic_padding_no_leakage.toml"
-DEMO = ROOT / "models" / "dynamic_padding_no_leakage"
+DEMO = ROOT / "tests" / "fixtures" / "synthetic_bundle"  # the synthetic demo bundle (no longer the default)
 TINY = ["--set", "training.epochs=2", "--set", "training.max_steps_per_epoch=3", "--set", "training.batch_size=8",
         "--set", "model.d_model=8", "--set", "model.ff_dim=8", "--set", "model.fusion_dim=8",
         "--set", "export.verify_batches=2"]

@@ -18,7 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from avemotion._contract import AUDIO_DIM, AUDIO_MODES, DEFAULT_AUDIO_MODE, EMOTION_LABELS, VIDEO_DIM, WINDOWS
+from avemotion._contract import (
+    AUDIO_DIM,
+    AUDIO_MODES,
+    DEFAULT_AUDIO_MODE,
+    EMOTION_LABELS,
+    VIDEO_DIM,
+    WINDOWS,
+)
 
 if sys.version_info >= (3, 11):
     import tomllib
