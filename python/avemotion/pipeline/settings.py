@@ -10,6 +10,7 @@ trained on.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -49,6 +50,17 @@ def uses_video(mode: str) -> bool:
     return check_mode(mode) in ("av", "video")
 
 
+def _adaptation_prior(bundle: Any) -> float:
+    """``training.online_adaptation.prior_weight`` of a bundle (a number >= 0), else ``inf`` (off)."""
+    rec = (getattr(bundle, "training", None) or {}).get("online_adaptation")
+    if not isinstance(rec, dict) or rec.get("prior_weight") is None:
+        return math.inf
+    w = float(rec["prior_weight"])
+    if not w >= 0:
+        raise ValueError(f"bundle.json training.online_adaptation.prior_weight: expected a number >= 0, got {w!r}")
+    return w
+
+
 @dataclass(frozen=True)
 class PipelineSettings:
     """Analysis settings, all taken from a model bundle (seconds, Hz)."""
@@ -63,6 +75,15 @@ class PipelineSettings:
     labels: tuple[str, ...] = EMOTION_LABELS
     audio_dim: int = AUDIO_DIM
     video_dim: int = VIDEO_DIM
+    #: Online speaker adaptation (avemotion.adaptation.OnlineNormalizer, per stream): the prior's
+    #: weight in speech steps; ``inf`` = off (the bundle's statistics only). From bundle.json
+    #: ``training.online_adaptation.prior_weight`` (absent: off); ``--no-adapt`` turns it off.
+    adaptation_prior_weight: float = math.inf
+
+    @property
+    def adapts(self) -> bool:
+        """True when windows are normalized with per-stream adapted audio statistics."""
+        return not math.isinf(self.adaptation_prior_weight)
 
     @classmethod
     def from_bundle(cls, bundle: Any) -> PipelineSettings:
@@ -83,6 +104,7 @@ class PipelineSettings:
             labels=tuple(bundle.labels),
             audio_dim=int(bundle.dims.get("audio", AUDIO_DIM)),
             video_dim=int(bundle.dims.get("video", VIDEO_DIM)),
+            adaptation_prior_weight=_adaptation_prior(bundle),
         )
 
     @property

@@ -236,6 +236,14 @@ class WindowPredictor:
     ``(emotion (N, labels), laughter (N,) or (N, 1))`` (an :class:`avemotion.inference.Predictor`).
     In mode ``video`` the audio input is fully masked, in mode ``audio`` the video input.
     Windows ending at or before ``t_min`` (the media start) are skipped; starts are clamped to it.
+
+    Online speaker adaptation (``settings.adapts``; one WindowPredictor per stream): an
+    :class:`avemotion.adaptation.OnlineNormalizer` started from the bundle's audio statistics takes
+    each window's audio steps it has not seen yet (by timestamp, speech-masked), in time order, and the
+    window is normalized with the statistics at that point (its own steps included, as ``avemotion
+    evaluate`` measures it: causal). The Predictor normalizes with the bundle's statistics, so the
+    window's steps are mapped affinely into the bundle's units first (``x' = (x - m) / s * s_b + m_b``,
+    exact up to float rounding).
     """
 
     def __init__(self, predictor: Any, settings: PipelineSettings, mode: str = "av", *, t_min: float = 0.0) -> None:
@@ -243,6 +251,27 @@ class WindowPredictor:
         self.t_min = t_min
         self.settings = settings
         self.mode = check_mode(mode)
+        self.adapter: Any = None
+        self._seen_t = -math.inf
+        if settings.adapts and self.mode != "video":
+            from avemotion.adaptation import OnlineNormalizer
+
+            self.adapter = OnlineNormalizer.from_bundle(predictor.bundle, prior_weight=settings.adaptation_prior_weight)
+
+    def _adapt(self, batch: Any, a_mask: np.ndarray) -> np.ndarray:
+        """The batch's audio in the bundle's units after per-window online adaptation (see above)."""
+        ad = self.adapter
+        audio = np.array(batch.audio, np.float32, copy=True)
+        times = np.asarray(batch.audio_times, np.float64)
+        pm, ps = ad.prior_mean.astype(np.float32), np.maximum(ad.prior_std, ad.eps).astype(np.float32)
+        for i in range(audio.shape[0]):
+            new = a_mask[i] & (times[i] > self._seen_t)
+            if new.any():
+                ad.update(audio[i], new)
+                self._seen_t = float(times[i][new].max())
+            m, s = ad.stats()
+            audio[i] = (audio[i] - m) / np.maximum(s, ad.eps) * ps + pm
+        return audio
 
     def __call__(self, batch: Any) -> list[WindowResult]:
         n = int(np.shape(batch.start)[0])
@@ -254,7 +283,8 @@ class WindowPredictor:
             a_mask = np.zeros_like(a_mask)
         elif self.mode == "audio":
             v_mask = np.zeros_like(v_mask)
-        emo, laugh = self.predictor.predict([batch.audio, batch.video], masks=[a_mask, v_mask])
+        audio = self._adapt(batch, a_mask) if self.adapter is not None else batch.audio
+        emo, laugh = self.predictor.predict([audio, batch.video], masks=[a_mask, v_mask])
         emo = np.asarray(emo, np.float64).reshape(n, -1)
         laugh = np.asarray(laugh, np.float64).reshape(n)
         return [self._row(batch, i, emo[i], float(laugh[i])) for i in range(n) if float(batch.end[i]) > self.t_min]

@@ -94,6 +94,10 @@ class TrainingConfig:
     #: Emotion class weights: "" / "none" (none, or data.balance_report when set) or "balanced"
     #: (N / (K * n_k) over the training split's emotion labels).
     class_weights: str = ""
+    #: Online speaker adaptation the bundle asks analyze/live for (bundle.json
+    #: training.online_adaptation.prior_weight, in speech steps) when online_adaptation is true.
+    online_adaptation: bool = False
+    online_adaptation_prior_weight: float = 300.0
     #: Stop after this many optimizer steps per epoch (0 = the whole training split); for smoke tests.
     max_steps_per_epoch: int = 0
 
@@ -160,6 +164,8 @@ class TrainConfig:
              and list(self.data.bucket_boundaries) == sorted(set(self.data.bucket_boundaries)),
              "strictly increasing positive integers"),
             ("data.window_steps", self.data.window_steps, self.data.window_steps >= 0, ">= 0"),
+            ("training.online_adaptation_prior_weight", self.training.online_adaptation_prior_weight,
+             0 <= self.training.online_adaptation_prior_weight < float("inf"), ">= 0 and finite"),
             ("features.audio_mode", self.features.audio_mode, self.features.audio_mode in AUDIO_MODES,
              f"one of {list(AUDIO_MODES)}"),
             ("data.audio_stats", self.data.audio_stats, self.data.audio_stats in ("all", "speech"),

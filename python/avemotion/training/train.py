@@ -179,6 +179,10 @@ def train(cfg: TrainConfig, run_dir: str | Path, *, strategy: str = "default",
     write_json(run / "metrics.json", metrics)
     result = TrainResult(run, fitted.best_epoch, len(fitted.history), fitted.history, metrics, splits=counts)
 
+    if cfg.training.online_adaptation:
+        prov["online_adaptation"] = {
+            "prior_weight": cfg.training.online_adaptation_prior_weight,
+            "note": "analyze/live adapt the audio statistics per stream (avemotion.adaptation; --no-adapt turns it off)"}
     prov["best_epoch"] = fitted.best_epoch
     prov["epochs_run"] = len(fitted.history)
     write_json(run / "config.resolved.json", {"config": config_to_dict(cfg), "provenance": prov})
