@@ -1,7 +1,10 @@
 """Streaming core cost: push + window emission through Python, C++ AVSync against a pure-Python
 ``collections.deque`` windower doing the same job (watermarks, (t - W, t] windows every hop,
-padded arrays with masks), batched (1 s chunks) and unbatched (one call per step); and a 10-minute
-100 Hz audio / 30 fps video stream end to end (steps/second in extra_info).
+padded arrays with masks), batched (1 s chunks) and unbatched (one call per step); a 10-minute
+100 Hz audio / 30 fps video stream end to end (steps/second in extra_info); and one timestamp jump
+of G seconds in both streams after 10 s of steady stream (issue 16: the cost must not grow with G;
+C++ with the default max_gap_s = 60 s, a discontinuity, and with max_gap_s = inf, skipped windows;
+the deque windower emits every window of the gap, so it is run up to G = 1e4 only).
 
     python -m pytest benchmarks/bench_streaming.py --benchmark-only
 """
@@ -165,3 +168,36 @@ def test_ten_minute_stream(benchmark: Any, impl: str) -> None:
     assert n >= 1195
     benchmark.extra_info["steps"] = steps
     benchmark.extra_info["steps_per_s"] = steps / benchmark.stats.stats.median
+
+
+JUMPS = [1e2, 1e4, 1e8]
+JUMP_IMPLS = ["cpp", "cpp_no_discontinuity", "deque"]
+
+
+def _steady(impl: str) -> Any:
+    s = make_stream(10.0)
+    if impl == "deque":
+        obj: Any = DequeWindower()
+    else:
+        kw = {"max_gap_s": math.inf} if impl == "cpp_no_discontinuity" else {}
+        obj = AVSync(audio_rate_hz=A_RATE, video_fps=V_FPS, max_latency_s=1.0, **kw)
+    _drive(obj, s, 1.0, lambda: 0)
+    obj.pop_windows()
+    return obj
+
+
+@pytest.mark.parametrize("gap", JUMPS)
+@pytest.mark.parametrize("impl", JUMP_IMPLS)
+def test_one_timestamp_jump(benchmark: Any, impl: str, gap: float) -> None:
+    benchmark.group = f"streaming: one {gap:g} s timestamp jump in both streams (push + pop)"
+    if impl == "deque" and gap > 1e4:
+        pytest.skip("the deque windower emits every window of the gap: linear in it (hours at 1e8)")
+    xa, xv = np.zeros((1, DA), np.float32), np.zeros((1, DV), np.float32)
+    t = np.array([10.0 + gap])
+
+    def jump(obj: Any) -> int:
+        obj.push_audio(t, xa)
+        obj.push_video(t, xv, np.ones(1, bool))
+        return len(obj.pop_windows())
+
+    benchmark.pedantic(jump, setup=lambda: ((_steady(impl),), {}), rounds=5, iterations=1)

@@ -22,7 +22,7 @@ namespace {
 std::string DtypeStr(const py::array& a) { return py::str(a.dtype()).cast<std::string>(); }
 
 py::list Run(OrtModel& model, const py::sequence& arrays) {
-  const auto& specs = model.Inputs();
+  const auto& specs = model.inputs();
   if (static_cast<size_t>(py::len(arrays)) != specs.size()) {
     throw std::invalid_argument("inputs: expected " + std::to_string(specs.size()) +
                                 " arrays (in the model's input order), got " + std::to_string(py::len(arrays)));
@@ -49,7 +49,7 @@ py::list Run(OrtModel& model, const py::sequence& arrays) {
   std::vector<OrtOutput> outs;
   {
     py::gil_scoped_release release;
-    model.Run(views, &outs);
+    model.run(views, &outs);
   }
   py::list result;
   for (auto& o : outs) {
@@ -105,13 +105,13 @@ void BindOrt(py::module_& m) {
            py::arg("library_path"), py::arg("model_path"), py::arg("provider") = "cpu", py::arg("device_id") = 0,
            py::arg("intra_op_threads") = 0, py::arg("inter_op_threads") = 0, py::arg("strict") = false,
            py::arg("graph_optimization") = 99)
-      .def_property_readonly("inputs", [](const OrtModel& s) { return Specs(s.Inputs()); },
+      .def_property_readonly("inputs", [](const OrtModel& s) { return Specs(s.inputs()); },
                              "[(name, shape)] in session order; None for a dynamic dimension.")
-      .def_property_readonly("outputs", [](const OrtModel& s) { return Specs(s.Outputs()); })
-      .def_property_readonly("provider", &OrtModel::Provider, "'cpu' or 'cuda': the provider in use.")
-      .def_property_readonly("fallback_reason", &OrtModel::FallbackReason,
+      .def_property_readonly("outputs", [](const OrtModel& s) { return Specs(s.outputs()); })
+      .def_property_readonly("provider", &OrtModel::provider, "'cpu' or 'cuda': the provider in use.")
+      .def_property_readonly("fallback_reason", &OrtModel::fallback_reason,
                              "Why a requested CUDA provider fell back to the CPU, or ''.")
-      .def_property_readonly("max_batch_seen", &OrtModel::MaxBatchSeen)
+      .def_property_readonly("max_batch_seen", &OrtModel::max_batch_seen)
       .def("run", &Run, py::arg("inputs"),
            "Run on C-contiguous float32 arrays in the model's input order (no copy); returns the outputs "
            "as new float32 arrays, in output order. The GIL is released during Run().");

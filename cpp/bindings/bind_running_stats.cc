@@ -28,7 +28,7 @@ void Update(RunningStats& self, const py::array_t<T, py::array::c_style>& x,
     if (!py::isinstance<py::array_t<bool, py::array::c_style>>(mask) ||
         py::cast<py::array>(mask).dtype().kind() != 'b') {
       throw py::type_error("mask: expected a C-contiguous numpy bool array, got " +
-                           std::string(py::str(mask.get_type())));
+                           std::string(py::str(py::type::of(mask))));
     }
     m = py::cast<py::array_t<bool, py::array::c_style>>(mask);
     if (m.ndim() != 1 || m.shape(0) != rows) {
@@ -39,7 +39,7 @@ void Update(RunningStats& self, const py::array_t<T, py::array::c_style>& x,
   }
   const T* px = x.data();
   py::gil_scoped_release release;
-  self.Update(px, rows, pm);
+  self.update(px, rows, pm);
 }
 
 py::array_t<double> ToArray(const std::vector<double>& v) {
@@ -57,12 +57,12 @@ void BindRunningStats(py::module_& m) {
       .def(py::init<int64_t>(), py::arg("dim"))
       .def("update", &Update<float>, py::arg("x").noconvert(), py::arg("mask") = py::none())
       .def("update", &Update<double>, py::arg("x").noconvert(), py::arg("mask") = py::none())
-      .def("merge", &RunningStats::Merge, py::arg("other"))
+      .def("merge", &RunningStats::merge, py::arg("other"))
       .def_property_readonly("dim", &RunningStats::dim)
       .def_property_readonly("count", &RunningStats::count)
       .def_property_readonly("mean", [](const RunningStats& s) { return ToArray(s.mean()); })
       .def_property_readonly("m2", [](const RunningStats& s) { return ToArray(s.m2()); })
-      .def_static("from_state", &RunningStats::FromState, py::arg("dim"), py::arg("count"),
+      .def_static("from_state", &RunningStats::from_state, py::arg("dim"), py::arg("count"),
                   py::arg("mean"), py::arg("m2"))
       .def(py::pickle(
           [](const RunningStats& s) {
@@ -70,7 +70,7 @@ void BindRunningStats(py::module_& m) {
           },
           [](const py::tuple& t) {
             if (t.size() != 4) throw std::invalid_argument("state: expected a 4-tuple");
-            return RunningStats::FromState(t[0].cast<int64_t>(), t[1].cast<int64_t>(),
+            return RunningStats::from_state(t[0].cast<int64_t>(), t[1].cast<int64_t>(),
                                            t[2].cast<std::vector<double>>(),
                                            t[3].cast<std::vector<double>>());
           }));

@@ -30,7 +30,7 @@ py::tuple ScanBlock(const SegmentScanner& self, const py::buffer& block) {
   SegmentBlockScan scan;
   {
     py::gil_scoped_release release;
-    scan = self.Scan(view);
+    scan = self.scan(view);
   }
   py::list picks(scan.picks.size());
   for (size_t i = 0; i < scan.picks.size(); ++i) {

@@ -52,9 +52,18 @@ PYBIND11_MODULE(_core, m) {
       py::arg("level"), "Force the SIMD level ('scalar', 'avx2', 'avx512'); for tests/benchmarks.");
   m.def("simd_level", []() { return avemotion::SimdLevelName(avemotion::ActiveSimdLevel()); });
 
-  avemotion::bindings::BindNormalize(m);
-  avemotion::bindings::BindRunningStats(m);
-  avemotion::bindings::BindStreaming(m);
-  avemotion::bindings::BindOrt(m);
-  avemotion::bindings::BindSegmentScan(m);
+  namespace b = avemotion::bindings;
+  b::BindNormalize(m);
+  b::BindRunningStats(m);
+  b::BindFrameRing(m);
+  // the classes AVSync's methods take or return, before AVSync (their names appear in its signatures)
+  b::BindAVSyncOptions(m);
+  b::BindStreamStats(m);
+  b::BindSyncStats(m);
+  b::BindWindow(m);
+  b::BindWindowBatch(m);
+  b::BindAVSync(m);
+  b::BindOrt(m);
+  b::BindSegmentScan(m);
+  b::BindTesting(m);
 }

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cstring>
 #include <stdexcept>
-#include <thread>
 
 namespace avemotion {
 
@@ -42,7 +41,7 @@ int64_t FrameRing::size() const {
   return std::max<int64_t>(0, h - t);
 }
 
-int64_t FrameRing::Push(const double* timestamps, const float* x, const uint8_t* flags, int64_t n) {
+int64_t FrameRing::push(const double* timestamps, const float* x, const uint8_t* flags, int64_t n) {
   int64_t h = head_.load(std::memory_order_relaxed);  // only this thread writes head
   int64_t stored = 0, newest = 0, oldest = 0;
   for (int64_t i = 0; i < n; ++i) {
@@ -84,7 +83,7 @@ int64_t FrameRing::Push(const double* timestamps, const float* x, const uint8_t*
   return stored;
 }
 
-int64_t FrameRing::Pop(double* timestamps, float* x, uint8_t* flags, int64_t max_n) {
+int64_t FrameRing::pop(double* timestamps, float* x, uint8_t* flags, int64_t max_n) {
   int64_t total = 0;
   while (total < max_n) {
     int64_t t = tail_.load(std::memory_order_seq_cst);
@@ -110,64 +109,6 @@ int64_t FrameRing::Pop(double* timestamps, float* x, uint8_t* flags, int64_t max
   }
   if (total) popped_.fetch_add(total, std::memory_order_relaxed);
   return total;
-}
-
-RingStressResult RingStressTest(int64_t dim, int64_t capacity, OverflowPolicy policy,
-                                int64_t n_items, int64_t push_batch, int64_t pop_batch) {
-  CheckPositive("push_batch", push_batch);
-  CheckPositive("pop_batch", pop_batch);
-  if (n_items < 0) throw std::invalid_argument("n_items: expected >= 0, got " + std::to_string(n_items));
-  FrameRing ring(dim, capacity, policy);
-  RingStressResult r;
-  std::atomic<bool> done{false};
-  std::atomic<int> ready{0};
-  auto start_together = [&ready] {  // both threads spin until the other one runs
-    ready.fetch_add(1, std::memory_order_acq_rel);
-    while (ready.load(std::memory_order_acquire) < 2) std::this_thread::yield();
-  };
-  std::thread producer([&] {
-    start_together();
-    std::vector<double> ts(push_batch);
-    std::vector<float> x(push_batch * dim);
-    std::vector<uint8_t> fl(push_batch);
-    for (int64_t i = 0; i < n_items; i += push_batch) {
-      const int64_t n = std::min(push_batch, n_items - i);
-      for (int64_t k = 0; k < n; ++k) {
-        ts[k] = static_cast<double>(i + k);
-        std::fill(&x[k * dim], &x[(k + 1) * dim], static_cast<float>(i + k));
-        fl[k] = static_cast<uint8_t>((i + k) & 1);
-      }
-      ring.Push(ts.data(), x.data(), fl.data(), n);
-    }
-    done.store(true, std::memory_order_release);
-  });
-  std::thread consumer([&] {
-    std::vector<double> ts(pop_batch);
-    std::vector<float> x(pop_batch * dim);
-    std::vector<uint8_t> fl(pop_batch);
-    double last = -1.0;
-    start_together();
-    for (;;) {
-      const bool finished = done.load(std::memory_order_acquire);
-      const int64_t n = ring.Pop(ts.data(), x.data(), fl.data(), pop_batch);
-      for (int64_t k = 0; k < n; ++k) {
-        if (!(ts[k] > last)) ++r.order_errors;
-        last = ts[k];
-        const float want = static_cast<float>(ts[k]);
-        bool bad = fl[k] != (static_cast<int64_t>(ts[k]) & 1);
-        for (int64_t d = 0; d < dim; ++d) bad = bad || x[k * dim + d] != want;
-        if (bad) ++r.payload_errors;
-      }
-      if (n == 0 && finished) break;
-    }
-  });
-  producer.join();
-  consumer.join();
-  r.pushed = ring.pushed();
-  r.popped = ring.popped();
-  r.dropped_oldest = ring.dropped_oldest();
-  r.dropped_newest = ring.dropped_newest();
-  return r;
 }
 
 }  // namespace avemotion

@@ -112,7 +112,7 @@ OrtTensorSpec SpecFrom(const OrtApi* api, OrtTypeInfo* info, std::string name) {
 
 }  // namespace
 
-void OrtModelOptions::Validate() const {
+void OrtModelOptions::validate() const {
   if (library_path.empty()) {
     throw std::invalid_argument("library_path: expected the path of libonnxruntime.so.1.*, got ''");
   }
@@ -211,7 +211,7 @@ std::string AppendCuda(const OrtApi* api, OrtSessionOptions* so, int device_id) 
 }  // namespace
 
 OrtModel::OrtModel(const OrtModelOptions& options) : impl_(new Impl) {
-  options.Validate();
+  options.validate();
   Runtime& rt = LoadRuntime(options.library_path);
   const OrtApi* api = rt.api;
   impl_->api = api;
@@ -295,7 +295,7 @@ OrtModel::OrtModel(const OrtModelOptions& options) : impl_(new Impl) {
 
 OrtModel::~OrtModel() = default;
 
-void OrtModel::Run(const std::vector<OrtInputView>& inputs, std::vector<OrtOutput>* outputs) {
+void OrtModel::run(const std::vector<OrtInputView>& inputs, std::vector<OrtOutput>* outputs) {
   if (outputs == nullptr) throw std::invalid_argument("outputs: expected a vector, got nullptr");
   if (inputs.size() != inputs_.size()) {
     throw std::invalid_argument("inputs: expected " + std::to_string(inputs_.size()) + " arrays, got " +

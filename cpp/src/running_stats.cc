@@ -91,7 +91,7 @@ RunningStats::RunningStats(int64_t dim) : dim_(dim) {
   chunk_m2_.assign(dim, 0.0);
 }
 
-void RunningStats::ChanMerge(int64_t dim, double n_a, double* mean_a, double* m2_a, double n_b,
+void RunningStats::chan_merge(int64_t dim, double n_a, double* mean_a, double* m2_a, double n_b,
                              const double* mean_b, const double* m2_b) {
   if (n_b <= 0) return;
   const double n = n_a + n_b;
@@ -105,7 +105,7 @@ void RunningStats::ChanMerge(int64_t dim, double n_a, double* mean_a, double* m2
 }
 
 template <typename T>
-void RunningStats::UpdateImpl(const T* x, int64_t n_rows, const uint8_t* mask) {
+void RunningStats::update_impl(const T* x, int64_t n_rows, const uint8_t* mask) {
   if (n_rows < 0) throw std::invalid_argument("x: negative row count");
   int64_t batch_n = 0;
   std::fill(batch_mean_.begin(), batch_mean_.end(), 0.0);
@@ -123,24 +123,24 @@ void RunningStats::UpdateImpl(const T* x, int64_t n_rows, const uint8_t* mask) {
     }
     if (!std::isfinite(check) || check != 0.0) ThrowNonFinite(cx, rows, dim_, cm, start);
     ChunkM2(cx, rows, dim_, cm, chunk_mean_.data(), chunk_m2_.data());
-    ChanMerge(dim_, static_cast<double>(batch_n), batch_mean_.data(), batch_m2_.data(),
+    chan_merge(dim_, static_cast<double>(batch_n), batch_mean_.data(), batch_m2_.data(),
               static_cast<double>(used), chunk_mean_.data(), chunk_m2_.data());
     batch_n += used;
   }
-  ChanMerge(dim_, static_cast<double>(count_), mean_.data(), m2_.data(),
+  chan_merge(dim_, static_cast<double>(count_), mean_.data(), m2_.data(),
             static_cast<double>(batch_n), batch_mean_.data(), batch_m2_.data());
   count_ += batch_n;
 }
 
-void RunningStats::Update(const float* x, int64_t n_rows, const uint8_t* mask) {
-  UpdateImpl(x, n_rows, mask);
+void RunningStats::update(const float* x, int64_t n_rows, const uint8_t* mask) {
+  update_impl(x, n_rows, mask);
 }
 
-void RunningStats::Update(const double* x, int64_t n_rows, const uint8_t* mask) {
-  UpdateImpl(x, n_rows, mask);
+void RunningStats::update(const double* x, int64_t n_rows, const uint8_t* mask) {
+  update_impl(x, n_rows, mask);
 }
 
-void RunningStats::Merge(const RunningStats& other) {
+void RunningStats::merge(const RunningStats& other) {
   if (other.dim_ != dim_) {
     throw std::invalid_argument("other: expected RunningStats of dim " + std::to_string(dim_) +
                                 ", got dim " + std::to_string(other.dim_));
@@ -151,12 +151,12 @@ void RunningStats::Merge(const RunningStats& other) {
     count_ *= 2;
     return;
   }
-  ChanMerge(dim_, static_cast<double>(count_), mean_.data(), m2_.data(),
+  chan_merge(dim_, static_cast<double>(count_), mean_.data(), m2_.data(),
             static_cast<double>(other.count_), other.mean_.data(), other.m2_.data());
   count_ += other.count_;
 }
 
-RunningStats RunningStats::FromState(int64_t dim, int64_t count, const std::vector<double>& mean,
+RunningStats RunningStats::from_state(int64_t dim, int64_t count, const std::vector<double>& mean,
                                      const std::vector<double>& m2) {
   RunningStats s(dim);
   if (count < 0) throw std::invalid_argument("count: expected >= 0, got " + std::to_string(count));

@@ -57,7 +57,7 @@ inline const char* NumberComma(const char* p, const char* e) {
 
 }  // namespace
 
-size_t SegmentScanner::HeadHash(uint64_t head) { return static_cast<size_t>((head * 0x9E3779B97F4A7C15ULL) >> 48); }
+size_t SegmentScanner::head_hash(uint64_t head) { return static_cast<size_t>((head * 0x9E3779B97F4A7C15ULL) >> 48); }
 
 uint32_t Crc32(std::string_view data, uint32_t value) {
   const auto& t = Tables().t;
@@ -137,7 +137,7 @@ SegmentScanner::SegmentScanner(std::vector<std::string> needles, std::vector<std
     if (needles_[i].size() < 8) all_long_ = false;
   }
   if (all_long_) {
-    for (const uint64_t h : head_) head_filter_[HeadHash(h)] = true;
+    for (const uint64_t h : head_) head_filter_[head_hash(h)] = true;
   }
   if (!needles_.empty()) {
     single_first_ = static_cast<unsigned char>(needles_[0][0]);
@@ -155,7 +155,7 @@ SegmentScanner::SegmentScanner(std::vector<std::string> needles, std::vector<std
   }
 }
 
-bool SegmentScanner::ContainsNeedle(std::string_view text) const {
+bool SegmentScanner::contains_needle(std::string_view text) const {
   if (needles_.empty()) return false;
   const char* p = text.data();
   const char* e = p + text.size();
@@ -169,7 +169,7 @@ bool SegmentScanner::ContainsNeedle(std::string_view text) const {
     const size_t left = static_cast<size_t>(e - p);
     uint64_t head = 0;
     std::memcpy(&head, p, left < 8 ? left : 8);
-    if (all_long_ && !head_filter_[HeadHash(head)]) continue;  // no needle starts here
+    if (all_long_ && !head_filter_[head_hash(head)]) continue;  // no needle starts here
     for (size_t i = 0; i < needles_.size(); ++i) {
       const std::string& n = needles_[i];
       if (n.size() > left) continue;
@@ -180,7 +180,7 @@ bool SegmentScanner::ContainsNeedle(std::string_view text) const {
   return false;
 }
 
-SegmentBlockScan SegmentScanner::Scan(std::string_view block) const {
+SegmentBlockScan SegmentScanner::scan(std::string_view block) const {
   SegmentBlockScan out;
   if (block.empty()) return out;
   if (block.back() != '\n') {
@@ -199,7 +199,7 @@ SegmentBlockScan SegmentScanner::Scan(std::string_view block) const {
     if (check_grammar_ && out.first_invalid < 0 && !SegmentLineValid(text)) {
       out.first_invalid = static_cast<int64_t>(line);
     }
-    uint32_t flags = ContainsNeedle(text) ? kPickHit : 0U;
+    uint32_t flags = contains_needle(text) ? kPickHit : 0U;
     if (crc_limit_ != 0 && Crc32(text, crc_seed_) < crc_limit_) flags |= kPickSampled;
     if (!ids_.empty() && text.size() >= 11 && ids_.count(text.substr(0, 11)) != 0) flags |= kPickId;
     if (flags != 0) {

@@ -90,7 +90,7 @@ def test_cpp_threads_hammer_ring(
     """A C++ producer thread and consumer thread: nothing lost that was not counted, order kept,
     no torn item."""
     n = 300_000
-    r = _core.ring_stress_test(4, capacity, policy, n, push_batch, pop_batch)
+    r = _core.testing_ring_stress(4, capacity, policy, n, push_batch, pop_batch)
     assert r["order_errors"] == 0 and r["payload_errors"] == 0
     assert r["pushed"] + r["dropped_newest"] == n
     assert r["pushed"] == r["popped"] + r["dropped_oldest"]
@@ -99,7 +99,7 @@ def test_cpp_threads_hammer_ring(
 
 
 def test_cpp_threads_lossless_when_capacity_suffices() -> None:
-    r = _core.ring_stress_test(16, 100_000, "drop_oldest", 100_000, 5, 17)
+    r = _core.testing_ring_stress(16, 100_000, "drop_oldest", 100_000, 5, 17)
     assert r["popped"] == 100_000 and r["dropped_oldest"] == r["dropped_newest"] == 0
     assert r["order_errors"] == r["payload_errors"] == 0
 

@@ -3,8 +3,8 @@
 //
 // An item is (timestamp: float64 seconds, vector: `dim` float32, flag: one byte, e.g. face present).
 //
-// Threads. Push() may be called from one thread (the producer) and Pop() from one other thread (the
-// consumer) at the same time; Size() and the counters from any thread (approximate while the others
+// Threads. push() may be called from one thread (the producer) and pop() from one other thread (the
+// consumer) at the same time; size() and the counters from any thread (approximate while the others
 // run). Two producers or two consumers need outside locking.
 //
 // Overflow policy, chosen at construction:
@@ -21,7 +21,7 @@
 // reads head with acquire. Claims/discards are seq_cst CAS on tail; the consumer's "reading from"
 // index is seq_cst, so the producer either sees it or the consumer's claim fails and is retried.
 //
-// Invariant (at rest): pushed() == popped() + dropped_oldest() + size(); every Push() item is counted
+// Invariant (at rest): pushed() == popped() + dropped_oldest() + size(); every push() item is counted
 // in pushed() or dropped_newest(). Items come out in push order.
 #pragma once
 
@@ -40,7 +40,7 @@ const char* OverflowPolicyName(OverflowPolicy p);
 
 class FrameRing {
  public:
-  // dim >= 1, capacity >= 1, max_pop_batch >= 1 (the most items one claim takes; Pop() of more
+  // dim >= 1, capacity >= 1, max_pop_batch >= 1 (the most items one claim takes; pop() of more
   // items loops). std::invalid_argument otherwise. Allocates (capacity + max_pop_batch) slots here.
   FrameRing(int64_t dim, int64_t capacity, OverflowPolicy policy = OverflowPolicy::kDropOldest,
             int64_t max_pop_batch = 256);
@@ -50,11 +50,11 @@ class FrameRing {
 
   // Producer only. n items: timestamps[n], x[n * dim] row-major, flags[n] (nullptr: all 1).
   // Returns how many were stored (n minus those dropped as newest). Never blocks, never allocates.
-  int64_t Push(const double* timestamps, const float* x, const uint8_t* flags, int64_t n);
+  int64_t push(const double* timestamps, const float* x, const uint8_t* flags, int64_t n);
 
   // Consumer only. Copies up to max_n oldest items out (any pointer may be nullptr to skip that
   // field) and removes them; returns how many. Never blocks, never allocates.
-  int64_t Pop(double* timestamps, float* x, uint8_t* flags, int64_t max_n);
+  int64_t pop(double* timestamps, float* x, uint8_t* flags, int64_t max_n);
 
   int64_t dim() const { return dim_; }
   int64_t capacity() const { return capacity_; }
@@ -86,16 +86,5 @@ class FrameRing {
   std::atomic<int64_t> dropped_newest_{0};
   alignas(64) std::atomic<int64_t> popped_{0};
 };
-
-// Test hook: a producer std::thread pushes n_items (timestamps 0..n-1, every vector value equal to the
-// index, flag = index & 1) in batches of push_batch while a consumer std::thread pops in batches of
-// pop_batch until the producer is done and the ring is empty. Checks order and payload integrity.
-struct RingStressResult {
-  int64_t pushed = 0, popped = 0, dropped_oldest = 0, dropped_newest = 0;
-  int64_t order_errors = 0;    // a popped index not greater than the previous one
-  int64_t payload_errors = 0;  // a popped vector/flag not matching its timestamp (torn read)
-};
-RingStressResult RingStressTest(int64_t dim, int64_t capacity, OverflowPolicy policy,
-                                int64_t n_items, int64_t push_batch, int64_t pop_batch);
 
 }  // namespace avemotion

@@ -8,13 +8,13 @@
 //
 // Contract
 //   - Only float32 tensors (inputs and outputs); any other element type throws at construction.
-//   - Inputs are given in the session's input order (Inputs()), each as a pointer to C-contiguous
+//   - Inputs are given in the session's input order (inputs()), each as a pointer to C-contiguous
 //     float32 data plus its shape. The data is wrapped, not copied (CreateTensorWithDataAsOrtValue),
-//     and must stay valid for the duration of Run().
+//     and must stay valid for the duration of run().
 //   - Outputs whose dimensions are static except the first (batch) are written into buffers owned by
 //     the model, grown to the largest batch seen and reused; other outputs are allocated by ONNX
-//     Runtime per call. Run() then copies each output into the caller's destination.
-//   - Run() may be called from several threads at once, with the Python GIL released. One call at a
+//     Runtime per call. run() then copies each output into the caller's destination.
+//   - run() may be called from several threads at once, with the Python GIL released. One call at a
 //     time uses the preallocated output buffers (guarded by a mutex taken with try_lock); a call that
 //     finds them busy does not wait but lets ONNX Runtime allocate its outputs.
 //   - The library, once loaded, stays loaded for the life of the process (unloading ONNX Runtime is
@@ -45,7 +45,7 @@ struct OrtModelOptions {
   int graph_optimization = 99;  // 0 none, 1 basic, 2 extended, 99 all
 
   // Throws std::invalid_argument naming the bad field, the expected and the actual value.
-  void Validate() const;
+  void validate() const;
 };
 
 // Name, element type (ONNX enum, 1 = float) and shape (-1 for a dynamic dimension).
@@ -55,13 +55,13 @@ struct OrtTensorSpec {
   std::vector<int64_t> shape;
 };
 
-// One input of Run(): C-contiguous float32 data of the given shape.
+// One input of run(): C-contiguous float32 data of the given shape.
 struct OrtInputView {
   const float* data = nullptr;
   std::vector<int64_t> shape;
 };
 
-// One output of Run(): filled with the output's shape and values (resized as needed).
+// One output of run(): filled with the output's shape and values (resized as needed).
 struct OrtOutput {
   std::vector<int64_t> shape;
   std::vector<float> values;
@@ -82,25 +82,25 @@ class OrtModel {
  public:
   // Loads the library (once per process), creates the session once. With provider "cuda": when the
   // CUDA provider cannot be appended or the session cannot be created with it, either throws
-  // (strict) or falls back to the CPU and records the reason in FallbackReason().
+  // (strict) or falls back to the CPU and records the reason in fallback_reason().
   explicit OrtModel(const OrtModelOptions& options);
   ~OrtModel();
   OrtModel(const OrtModel&) = delete;
   OrtModel& operator=(const OrtModel&) = delete;
 
-  const std::vector<OrtTensorSpec>& Inputs() const { return inputs_; }
-  const std::vector<OrtTensorSpec>& Outputs() const { return outputs_; }
+  const std::vector<OrtTensorSpec>& inputs() const { return inputs_; }
+  const std::vector<OrtTensorSpec>& outputs() const { return outputs_; }
   // "cpu" or "cuda": the provider the session actually uses.
-  const std::string& Provider() const { return provider_; }
+  const std::string& provider() const { return provider_; }
   // Empty unless a requested CUDA provider fell back to the CPU; then why.
-  const std::string& FallbackReason() const { return fallback_reason_; }
-  // Largest batch (first dimension of the first input) seen by Run() so far.
-  int64_t MaxBatchSeen() const { return max_batch_.load(); }
+  const std::string& fallback_reason() const { return fallback_reason_; }
+  // Largest batch (first dimension of the first input) seen by run() so far.
+  int64_t max_batch_seen() const { return max_batch_.load(); }
 
-  // Runs the model. `inputs` has one entry per Inputs() in that order; every shape must have the
+  // Runs the model. `inputs` has one entry per inputs() in that order; every shape must have the
   // input's rank and match its static dimensions; all inputs share the first (batch) dimension.
-  // `outputs` is resized to Outputs().size() and filled. Throws on any mismatch or ORT error.
-  void Run(const std::vector<OrtInputView>& inputs, std::vector<OrtOutput>* outputs);
+  // `outputs` is resized to outputs().size() and filled. Throws on any mismatch or ORT error.
+  void run(const std::vector<OrtInputView>& inputs, std::vector<OrtOutput>* outputs);
 
  private:
   struct Impl;

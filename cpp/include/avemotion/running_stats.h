@@ -1,8 +1,8 @@
 // Single-pass, mergeable mean/variance over batches of vectors (Welford/Chan), float64 accumulation.
 //
-// Each Update() splits its batch into chunks of kChunkRows rows, computes every chunk's exact
+// Each update() splits its batch into chunks of kChunkRows rows, computes every chunk's exact
 // mean and sum of squared deviations (two passes over a chunk that is still in cache), and merges the
-// chunks with Chan et al.'s pairwise formula. Merge() combines accumulators of parallel workers with
+// chunks with Chan et al.'s pairwise formula. merge() combines accumulators of parallel workers with
 // the same formula, so the result does not depend on how the data was split (up to rounding).
 // Variance is the population variance (ddof = 0), as numpy's default.
 #pragma once
@@ -16,20 +16,20 @@ class RunningStats {
  public:
   static constexpr int64_t kChunkRows = 1024;
 
-  // dim >= 1, else std::invalid_argument. Allocates all buffers here; Update() allocates nothing.
+  // dim >= 1, else std::invalid_argument. Allocates all buffers here; update() allocates nothing.
   explicit RunningStats(int64_t dim);
 
   // Accumulates n_rows rows of dim values (row-major). mask: n_rows bytes, nonzero = use the row,
   // or nullptr for all rows. A NaN/Inf in a used row throws std::invalid_argument naming the row;
   // the accumulator is then unchanged (the batch is merged only once it has been read whole).
-  void Update(const float* x, int64_t n_rows, const uint8_t* mask);
-  void Update(const double* x, int64_t n_rows, const uint8_t* mask);
+  void update(const float* x, int64_t n_rows, const uint8_t* mask);
+  void update(const double* x, int64_t n_rows, const uint8_t* mask);
 
   // Adds another accumulator's data. Dims must match (std::invalid_argument otherwise).
-  void Merge(const RunningStats& other);
+  void merge(const RunningStats& other);
 
   // Rebuilds an accumulator from its state (pickling). Validates sizes and values.
-  static RunningStats FromState(int64_t dim, int64_t count, const std::vector<double>& mean,
+  static RunningStats from_state(int64_t dim, int64_t count, const std::vector<double>& mean,
                                 const std::vector<double>& m2);
 
   int64_t dim() const { return dim_; }
@@ -39,9 +39,9 @@ class RunningStats {
 
  private:
   template <typename T>
-  void UpdateImpl(const T* x, int64_t n_rows, const uint8_t* mask);
+  void update_impl(const T* x, int64_t n_rows, const uint8_t* mask);
   // Chan merge of (n_b, mean_b, m2_b) into (n_a, mean_a, m2_a).
-  static void ChanMerge(int64_t dim, double n_a, double* mean_a, double* m2_a, double n_b,
+  static void chan_merge(int64_t dim, double n_a, double* mean_a, double* m2_a, double n_b,
                         const double* mean_b, const double* m2_b);
 
   int64_t dim_;

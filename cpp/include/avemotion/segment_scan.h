@@ -55,17 +55,17 @@ class SegmentScanner {
                  uint64_t crc_limit, bool check_grammar);
 
   // Throws std::invalid_argument when `block` is not empty and does not end in '\n'.
-  SegmentBlockScan Scan(std::string_view block) const;
+  SegmentBlockScan scan(std::string_view block) const;
 
  private:
-  bool ContainsNeedle(std::string_view text) const;
+  bool contains_needle(std::string_view text) const;
 
   std::vector<std::string> needles_;
   std::array<bool, 256> first_byte_{};      // first bytes of the needles
   int single_first_ = -1;                   // their common first byte, -1 if they differ
   bool all_long_ = false;                   // every needle has >= 8 bytes: head_filter_ applies
-  std::vector<bool> head_filter_ = std::vector<bool>(1 << 16);  // HeadHash of each needle's head
-  static size_t HeadHash(uint64_t head);
+  std::vector<bool> head_filter_ = std::vector<bool>(1 << 16);  // head_hash of each needle's head
+  static size_t head_hash(uint64_t head);
   std::vector<uint64_t> head_, head_mask_;  // their first (up to) 8 bytes, little-endian
 
   std::vector<std::string> id_storage_;
