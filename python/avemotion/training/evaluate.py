@@ -96,10 +96,8 @@ def analysis_windows(times: np.ndarray, window_s: float, hop_s: float) -> list[t
 def detect_events(starts: Sequence[float], ends: Sequence[float], probs: Sequence[float], threshold: float,
                   min_event_s: float = 0.5) -> list[Any]:
     """Laughter events with ``avemotion analyze``'s hysteresis rule."""
-    try:
-        from avemotion.pipeline.postprocess import detect_laughter_events  # type: ignore[import-not-found]
-    except ImportError:
-        from avemotion.analysis import detect_laughter_events
+    from avemotion.pipeline.postprocess import detect_laughter_events
+
     return list(detect_laughter_events(starts, ends, probs, on=threshold, min_duration_s=min_event_s))
 
 
