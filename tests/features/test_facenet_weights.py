@@ -6,6 +6,7 @@ runs once per session into a private cache (``casia_cache``).
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -232,7 +233,7 @@ def test_converted_weights_reproduce_the_original_graph(facenet_graph: Path, cas
 
 
 def test_missing_wheel_says_how_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(FW.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)  # as find_graph looks
     with pytest.raises(FW.FaceNetWeightsMissing) as err:
         FW.convert(tmp_path / "cache")
     msg = str(err.value)
