@@ -48,7 +48,7 @@ def _batch(t: int, seed: int = 0) -> tuple[dict[str, np.ndarray], dict[str, np.n
 def test_train_step_avemotion(benchmark, t: int) -> None:  # type: ignore[no-untyped-def]
     import keras
 
-    from avemotion.training.train import build_train_step
+    from avemotion.training.loop import build_train_step
 
     benchmark.group = f"train-step-T{t}"
     cfg = TrainConfig()

@@ -321,9 +321,9 @@ def test_cli_weights(casia_cache: FW.ConversionResult, tmp_path: Path, capsys: p
 
 @pytest.fixture()
 def bundle_copy(tmp_path: Path) -> Path:
-    src = ROOT / "models" / "dynamic_padding_no_leakage"
+    src = ROOT / "tests" / "fixtures" / "synthetic_bundle"  # the synthetic demo bundle (audio + video)
     if not (src / "bundle.json").is_file():
-        pytest.skip("no shipped bundle")
+        pytest.skip("no synthetic fixture bundle")
     return Path(shutil.copytree(src, tmp_path / "bundle"))
 
 

@@ -92,3 +92,70 @@ def test_last_window_end() -> None:
     assert last_window_end(4.0, 0.5) == 4.0
     assert last_window_end(4.0 + 1e-12, 0.5) == 4.0  # within 1e-9 hop of a window end: on it
     assert last_window_end(4.01, 0.5) == 4.5
+
+
+class _InputRecorder(FakePredictor):
+    """Records the audio each call gets; carries a bundle's audio statistics (the adaptation prior)."""
+
+    def __init__(self, settings, mean: np.ndarray, std: np.ndarray) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(settings)
+        self.bundle = SimpleNamespace(stats=lambda m: (mean, std))
+        self.audio: list[np.ndarray] = []
+        self.a_masks: list[np.ndarray] = []
+
+    def predict(self, inputs, masks):  # type: ignore[no-untyped-def]
+        self.audio.extend(np.asarray(inputs[0]).copy())
+        self.a_masks.extend(np.asarray(masks[0]).copy())
+        return super().predict(inputs, masks)
+
+
+def test_online_adaptation_normalizes_each_window_with_the_stream_so_far() -> None:
+    """Per stream, the statistics start from the bundle's and take each audio step once, in time
+    order (overlapping windows share steps); what the Predictor then normalizes with the bundle's
+    statistics equals the OnlineNormalizer's normalization at that window. Off: the audio is untouched."""
+    import dataclasses
+
+    from avemotion.adaptation import OnlineNormalizer
+
+    rng = np.random.default_rng(3)
+    n, d = 60, 89
+    ts = np.arange(1, n + 1) * 0.1
+    steps = rng.normal(2.0, 3.0, (n, d)).astype(np.float32)
+    steps[:, 0] = np.abs(steps[:, 0]) + 1.0  # voiced
+    steps[:, -1] = np.where(np.arange(n) % 7 == 0, -80.0, -20.0)  # some silent steps: not speech
+    mean0, std0 = np.zeros(d, np.float32), np.ones(d, np.float32)
+    base = dataclasses.replace(SETTINGS, audio_dim=d)
+
+    def run(settings):  # type: ignore[no-untyped-def]
+        sync = make_sync(settings, max_latency_s=30.0, grid_start_s=0.0)
+        sync.push_audio(ts, steps)
+        sync.flush(6.0)
+        pred = _InputRecorder(settings, mean0, std0)
+        wp = WindowPredictor(pred, settings, "audio")
+        while sync.pending:
+            wp(sync.pop_batch(3))  # several calls: the stream's state carries over
+        return pred, wp
+
+    pred, wp = run(dataclasses.replace(base, adaptation_prior_weight=40.0))
+    assert wp.adapter is not None and wp.adapter.count == int((steps[:, -1] > -50).sum())  # each step once
+    ref = OnlineNormalizer(mean0, std0, prior_weight=40.0)
+    seen = -math.inf
+    sync = make_sync(base, max_latency_s=30.0, grid_start_s=0.0)
+    sync.push_audio(ts, steps)
+    sync.flush(6.0)
+    b = sync.pop_batch()
+    assert len(pred.audio) == len(b.start) > 4
+    for i in range(len(b.start)):
+        m = np.asarray(b.audio_mask[i], bool)
+        new = m & (b.audio_times[i] > seen)
+        if new.any():
+            ref.update(b.audio[i], new)
+            seen = float(b.audio_times[i][new].max())
+        want = ref.normalize(np.asarray(b.audio[i], np.float32))[m]
+        got = ((pred.audio[i] - mean0) / std0)[m]
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+    assert not np.allclose(pred.audio[-1][m], b.audio[-1][m])  # it did adapt
+
+    off, wp_off = run(base)  # the default: no adaptation
+    assert wp_off.adapter is None and not base.adapts
+    np.testing.assert_array_equal(np.asarray(off.audio[-1]), np.asarray(b.audio[-1]))

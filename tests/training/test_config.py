@@ -62,7 +62,7 @@ def test_defaults_validate() -> None:
 
 
 def test_worker_role_from_tf_config(monkeypatch: pytest.MonkeyPatch) -> None:
-    from avemotion.training.train import worker_role
+    from avemotion.training.loop import worker_role
 
     monkeypatch.delenv("TF_CONFIG", raising=False)
     assert worker_role() == ("chief", 0, True)
@@ -80,7 +80,7 @@ def test_import_avemotion_training_modules_stays_light() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, avemotion, avemotion.training.config, avemotion.training.train, avemotion.training.data, "
+    code = ("import sys, avemotion, avemotion.training.config, avemotion.training.train, avemotion.training.loop, avemotion.training.checkpoint, avemotion.training.data, "
             "avemotion.training.export, avemotion.cli.train, avemotion.cli.export; "
             "bad = [m for m in ('tensorflow', 'torch', 'keras') if m in sys.modules]; print(bad); sys.exit(bool(bad))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from avemotion.training.batches import crop_clip
 from avemotion.training.config import TrainConfig
 from avemotion.training.data import (
     LeakageError,
     check_group_leakage,
     compute_train_stats,
-    crop_clip,
     load_class_weights,
     load_examples,
     read_clip,
@@ -165,11 +165,16 @@ def test_crop_keeps_video_in_the_audio_span(synth) -> None:  # type: ignore[no-u
     assert len(crop_clip(clip, 0, 2, None).video) <= 2
 
 
-def test_read_clip_rejects_wrong_dims(tmp_path: Path) -> None:
+def test_read_clip_rejects_wrong_dims_and_missing_keys(tmp_path: Path) -> None:
     p = tmp_path / "x.npz"
-    np.savez(p, audio=np.zeros((3, 88), np.float32), video=np.zeros((0, 512), np.float32),
-             video_mask=np.zeros(0, bool))
+    np.savez(p, audio=np.zeros((3, 88), np.float32), audio_times=np.arange(3.0), video=np.zeros((0, 512), np.float32),
+             video_times=np.zeros(0), video_mask=np.zeros(0, bool), meta=np.array("{}"))
     with pytest.raises(ValueError, match=r"x.npz: audio expected shape \(T, 89\), got \(3, 88\)"):
+        read_clip(p, 89, 512)
+    # no timestamps: an error naming the missing keys, never invented times
+    np.savez(p, audio=np.zeros((3, 89), np.float32), video=np.zeros((0, 512), np.float32),
+             video_mask=np.zeros(0, bool), meta=np.array("{}"))
+    with pytest.raises(ValueError, match=r"x.npz: not a clip feature file, missing keys \['audio_times'\]"):
         read_clip(p, 89, 512)
 
 
@@ -182,3 +187,25 @@ def test_class_weights_from_balance_report(tmp_path: Path) -> None:
     p.write_text(json.dumps({"emotion": {"class_weights": {"angry": 2.0}}}))
     with pytest.raises(ValueError, match="unknown labels"):
         load_class_weights(p)
+
+
+def test_read_clip_refuses_another_audio_mode(tmp_path: Path) -> None:
+    """Clips written by `avemotion extract` record their audio mode; training refuses another one
+    (no audio_mode in the settings = the legacy per-window mode); synthetic clips are not checked."""
+    p = tmp_path / "x.npz"
+
+    def save(meta: dict) -> None:  # type: ignore[type-arg]
+        np.savez(p, audio=np.zeros((3, 89), np.float32), audio_times=np.arange(1.0, 4.0),
+                 video=np.zeros((0, 512), np.float32), video_times=np.zeros(0), video_mask=np.zeros(0, bool),
+                 meta=np.array(json.dumps(meta)))
+
+    save({"settings": {"audio_mode": "sliding"}})
+    assert len(read_clip(p, 89, 512, "sliding").audio) == 3
+    with pytest.raises(ValueError, match=r"x.npz: audio features extracted in audio mode 'sliding', expected "
+                                         r"features.audio_mode='window'"):
+        read_clip(p, 89, 512, "window")
+    save({"settings": {"audio_hop_s": 0.1}})  # made before the key: the legacy mode
+    with pytest.raises(ValueError, match=r"audio mode 'window', expected features.audio_mode='sliding'"):
+        read_clip(p, 89, 512, "sliding")
+    save({"generator": "avemotion.training.synthetic"})
+    assert len(read_clip(p, 89, 512, "sliding").audio) == 3

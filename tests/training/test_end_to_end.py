@@ -1,5 +1,5 @@
-"""Tiny end-to-end runs through the CLI: train → export → load_model → predict, and the bundled
-demo model's reproduction command (at tiny size)."""
+"""Tiny end-to-end runs through the CLI: train → export → load_model → predict, and the synthetic
+demo bundle's reproduction command (at tiny size; the bundle is a test fixture, tests/fixtures/synthetic_bundle)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from avemotion.cli import main  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "training" / "dynamic_padding_no_leakage.toml"
-DEMO = ROOT / "models" / "dynamic_padding_no_leakage"
+DEMO = ROOT / "tests" / "fixtures" / "synthetic_bundle"  # the synthetic demo bundle (no longer the default)
 TINY = ["--set", "training.epochs=2", "--set", "training.max_steps_per_epoch=3", "--set", "training.batch_size=8",
         "--set", "model.d_model=8", "--set", "model.ff_dim=8", "--set", "model.fusion_dim=8",
         "--set", "export.verify_batches=2"]
@@ -181,3 +181,29 @@ def test_resume_continues_after_the_last_epoch(tiny_run: tuple[Path, Path], tmp_
     after = json.loads((copy / "metrics.json").read_text())["history"]
     assert len(after) == 3 and after[:2] == before
     assert json.loads((copy / "checkpoint" / "state.json").read_text())["epoch"] == 3
+
+
+def test_library_reports_progress_through_a_callback_and_draws_nothing(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from avemotion.training.config import load_config
+    from avemotion.training.loop import EpochProgress
+    from avemotion.training.synthetic import generate_synthetic_dataset
+    from avemotion.training.train import train
+
+    ds = generate_synthetic_dataset(tmp_path / "d", 30, seed=5)
+    cfg = load_config(CONFIG, [t for t in TINY if t != "--set"])
+    cfg.data.features_dir, cfg.data.emotion_manifest = str(ds.features_dir), str(ds.emotion_manifest)
+    cfg.data.laughter_manifest = str(ds.laughter_manifest)
+    seen: list[EpochProgress] = []
+    capsys.readouterr()
+    result = train(cfg, tmp_path / "run", progress=seen.append, export=False)
+    assert [p.epoch for p in seen] == [1, 2] and all(p.epochs == 2 and p.start_epoch == 0 for p in seen)
+    assert seen[-1].record == result.history[-1] and "val loss" in seen[-1].message
+    err = capsys.readouterr().err
+    assert "epochs" not in err and "it/s" not in err  # no progress bar from the library
+    # the CLI draws the bar from the same callback
+    rc = main(["train", "--config", str(CONFIG), "--out", str(tmp_path / "run2"), "--no-export",
+               "--set", f'data.features_dir="{ds.features_dir}"', "--set", f'data.emotion_manifest="{ds.emotion_manifest}"',
+               "--set", f'data.laughter_manifest="{ds.laughter_manifest}"', *TINY])
+    assert rc == 0
+    assert "epochs: 100%" in capsys.readouterr().err

@@ -132,7 +132,8 @@ def test_head_without_labels_gives_zero_loss_and_zero_gradient(model) -> None:  
 
 
 def test_pipeline_pads_per_batch_and_normalizes(tmp_path: Path) -> None:
-    from avemotion.training.data import compute_train_stats, load_examples, make_dataset
+    from avemotion.training.batches import make_dataset
+    from avemotion.training.data import compute_train_stats, load_examples
     from avemotion.training.synthetic import generate_synthetic_dataset
 
     ds_ = generate_synthetic_dataset(tmp_path, 24, seed=4, audio_steps=(3, 30))
@@ -159,3 +160,38 @@ def test_pipeline_pads_per_batch_and_normalizes(tmp_path: Path) -> None:
     clip = read_clip(train[0].path, 89, 512)
     ref = (clip.audio - stats["audio"].mean) / stats["audio"].std
     np.testing.assert_allclose(x["audio"].numpy()[0, : len(ref)], ref, rtol=1e-4, atol=1e-4)
+
+
+def test_ensemble_averages_its_members_and_trains_each() -> None:
+    import keras
+
+    from avemotion.training.loop import build_train_step
+    from avemotion.training.model import build_models
+
+    keras.utils.set_random_seed(1)
+    cfg = TrainConfig()
+    cfg.model.d_model, cfg.model.ff_dim, cfg.model.fusion_dim, cfg.model.ensemble = 8, 8, 8, 3
+    cfg.model.dropout = 0.0  # the step runs training=True: no dropout, so it sees what we compare with
+    model, members = build_models(cfg)
+    x = _batch(np.random.default_rng(2), 4, 6, 3)
+    out, per = model(x, training=False), members(x, training=False)
+    assert np.asarray(per["emotion"]).shape == (4, 3, 6) and np.asarray(per["laughter"]).shape == (4, 3, 1)
+    np.testing.assert_allclose(np.asarray(out["emotion"]), np.asarray(per["emotion"]).mean(1), atol=1e-6)
+    np.testing.assert_allclose(np.asarray(out["laughter"]), np.asarray(per["laughter"]).mean(1), atol=1e-6)
+    assert len(model.weights) == len(members.weights)  # one set of weights
+    y = {"emotion": np.array([0, 1, -1, 2], np.int32), "laughter": np.array([-1, -1, 1.0, 0.0], np.float32)}
+    ds = tf.data.Dataset.from_tensors((x, y))
+    opt = keras.optimizers.AdamW(learning_rate=1e-2)
+    step = build_train_step(members, opt, tf.distribute.get_strategy(), ds.element_spec, clipnorm=1.0)
+    batch = next(iter(ds))
+    total, e, l_ = (float(v) for v in step(batch))
+    # the loss is the mean of the members' own two-head losses
+    from avemotion.training.losses import two_head_loss
+
+    pe = np.asarray(per["emotion"])
+    pl = np.asarray(per["laughter"])
+    terms = [two_head_loss(pe[:, k], pl[:, k], y["emotion"], y["laughter"]) for k in range(3)]
+    assert e == pytest.approx(np.mean([float(t[1]) for t in terms]), rel=1e-4)
+    assert l_ == pytest.approx(np.mean([float(t[2]) for t in terms]), rel=1e-4)
+    after = np.asarray(members(x, training=False)["emotion"])
+    assert all(not np.allclose(after[:, k], pe[:, k]) for k in range(3))  # every member moved

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 
 #: Subcommands in the order ``--help`` lists them.
-COMMANDS = ("analyze", "live", "extract", "stats", "train", "export", "data", "info", "weights")
+COMMANDS = ("analyze", "live", "extract", "stats", "train", "export", "evaluate", "data", "info", "weights")
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_PARTIAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 

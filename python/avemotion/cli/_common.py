@@ -41,9 +41,34 @@ def add_model_args(p: argparse.ArgumentParser, *, modes: tuple[str, ...] = MODES
     g.add_argument("--redetect-every", type=int, default=None, metavar="N",
                    help="full MTCNN face detection every N sampled frames, tracking the face between "
                         "(1: every frame; default 5, as `avemotion extract`)")
+    a = g.add_mutually_exclusive_group()
+    a.add_argument("--no-adapt", action="store_true",
+                   help="no online speaker adaptation: normalize audio with the bundle's statistics only "
+                        "(default: adapt when the bundle says so, training.online_adaptation)")
+    a.add_argument("--adapt-prior", type=float, default=None, metavar="STEPS",
+                   help="online speaker adaptation with this prior weight in speech steps (10 per second), "
+                        "overriding the bundle's")
     g.add_argument("--device", type=device_arg, default="cpu", metavar="cpu|cuda|cuda:N|auto",
                    help="where face detection and FaceNet run (default cpu; auto = cuda when available; "
                         "cuda without CUDA warns and uses the CPU, an error with AVEMOTION_STRICT=1)")
+
+
+def pipeline_settings(predictor: Any, args: argparse.Namespace) -> Any:
+    """The bundle's PipelineSettings with the adaptation options applied (``--no-adapt``,
+    ``--adapt-prior``)."""
+    import dataclasses
+    import math
+
+    from avemotion.pipeline import PipelineSettings
+
+    s = PipelineSettings.from_bundle(predictor.bundle)
+    if getattr(args, "no_adapt", False):
+        s = dataclasses.replace(s, adaptation_prior_weight=math.inf)
+    elif getattr(args, "adapt_prior", None) is not None:
+        if not args.adapt_prior >= 0:
+            raise UsageError(f"--adapt-prior: expected a number of steps >= 0, got {args.adapt_prior}")
+        s = dataclasses.replace(s, adaptation_prior_weight=float(args.adapt_prior))
+    return s
 
 
 def device_arg(text: str) -> str:

@@ -231,10 +231,10 @@ def _up_to_date(outs: _Outputs, path: Path | str, predictor: Any, mode: str) -> 
 def analyze_one(path: Path | str, args: argparse.Namespace, predictor: Any, extractor: Any, outs: _Outputs,
                 progress: Any = None) -> dict[str, Any]:
     """Analyze one input and write its outputs; returns the summary dict (plus ``_events``)."""
-    from avemotion.pipeline import PipelineSettings
+    from avemotion.cli._common import pipeline_settings
     from avemotion.pipeline.settings import fed_modalities
 
-    settings = PipelineSettings.from_bundle(predictor.bundle)
+    settings = pipeline_settings(predictor, args)
     t0 = time.perf_counter()
     res = _analyze(path, args, predictor, extractor, settings, progress)
     wall = time.perf_counter() - t0
@@ -243,7 +243,8 @@ def analyze_one(path: Path | str, args: argparse.Namespace, predictor: Any, extr
     doc.pop("events")
     doc.update(
         input=_fingerprint(path), mode=args.mode, model=_model_id(predictor),
-        settings={k: v for k, v in vars(settings).items()} | {"labels": list(settings.labels)},
+        settings={k: v for k, v in vars(settings).items()} | {"labels": list(settings.labels)}
+        | {"adaptation_prior_weight": settings.adaptation_prior_weight if settings.adapts else None},
         media_duration_s=round(res.media_duration_s, 4), audio_steps=res.n_audio_steps,
         video_steps=res.n_video_steps, timings=res.timings.to_dict(), timings_cpu=res.timings.cpu_dict(), wall_s=round(wall, 4),
         real_time_factor=round(wall / res.media_duration_s, 4) if res.media_duration_s > 0 else None,

@@ -240,8 +240,9 @@ def _build(args: argparse.Namespace, url: str | None, predictor: Any, extractor:
            sink: _RowSink) -> tuple[Any, Any]:
     """The engine and its source for the options."""
     from avemotion import pipeline
+    from avemotion.cli._common import pipeline_settings
 
-    settings = pipeline.PipelineSettings.from_bundle(predictor.bundle)
+    settings = pipeline_settings(predictor, args)
     is_file = url is not None and split_source(args.source)[0] == FILE_SCHEME
     read_fast = is_file and not args.realtime  # a file read as fast as the pipeline goes: nothing dropped
     cfg = pipeline.LiveConfig(

@@ -16,6 +16,7 @@ library, such as openSMILE's tick loop in ``sliding`` mode, is not in ``cpu``: s
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -83,6 +84,15 @@ def modality_notice(mode: str, trained: tuple[str, ...] = MODALITIES) -> str | N
             "audio": "the audio is still decoded and its steps extracted"}[unfed[0]]
     return (f"the model was trained on {'+'.join(fed)} only: {what}, but the model is fed no "
             f"{unfed[0]} (all-masked, as with no {'face' if unfed[0] == 'video' else 'audio'})")
+def _adaptation_prior(bundle: Any) -> float:
+    """``training.online_adaptation.prior_weight`` of a bundle (a number >= 0), else ``inf`` (off)."""
+    rec = (getattr(bundle, "training", None) or {}).get("online_adaptation")
+    if not isinstance(rec, dict) or rec.get("prior_weight") is None:
+        return math.inf
+    w = float(rec["prior_weight"])
+    if not w >= 0:
+        raise ValueError(f"bundle.json training.online_adaptation.prior_weight: expected a number >= 0, got {w!r}")
+    return w
 
 
 @dataclass(frozen=True)
@@ -100,6 +110,15 @@ class PipelineSettings:
     audio_dim: int = AUDIO_DIM
     video_dim: int = VIDEO_DIM
     trained_modalities: tuple[str, ...] = MODALITIES  # what the model learned from (bundle.json)
+    #: Online speaker adaptation (avemotion.adaptation.OnlineNormalizer, per stream): the prior's
+    #: weight in speech steps; ``inf`` = off (the bundle's statistics only). From bundle.json
+    #: ``training.online_adaptation.prior_weight`` (absent: off); ``--no-adapt`` turns it off.
+    adaptation_prior_weight: float = math.inf
+
+    @property
+    def adapts(self) -> bool:
+        """True when windows are normalized with per-stream adapted audio statistics."""
+        return not math.isinf(self.adaptation_prior_weight)
 
     @classmethod
     def from_bundle(cls, bundle: Any) -> PipelineSettings:
@@ -122,6 +141,7 @@ class PipelineSettings:
             audio_dim=int(bundle.dims.get("audio", AUDIO_DIM)),
             video_dim=int(bundle.dims.get("video", VIDEO_DIM)),
             trained_modalities=trained_modalities(bundle),
+            adaptation_prior_weight=_adaptation_prior(bundle),
         )
 
     @property

@@ -249,6 +249,13 @@ class WindowPredictor:
     "no face" input: zero steps, mask 0. The rows still report it (``face_present_share``,
     ``video_missing`` say what the face stage found); the notice is logged once, when the predictor
     is built (once per ``analyze_file`` / live engine). ``fed``: the modalities fed, in order.
+    Online speaker adaptation (``settings.adapts``; one WindowPredictor per stream): an
+    :class:`avemotion.adaptation.OnlineNormalizer` started from the bundle's audio statistics takes
+    each window's audio steps it has not seen yet (by timestamp, speech-masked), in time order, and the
+    window is normalized with the statistics at that point (its own steps included, as ``avemotion
+    evaluate`` measures it: causal). The Predictor normalizes with the bundle's statistics, so the
+    window's steps are mapped affinely into the bundle's units first (``x' = (x - m) / s * s_b + m_b``,
+    exact up to float rounding).
     """
 
     def __init__(self, predictor: Any, settings: PipelineSettings, mode: str = "av", *, t_min: float = 0.0) -> None:
@@ -260,6 +267,27 @@ class WindowPredictor:
         self.notice = modality_notice(self.mode, settings.trained_modalities)
         if self.notice:
             log.info("mode %s: %s", self.mode, self.notice)
+        self.adapter: Any = None
+        self._seen_t = -math.inf
+        if settings.adapts and "audio" in self.fed:
+            from avemotion.adaptation import OnlineNormalizer
+
+            self.adapter = OnlineNormalizer.from_bundle(predictor.bundle, prior_weight=settings.adaptation_prior_weight)
+
+    def _adapt(self, batch: Any, a_mask: np.ndarray) -> np.ndarray:
+        """The batch's audio in the bundle's units after per-window online adaptation (see above)."""
+        ad = self.adapter
+        audio = np.array(batch.audio, np.float32, copy=True)
+        times = np.asarray(batch.audio_times, np.float64)
+        pm, ps = ad.prior_mean.astype(np.float32), np.maximum(ad.prior_std, ad.eps).astype(np.float32)
+        for i in range(audio.shape[0]):
+            new = a_mask[i] & (times[i] > self._seen_t)
+            if new.any():
+                ad.update(audio[i], new)
+                self._seen_t = float(times[i][new].max())
+            m, s = ad.stats()
+            audio[i] = (audio[i] - m) / np.maximum(s, ad.eps) * ps + pm
+        return audio
 
     def __call__(self, batch: Any) -> list[WindowResult]:
         n = int(np.shape(batch.start)[0])
@@ -272,6 +300,8 @@ class WindowPredictor:
             a_mask, audio = np.zeros_like(a_mask), np.zeros_like(audio)
         if "video" not in self.fed:
             v_mask, video = np.zeros_like(v_mask), np.zeros_like(video)
+        if self.adapter is not None:  # only built when audio is fed
+            audio = self._adapt(batch, a_mask)
         emo, laugh = self.predictor.predict([audio, video], masks=[a_mask, v_mask])
         emo = np.asarray(emo, np.float64).reshape(n, -1)
         laugh = np.asarray(laugh, np.float64).reshape(n)

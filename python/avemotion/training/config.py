@@ -18,13 +18,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from avemotion._contract import (
+    AUDIO_DIM,
+    AUDIO_MODES,
+    DEFAULT_AUDIO_MODE,
+    EMOTION_LABELS,
+    VIDEO_DIM,
+    WINDOWS,
+)
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
-EMOTION_LABELS: tuple[str, ...] = ("anger", "disgust", "fear", "happy", "neutral", "sad")
-LAUGHTER_LABELS: tuple[str, ...] = ("no_laughter", "laughter")
+__all__ = ["EMOTION_LABELS", "TrainConfig", "config_from_dict", "config_to_dict", "load_config"]
 
 
 @dataclass
@@ -34,8 +42,27 @@ class DataConfig:
     laughter_manifest: str = "datasets/manifests/laughter_v1.csv"
     max_audio_steps: int = 200
     max_video_steps: int = 100
+    #: Clips longer than this many audio steps become windows of it (0 = clips stay whole).
+    window_steps: int = 0
+    #: Steps between windows (0 = window_steps // 2).
+    window_hop_steps: int = 0
+    #: Training augmentation: a random crop of between min_crop_steps and all of a clip's (or
+    #: window's) audio steps (0 = off): analysis windows at a stream's start hold few steps.
+    min_crop_steps: int = 0
+    #: Training augmentation: Gaussian noise of this std added to the normalized audio steps (0 = off).
+    feature_noise: float = 0.0
+    #: Audio steps that enter the statistics: "all", or "speech" (avemotion.adaptation.speech_mask:
+    #: loud enough and voiced; silence and noise do not shift the statistics).
+    audio_stats: str = "all"
+    #: Audio normalization of training examples: "global" (the training statistics) or "speaker"
+    #: (a blend of the global and the speaker's own statistics, the speaker's share drawn from
+    #: [speaker_mix_min, speaker_mix_max]: what online adaptation feeds the model; see batches.GroupNorm).
+    normalization: str = "global"
+    #: Corpora whose groups are speakers for "speaker" normalization (comma-separated).
+    speaker_corpora: str = "emodb"
+    speaker_mix_min: float = 0.0
+    speaker_mix_max: float = 1.0
     bucket_boundaries: list[int] = field(default_factory=lambda: [20, 40, 80, 160])
-    shuffle_buffer: int = 2048
     cache: bool = True
     check_leakage: bool = True
     balance_report: str = ""
@@ -49,6 +76,8 @@ class ModelConfig:
     num_layers: int = 1
     fusion_dim: int = 32
     dropout: float = 0.1
+    #: Members of a deep ensemble whose outputs the model averages (1 = a single network).
+    ensemble: int = 1
 
 
 @dataclass
@@ -61,7 +90,14 @@ class TrainingConfig:
     laughter_loss_weight: float = 0.3
     early_stopping_patience: int = 5
     early_stopping_min_delta: float = 5e-4
-    laughter_threshold: float = 0.5
+    laughter_threshold: float = WINDOWS.laughter_threshold
+    #: Emotion class weights: "" / "none" (none, or data.balance_report when set) or "balanced"
+    #: (N / (K * n_k) over the training split's emotion labels).
+    class_weights: str = ""
+    #: Online speaker adaptation the bundle asks analyze/live for (bundle.json
+    #: training.online_adaptation.prior_weight, in speech steps) when online_adaptation is true.
+    online_adaptation: bool = False
+    online_adaptation_prior_weight: float = 300.0
     #: Stop after this many optimizer steps per epoch (0 = the whole training split); for smoke tests.
     max_steps_per_epoch: int = 0
 
@@ -75,13 +111,16 @@ class ExportConfig:
 
 @dataclass
 class FeatureConfig:
-    audio_dim: int = 89
-    video_dim: int = 512
-    audio_window_s: float = 1.0
-    audio_hop_s: float = 0.1
-    video_fps: float = 5.0
-    window_s: float = 2.0
-    hop_s: float = 0.5
+    audio_dim: int = AUDIO_DIM
+    video_dim: int = VIDEO_DIM
+    audio_window_s: float = WINDOWS.audio_window_s
+    audio_hop_s: float = WINDOWS.audio_hop_s
+    #: How the clips' audio steps were computed ("sliding" or "window", avemotion.features.audio):
+    #: training refuses clips extracted otherwise, and the bundle records it (features.audio_mode).
+    audio_mode: str = DEFAULT_AUDIO_MODE
+    video_fps: float = WINDOWS.video_fps
+    window_s: float = WINDOWS.window_s
+    hop_s: float = WINDOWS.hop_s
 
 
 @dataclass
@@ -102,8 +141,9 @@ class TrainConfig:
             ("model.d_model", self.model.d_model, self.model.d_model % max(self.model.num_heads, 1) == 0,
              f"a multiple of model.num_heads={self.model.num_heads}"),
             ("model.ff_dim", self.model.ff_dim, self.model.ff_dim > 0, "> 0"),
-            ("model.num_layers", self.model.num_layers, self.model.num_layers >= 1, ">= 1"),
+            ("model.num_layers", self.model.num_layers, self.model.num_layers >= 0, ">= 0"),
             ("model.fusion_dim", self.model.fusion_dim, self.model.fusion_dim > 0, "> 0"),
+            ("model.ensemble", self.model.ensemble, self.model.ensemble >= 1, ">= 1"),
             ("model.dropout", self.model.dropout, 0.0 <= self.model.dropout < 1.0, "in [0, 1)"),
             ("training.batch_size", self.training.batch_size, self.training.batch_size > 0, "> 0"),
             ("training.epochs", self.training.epochs, self.training.epochs > 0, "> 0"),
@@ -123,11 +163,29 @@ class TrainConfig:
              all(b > 0 for b in self.data.bucket_boundaries)
              and list(self.data.bucket_boundaries) == sorted(set(self.data.bucket_boundaries)),
              "strictly increasing positive integers"),
-            ("data.shuffle_buffer", self.data.shuffle_buffer, self.data.shuffle_buffer >= 1, ">= 1"),
+            ("data.window_steps", self.data.window_steps, self.data.window_steps >= 0, ">= 0"),
+            ("training.online_adaptation_prior_weight", self.training.online_adaptation_prior_weight,
+             0 <= self.training.online_adaptation_prior_weight < float("inf"), ">= 0 and finite"),
+            ("features.audio_mode", self.features.audio_mode, self.features.audio_mode in AUDIO_MODES,
+             f"one of {list(AUDIO_MODES)}"),
+            ("data.audio_stats", self.data.audio_stats, self.data.audio_stats in ("all", "speech"),
+             "'all' or 'speech'"),
+            ("data.min_crop_steps", self.data.min_crop_steps, self.data.min_crop_steps >= 0, ">= 0"),
+            ("data.feature_noise", self.data.feature_noise, self.data.feature_noise >= 0, ">= 0"),
+            ("data.normalization", self.data.normalization, self.data.normalization in ("global", "speaker"),
+             "'global' or 'speaker'"),
+            ("data.speaker_mix_min", self.data.speaker_mix_min,
+             0.0 <= self.data.speaker_mix_min <= self.data.speaker_mix_max <= 1.0,
+             "0 <= speaker_mix_min <= speaker_mix_max <= 1"),
+            ("data.window_hop_steps", self.data.window_hop_steps, self.data.window_hop_steps >= 0, ">= 0"),
             ("export.verify_batches", self.export.verify_batches, self.export.verify_batches >= 1, ">= 1"),
             ("export.tolerance", self.export.tolerance, self.export.tolerance > 0, "> 0"),
-            ("features.audio_dim", self.features.audio_dim, self.features.audio_dim > 0, "> 0"),
-            ("features.video_dim", self.features.video_dim, self.features.video_dim > 0, "> 0"),
+            ("features.audio_dim", self.features.audio_dim, self.features.audio_dim == AUDIO_DIM,
+             f"{AUDIO_DIM} (the feature files' audio step size, docs/contracts.md)"),
+            ("features.video_dim", self.features.video_dim, self.features.video_dim == VIDEO_DIM,
+             f"{VIDEO_DIM} (the feature files' video step size)"),
+            ("training.class_weights", self.training.class_weights,
+             self.training.class_weights in ("", "none", "balanced"), "'', 'none' or 'balanced'"),
         ]
         for name, value, ok, expected in checks:
             if not ok:

@@ -1,4 +1,4 @@
-"""Training data: manifests + per-clip feature files → examples → a padded, masked tf.data pipeline.
+"""Training data: manifests + per-clip feature files → examples, splits, statistics.
 
 Steps (see :func:`avemotion.training.train.train`):
 
@@ -10,16 +10,11 @@ Steps (see :func:`avemotion.training.train.train`):
    ``(corpus, group)`` — or a clip appears in two splits.
 3. :func:`compute_train_stats` computes the audio/video normalization statistics from the **training
    split only** (real steps only: masked / no-face steps never enter the statistics).
-4. :func:`make_dataset` builds the tf.data pipeline: clips are read lazily (optionally kept in memory),
-   cropped to ``max_*_steps`` (random offset when training, from the start otherwise; video steps
-   follow the audio crop's time span), normalized with the training statistics inside the pipeline,
-   and batched with per-batch padding to the longest member (training batches are bucketed by audio
-   length). Each element is ``(inputs, labels)``: inputs ``audio`` (B, Ta, 89) float32, ``audio_mask``
-   (B, Ta) float32, ``video`` (B, Tv, 512), ``video_mask`` (B, Tv); labels ``emotion`` (B,) int32
-   (-1 = none) and ``laughter`` (B,) float32 (-1 = none). A clip without audio or video steps gets one
-   masked zero step, so tensors never have a zero-length time axis.
 
-TensorFlow is imported only inside :func:`make_dataset`.
+With ``data.window_steps > 0`` a clip longer than that many audio steps becomes several examples,
+windows of ``window_steps`` steps every ``window_hop_steps`` (the last one ends at the clip's end),
+cut like the analysis windows of ``analyze``/``live`` (``docs/contracts.md``); shorter clips stay
+whole. Batches are built by :mod:`avemotion.training.batches`. No TensorFlow import here.
 """
 
 from __future__ import annotations
@@ -28,18 +23,17 @@ import csv
 import json
 import logging
 from collections import defaultdict, deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from avemotion._contract import DIMS, FALLBACK_STATS, SPLITS
 from avemotion.training.config import EMOTION_LABELS, TrainConfig
 
 log = logging.getLogger(__name__)
-
-SPLITS = ("train", "val", "test")
 
 
 class LeakageError(ValueError):
@@ -56,6 +50,18 @@ class Example:
     groups: list[tuple[str, str]] = field(default_factory=list)  # (corpus, group) per manifest row
     emotion: int = -1
     laughter: float = -1.0
+    offset: int = 0   # first audio step of the window (with length > 0)
+    length: int = 0   # audio steps of the window; 0 = the whole clip
+
+    @property
+    def key(self) -> str:
+        """Unique per example: the clip id, ``@offset`` for a window of a longer clip."""
+        return f"{self.clip_id}@{self.offset}" if self.length else self.clip_id
+
+    @property
+    def group(self) -> str:
+        """``corpus:group`` of the first manifest row (the speaker of an EmoDB utterance)."""
+        return f"{self.groups[0][0]}:{self.groups[0][1]}" if self.groups else ""
 
 
 @dataclass
@@ -74,35 +80,30 @@ class ClipArrays:
     video_mask: np.ndarray  # (Tv,) bool
 
 
-
-def _read_index(features_dir: Path) -> dict[str, tuple[str, str, str]]:
-    """clip_id -> (status, path, error) from index.csv, or {} when there is none."""
+def _read_index(features_dir: Path) -> dict[str, tuple[str, str, str, int | None]]:
+    """clip_id -> (status, path, error, n_audio) from index.csv, or {} when there is none."""
     index = features_dir / "index.csv"
     if not index.is_file():
         return {}
-    out: dict[str, tuple[str, str, str]] = {}
+    out: dict[str, tuple[str, str, str, int | None]] = {}
     with index.open(newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
         missing = {"clip_id", "status", "path"} - set(reader.fieldnames or [])
         if missing:
             raise ValueError(f"{index}: expected columns clip_id,status,path,..., missing {sorted(missing)}")
         for row in reader:
-            out[row["clip_id"]] = (row["status"], row["path"], row.get("error") or "")
+            n = row.get("n_audio") or ""
+            out[row["clip_id"]] = (row["status"], row["path"], row.get("error") or "",
+                                   int(n) if n.isdigit() else None)
     return out
 
 
-def _read_manifest(path: Path, kind: str) -> list[dict[str, str]]:
-    # the one manifest reader (avemotion.data.manifest): strict schema, labels of `kind`, splits,
-    # non-empty group; raises ManifestError (a ValueError) as "file:line: problem"
+def load_examples(cfg: TrainConfig) -> tuple[list[Example], LoadReport]:
+    """Join the configured manifests with the feature directory (see the module docstring).
+
+    Manifests are read (and validated) by :func:`avemotion.data.manifest.read_manifest`."""
     from avemotion.data.manifest import read_manifest
 
-    if not path.is_file():
-        raise FileNotFoundError(f"{kind} manifest not found: {path}")
-    return [{k: str(v) for k, v in vars(r).items()} for r in read_manifest(path, kind=kind)]
-
-
-def load_examples(cfg: TrainConfig) -> tuple[list[Example], LoadReport]:
-    """Join the configured manifests with the feature directory (see the module docstring)."""
     feat_dir = Path(cfg.data.features_dir)
     if not feat_dir.is_dir():
         raise FileNotFoundError(f"data.features_dir not found: {feat_dir}")
@@ -113,11 +114,11 @@ def load_examples(cfg: TrainConfig) -> tuple[list[Example], LoadReport]:
     for kind, manifest in (("emotion", cfg.data.emotion_manifest), ("laughter", cfg.data.laughter_manifest)):
         if not manifest:
             continue
-        for row in _read_manifest(Path(manifest), kind):
+        for row in read_manifest(manifest, kind=kind):
             report.n_rows += 1
-            cid = row["clip_id"]
+            cid = row.clip_id
             if cid in index:
-                status, rel, err = index[cid]
+                status, rel, err, _ = index[cid]
                 if status != "ok":
                     report.skipped[cid] = f"feature extraction status {status!r}: {err}"
                     continue
@@ -129,13 +130,13 @@ def load_examples(cfg: TrainConfig) -> tuple[list[Example], LoadReport]:
                 continue
             ex = by_clip.get(cid)
             if ex is None:
-                ex = by_clip[cid] = Example(cid, path, row["split"])
-            split_of_clip[cid].add(row["split"])
-            ex.groups.append((row["corpus"], row["group"]))
+                ex = by_clip[cid] = Example(cid, path, row.split)
+            split_of_clip[cid].add(row.split)
+            ex.groups.append((row.corpus, row.group))
             if kind == "emotion":
-                ex.emotion = EMOTION_LABELS.index(row["label"])
+                ex.emotion = EMOTION_LABELS.index(row.label)
             else:
-                ex.laughter = 1.0 if row["label"] == "laughter" else 0.0
+                ex.laughter = 1.0 if row.label == "laughter" else 0.0
     bad_clips = {c: sorted(s) for c, s in split_of_clip.items() if len(s) > 1}
     if bad_clips:
         raise LeakageError(f"clips listed in two splits by the manifests: {dict(list(bad_clips.items())[:10])}")
@@ -144,11 +145,56 @@ def load_examples(cfg: TrainConfig) -> tuple[list[Example], LoadReport]:
     if len(report.skipped) > 20:
         log.warning("... and %d more skipped clips", len(report.skipped) - 20)
     examples = sorted(by_clip.values(), key=lambda e: e.clip_id)
+    if cfg.data.window_steps:
+        n_steps = {cid: v[3] for cid, v in index.items()}
+        examples = expand_windows(examples, cfg, n_steps)
     report.n_examples = len(examples)
     if not examples:
         raise ValueError(f"no usable clips: {report.n_rows} manifest rows, {len(report.skipped)} skipped "
                          f"(features_dir={feat_dir})")
     return examples, report
+
+
+def window_offsets(n_steps: int, window: int, hop: int) -> list[int]:
+    """Start steps of the windows of a clip of ``n_steps`` audio steps: every ``hop`` steps, the last
+    window ending at the clip's end; ``[0]`` (the whole clip) when it is not longer than ``window``."""
+    if n_steps <= window:
+        return [0]
+    starts = list(range(0, n_steps - window + 1, hop))
+    if starts[-1] != n_steps - window:
+        starts.append(n_steps - window)
+    return starts
+
+
+def expand_windows(examples: Sequence[Example], cfg: TrainConfig,
+                   n_steps: Mapping[str, int | None] | None = None) -> list[Example]:
+    """Each example longer than ``data.window_steps`` audio steps becomes one example per window
+    (:func:`window_offsets`); ``n_steps`` (clip id -> audio steps, e.g. from index.csv) saves opening
+    the files."""
+    from dataclasses import replace
+
+    w, hop = cfg.data.window_steps, cfg.data.window_hop_steps or max(1, cfg.data.window_steps // 2)
+    out: list[Example] = []
+    for ex in examples:
+        n = (n_steps or {}).get(ex.clip_id)
+        if n is None:
+            n = len(read_clip(ex.path, cfg.features.audio_dim, cfg.features.video_dim).audio)
+        if n <= w:
+            out.append(ex)
+            continue
+        out.extend(replace(ex, groups=list(ex.groups), offset=o, length=w) for o in window_offsets(n, w, hop))
+    return out
+
+
+def unique_clips(examples: Sequence[Example]) -> list[Example]:
+    """One example per clip file (the windows of a clip share it), in first-seen order."""
+    seen: set[Path] = set()
+    out = []
+    for ex in examples:
+        if ex.path not in seen:
+            seen.add(ex.path)
+            out.append(ex)
+    return out
 
 
 def check_group_leakage(examples: Sequence[Example]) -> None:
@@ -171,33 +217,27 @@ def split_examples(examples: Sequence[Example]) -> dict[str, list[Example]]:
     return out
 
 
-def read_clip(path: Path, audio_dim: int, video_dim: int) -> ClipArrays:
+def read_clip(path: Path, audio_dim: int, video_dim: int, audio_mode: str | None = None) -> ClipArrays:
     """Read one per-clip .npz through ``avemotion.features.clipfile`` (the one reader: keys, shapes,
-    timestamps required), then check finiteness (audio, and video in face-present steps)."""
+    timestamps required), then check finiteness (audio, and video in face-present steps). With
+    ``audio_mode`` a clip written by ``avemotion extract`` (``meta["settings"]``) must have been
+    extracted in that audio mode (``settings["audio_mode"]``; absent = the legacy mode): ValueError
+    naming the file otherwise. Clips without extractor settings (synthetic ones) are not checked."""
+    from avemotion._contract import LEGACY_AUDIO_MODE
     from avemotion.features.clipfile import load_clip
 
     c = load_clip(path, audio_dim=audio_dim, video_dim=video_dim)
+    if audio_mode is not None and isinstance(c.meta.get("settings"), dict):
+        made = c.meta["settings"].get("audio_mode", LEGACY_AUDIO_MODE)
+        if made != audio_mode:
+            raise ValueError(f"{path}: audio features extracted in audio mode {made!r}, expected "
+                             f"features.audio_mode={audio_mode!r}; re-extract (avemotion extract --audio-mode "
+                             f"{audio_mode}) or set features.audio_mode")
     if not np.isfinite(c.audio).all():
         raise ValueError(f"{path}: audio contains NaN/Inf")
     if not np.isfinite(c.video[c.video_mask]).all():
         raise ValueError(f"{path}: video contains NaN/Inf in face-present steps")
     return ClipArrays(c.audio, c.audio_times, c.video, c.video_times, c.video_mask)
-
-
-def crop_clip(clip: ClipArrays, max_a: int, max_v: int, rng: np.random.Generator | None) -> ClipArrays:
-    """Crop to at most ``max_a`` audio steps (random offset with ``rng``, else from the start); the video
-    keeps the steps inside the kept audio span, at most ``max_v``. 0 = no limit."""
-    audio, a_t, video, v_t, vm = clip.audio, clip.audio_times, clip.video, clip.video_times, clip.video_mask
-    if max_a and len(audio) > max_a:
-        start = int(rng.integers(0, len(audio) - max_a + 1)) if rng is not None else 0
-        audio, a_t = audio[start:start + max_a], a_t[start:start + max_a]
-        if len(video):
-            hop = float(np.median(np.diff(clip.audio_times))) if len(clip.audio_times) > 1 else 0.0
-            keep = (v_t > a_t[0] - hop) & (v_t <= a_t[-1])
-            video, v_t, vm = video[keep], v_t[keep], vm[keep]
-    if max_v and len(video) > max_v:
-        video, v_t, vm = video[:max_v], v_t[:max_v], vm[:max_v]
-    return ClipArrays(audio, a_t, video, v_t, vm)
 
 
 @dataclass
@@ -207,19 +247,31 @@ class ModalityStats:
     count: int
 
 
+def audio_stats_mask(audio: np.ndarray, cfg: TrainConfig) -> np.ndarray:
+    """The audio steps that enter normalization statistics: all, or with ``data.audio_stats =
+    "speech"`` those passing :func:`avemotion.adaptation.speech_mask` (the steps online adaptation
+    accumulates, so the bundle's statistics are its prior in the same units)."""
+    if cfg.data.audio_stats == "speech" and len(audio):
+        from avemotion.adaptation import speech_mask
+
+        return speech_mask(audio)
+    return np.ones(len(audio), bool)
+
+
 def compute_train_stats(examples: Sequence[Example], cfg: TrainConfig) -> dict[str, ModalityStats]:
     """Audio and video statistics over the real steps of **train-split** examples only.
 
     Streams the clip files through ``avemotion.feature_normalizer.compute_normalization_stats`` (one
     pass, C++ Welford/Chan) with each sequence's split label, so a non-train sequence would be
-    refused there too; no-face video steps are masked out. Raises ValueError when there are no
+    refused there too; no-face video steps are masked out, and with ``data.audio_stats = "speech"``
+    non-speech audio steps (:func:`audio_stats_mask`). Raises ValueError when there are no
     training examples. A modality with no real training step gets the normalizer's fallback
     statistics (audio mean 0 / std 0.5, video mean 0 / std 1) and a warning.
     """
     from avemotion import RunningStats
     from avemotion.feature_normalizer import compute_normalization_stats
 
-    train = [ex for ex in examples if ex.split == "train"]
+    train = unique_clips([ex for ex in examples if ex.split == "train"])
     if not train:
         raise ValueError("no training examples: normalization statistics need split == 'train' rows")
     dims = {"audio": cfg.features.audio_dim, "video": cfg.features.video_dim}
@@ -229,8 +281,8 @@ def compute_train_stats(examples: Sequence[Example], cfg: TrainConfig) -> dict[s
 
         def feats(name: str = name, pending: deque[np.ndarray] = pending) -> Iterator[np.ndarray]:
             for ex in train:  # one file read per clip and modality; nothing is held in memory
-                clip = read_clip(ex.path, dims["audio"], dims["video"])
-                x, m = (clip.audio, np.ones(len(clip.audio), bool)) if name == "audio" else \
+                clip = read_clip(ex.path, dims["audio"], dims["video"], cfg.features.audio_mode)
+                x, m = (clip.audio, audio_stats_mask(clip.audio, cfg)) if name == "audio" else \
                     (clip.video, clip.video_mask)
                 pending.append(m)
                 yield x
@@ -242,19 +294,36 @@ def compute_train_stats(examples: Sequence[Example], cfg: TrainConfig) -> dict[s
         running = RunningStats(dims[name])
         try:
             st = compute_normalization_stats(feats(), masks(), [ex.split for ex in train], running=running,
-                                             name=name if dims[name] == (89 if name == "audio" else 512) else None)
+                                             name=name if dims[name] == DIMS[name] else None)
         except ValueError:
             if running.count:  # a real error, not "no real steps"
                 raise
             st = None
         if st is None:
             log.warning("no real %s steps in the training split: using fallback statistics", name)
-            out[name] = ModalityStats(np.zeros(dims[name], np.float32),
-                                      np.full(dims[name], 0.5 if name == "audio" else 1.0, np.float32), 0)
+            f_mean, f_std = FALLBACK_STATS[name]
+            out[name] = ModalityStats(np.full(dims[name], f_mean, np.float32),
+                                      np.full(dims[name], f_std, np.float32), 0)
         else:
             out[name] = ModalityStats(np.asarray(st.mean, np.float32), np.asarray(st.std, np.float32),
                                       int(st.count or 0))
     return out
+
+
+def group_stats(examples: Sequence[Example], cfg: TrainConfig) -> dict[str, ModalityStats]:
+    """Audio statistics per group (``corpus:group``, e.g. one EmoDB speaker) over the clips of
+    ``examples`` (each clip once), with the C++ RunningStats; the per-speaker statistics of
+    speaker-normalized training and of the per-speaker reference."""
+    from avemotion import RunningStats
+
+    acc: dict[str, Any] = {}
+    for ex in unique_clips(examples):
+        clip = read_clip(ex.path, cfg.features.audio_dim, cfg.features.video_dim)
+        if len(clip.audio):
+            acc.setdefault(ex.group, RunningStats(cfg.features.audio_dim)).update(
+                clip.audio, mask=audio_stats_mask(clip.audio, cfg))
+    return {g: ModalityStats(np.asarray(r.mean, np.float32), np.asarray(r.std, np.float32), int(r.count))
+            for g, r in acc.items()}
 
 
 def save_train_stats(stats: dict[str, ModalityStats], stats_dir: str | Path) -> dict[str, Path]:
@@ -296,68 +365,20 @@ def load_class_weights(path: str | Path) -> np.ndarray:
     return arr
 
 
-def _clip_generator(examples: Sequence[Example], cfg: TrainConfig, training: bool,
-                    seed: int) -> Iterator[tuple[dict[str, np.ndarray], dict[str, Any]]]:
-    cache: dict[str, ClipArrays] = {}
-    epoch = 0
-
-    def gen() -> Iterator[tuple[dict[str, np.ndarray], dict[str, Any]]]:
-        nonlocal epoch
-        rng = np.random.default_rng([seed, epoch]) if training else None
-        epoch += 1
-        for ex in examples:
-            clip = cache.get(ex.clip_id)
-            if clip is None:
-                clip = read_clip(ex.path, cfg.features.audio_dim, cfg.features.video_dim)
-                if cfg.data.cache:
-                    cache[ex.clip_id] = clip
-            clip = crop_clip(clip, cfg.data.max_audio_steps, cfg.data.max_video_steps, rng)
-            audio, video = clip.audio, clip.video
-            a_mask = np.ones(len(audio), np.float32)
-            v_mask = clip.video_mask.astype(np.float32)
-            if len(audio) == 0:
-                audio, a_mask = np.zeros((1, cfg.features.audio_dim), np.float32), np.zeros(1, np.float32)
-            if len(video) == 0:
-                video, v_mask = np.zeros((1, cfg.features.video_dim), np.float32), np.zeros(1, np.float32)
-            yield ({"audio": audio, "audio_mask": a_mask, "video": video, "video_mask": v_mask},
-                   {"emotion": np.int32(ex.emotion), "laughter": np.float32(ex.laughter)})
-
-    return gen  # type: ignore[return-value]
+def balanced_class_weights(examples: Sequence[Example]) -> np.ndarray:
+    """Emotion class weights ``N / (K * n_k)`` over the emotion-labelled ``examples`` (1.0 for a class
+    without examples)."""
+    counts = np.bincount([e.emotion for e in examples if e.emotion >= 0], minlength=len(EMOTION_LABELS))
+    n, k = counts.sum(), int((counts > 0).sum())
+    return np.array([n / (k * c) if c else 1.0 for c in counts], np.float32)
 
 
-def make_dataset(examples: Sequence[Example], stats: dict[str, ModalityStats], cfg: TrainConfig, *,
-                 training: bool, batch_size: int | None = None, seed: int | None = None) -> Any:
-    """The tf.data pipeline described in the module docstring (a ``tf.data.Dataset``)."""
-    import tensorflow as tf
-
-    if not examples:
-        raise ValueError("make_dataset: expected at least one example, got none")
-    da, dv = cfg.features.audio_dim, cfg.features.video_dim
-    bs = int(batch_size or cfg.training.batch_size)
-    seed = cfg.seed if seed is None else seed
-    spec = ({"audio": tf.TensorSpec((None, da), tf.float32), "audio_mask": tf.TensorSpec((None,), tf.float32),
-             "video": tf.TensorSpec((None, dv), tf.float32), "video_mask": tf.TensorSpec((None,), tf.float32)},
-            {"emotion": tf.TensorSpec((), tf.int32), "laughter": tf.TensorSpec((), tf.float32)})
-    ds = tf.data.Dataset.from_generator(_clip_generator(examples, cfg, training, seed), output_signature=spec)
-    a_mean = tf.constant(stats["audio"].mean, tf.float32)
-    a_inv = tf.constant(1.0 / np.maximum(stats["audio"].std, 1e-6), tf.float32)
-    v_mean = tf.constant(stats["video"].mean, tf.float32)
-    v_inv = tf.constant(1.0 / np.maximum(stats["video"].std, 1e-6), tf.float32)
-
-    def normalize(x: dict[str, Any], y: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-        audio = (x["audio"] - a_mean) * a_inv * x["audio_mask"][:, None]
-        video = (x["video"] - v_mean) * v_inv * x["video_mask"][:, None]
-        return {"audio": audio, "audio_mask": x["audio_mask"], "video": video,
-                "video_mask": x["video_mask"]}, y
-
-    if training:
-        ds = ds.shuffle(min(cfg.data.shuffle_buffer, len(examples)), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.map(normalize, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    if training and cfg.data.bucket_boundaries:
-        bounds = list(cfg.data.bucket_boundaries)
-        ds = ds.bucket_by_sequence_length(
-            element_length_func=lambda x, y: tf.shape(x["audio"])[0],
-            bucket_boundaries=bounds, bucket_batch_sizes=[bs] * (len(bounds) + 1))
-    else:
-        ds = ds.padded_batch(bs)
-    return ds.prefetch(tf.data.AUTOTUNE)
+def class_weights_for(cfg: TrainConfig, train: Sequence[Example]) -> np.ndarray | None:
+    """The emotion class weights a run uses: ``training.class_weights = "balanced"`` computes them
+    from the training examples, else ``data.balance_report`` (a file) when set, else none."""
+    if cfg.training.class_weights == "balanced":
+        w = balanced_class_weights(train)
+        log.info("balanced emotion class weights: %s", dict(zip(EMOTION_LABELS, np.round(w, 3).tolist(),
+                                                                  strict=True)))
+        return w
+    return load_class_weights(cfg.data.balance_report) if cfg.data.balance_report else None

@@ -125,7 +125,7 @@ def bundle_settings(cfg: TrainConfig) -> dict[str, Any]:
     return {
         "labels": list(EMOTION_LABELS),
         "features": {"audio_window_s": fc.audio_window_s, "audio_hop_s": fc.audio_hop_s,
-                     "video_fps": fc.video_fps},
+                     "audio_mode": fc.audio_mode, "video_fps": fc.video_fps},
         "window_s": fc.window_s,
         "hop_s": fc.hop_s,
         "laughter_threshold": cfg.training.laughter_threshold,
@@ -160,10 +160,30 @@ def export_run(run_dir: str | Path, out_dir: str | Path, *, training_extra: dict
     model = build_model(cfg)
     model.load_weights(str(run / "model.weights.h5"))
     result = export_onnx(model, cfg, run / "model.onnx")
+    settings = bundle_settings(cfg)
+    settings["features"].update(_modality_record(resolved.get("provenance", {})))
     bundle_dir = write_model_bundle(out_dir, onnx_path=result.onnx_path, stats_dir=run / "stats",
                                      training=_provenance(run, resolved, cfg, result, training_extra),
-                                     settings=bundle_settings(cfg))
+                                     settings=settings)
     return result, bundle_dir
+
+
+def _modality_record(prov: dict[str, Any]) -> dict[str, Any]:
+    """``features.trained_modalities`` (and ``video_embedder`` when known) from a run's provenance
+    (``modalities``: the inputs that carried data in training), in the keys of ``avemotion.bundle``:
+    an audio-only bundle needs no embedder record; synthetic video features name the "synthetic" one."""
+    from avemotion.bundle import SYNTHETIC_EMBEDDER, TRAINED_MODALITIES_KEY, VIDEO_EMBEDDER_KEY
+
+    mods = prov.get("modalities")
+    if not mods:
+        return {}
+    out: dict[str, Any] = {TRAINED_MODALITIES_KEY: list(mods)}
+    if "video" in mods:
+        if prov.get("dataset") == "synthetic":
+            out[VIDEO_EMBEDDER_KEY] = {"name": SYNTHETIC_EMBEDDER, "sha256": None}
+        elif isinstance(prov.get(VIDEO_EMBEDDER_KEY), dict):
+            out[VIDEO_EMBEDDER_KEY] = prov[VIDEO_EMBEDDER_KEY]
+    return out
 
 
 def _provenance(run: Path, resolved: dict[str, Any], cfg: TrainConfig, result: ExportResult,

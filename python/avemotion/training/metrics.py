@@ -181,6 +181,20 @@ def _plt() -> Any:
     return plt
 
 
+def _save(fig: Any, path: str | Path) -> Path:
+    """Render ``fig`` as PNG and write it atomically (``avemotion._io``); closes the figure."""
+    import io
+
+    from avemotion._io import atomic_write_bytes
+
+    buf = io.BytesIO()
+    try:
+        fig.savefig(buf, format="png", dpi=100)
+    finally:
+        _plt().close(fig)
+    return atomic_write_bytes(path, buf.getvalue())
+
+
 def plot_confusion(cm: Any, labels: list[str] | tuple[str, ...], path: str | Path, title: str = "") -> Path:
     """Save a confusion-matrix PNG (row-normalized colours, counts written in the cells)."""
     plt = _plt()
@@ -200,10 +214,7 @@ def plot_confusion(cm: Any, labels: list[str] | tuple[str, ...], path: str | Pat
     fig.colorbar(im, ax=ax, fraction=0.046)
     ax.set_title(title or "emotion confusion matrix")
     fig.tight_layout()
-    out = Path(path)
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out
+    return _save(fig, path)
 
 
 def plot_pr_curve(y_true: Any, scores: Any, path: str | Path, threshold: float = 0.5, title: str = "") -> Path:
@@ -228,10 +239,7 @@ def plot_pr_curve(y_true: Any, scores: Any, path: str | Path, threshold: float =
     ax.set_ylabel("precision")
     ax.set_title(title or "laughter precision-recall")
     fig.tight_layout()
-    out = Path(path)
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out
+    return _save(fig, path)
 
 
 def to_jsonable(obj: Any) -> Any:

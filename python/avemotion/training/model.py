@@ -9,6 +9,9 @@ Architecture (DESIGN.md "The model")::
                                                                ├─ Dense(6, softmax)  → "emotion"
                                                                └─ Dense(1, sigmoid)  → "laughter"
 
+With ``model.ensemble = K > 1`` the model is K such networks (independent initializations, trained
+together, each on its own loss) whose outputs are averaged: same inputs, outputs and export.
+
 ``MaskedEncoder``: sinusoidal positions, then ``num_layers`` post-norm transformer blocks whose
 self-attention adds -1e9 to the scores of masked keys. Masking is explicit (no Keras implicit masks):
 masked input steps are replaced by zeros with ``where`` (so NaN/Inf garbage there cannot leak), masked
@@ -87,7 +90,7 @@ def _layers() -> dict[str, Any]:
             i = tf.cast(tf.range(d // 2), tf.float32)[None, :]
             ang = pos / tf.pow(10000.0, 2.0 * i / float(d))
             pe = tf.concat([tf.sin(ang), tf.cos(ang)], axis=-1)
-            x = (x + pe[None, :, :]) * m3
+            x = (x + pe[None, :, :]) * m3 if self.blocks else x * m3  # 0 layers: masked mean pooling only
             key_bias = (1.0 - mask)[:, None, None, :] * -1e9  # (B,1,1,T)
             for blk in self.blocks:
                 qkv = blk["qkv"](x)
@@ -124,29 +127,59 @@ def _layers() -> dict[str, Any]:
     return _LAYERS
 
 
-def build_model(cfg: TrainConfig) -> Any:
-    """A ``keras.Model`` with dict inputs/outputs as described in the module docstring."""
+def _member(cfg: TrainConfig, inputs: dict[str, Any], suffix: str) -> tuple[Any, Any]:
+    """One two-head network on the shared inputs: (emotion (B, 6), laughter (B, 1))."""
     import keras
 
     L = _layers()
-    mc, fc = cfg.model, cfg.features
-    audio = keras.Input((None, fc.audio_dim), name="audio", dtype="float32")
-    audio_mask = keras.Input((None,), name="audio_mask", dtype="float32")
-    video = keras.Input((None, fc.video_dim), name="video", dtype="float32")
-    video_mask = keras.Input((None,), name="video_mask", dtype="float32")
-    mask_steps = L["MaskSteps"](name="mask_steps")
-    a = keras.layers.Dense(mc.d_model, name="audio_proj")(mask_steps(audio, audio_mask))
-    v = keras.layers.Dense(mc.d_model, name="video_proj")(mask_steps(video, video_mask))
+    mc = cfg.model
+    audio, audio_mask, video, video_mask = (inputs[k] for k in INPUT_NAMES)
+    mask_steps = L["MaskSteps"](name=f"mask_steps{suffix}")
+    a = keras.layers.Dense(mc.d_model, name=f"audio_proj{suffix}")(mask_steps(audio, audio_mask))
+    v = keras.layers.Dense(mc.d_model, name=f"video_proj{suffix}")(mask_steps(video, video_mask))
     encoder = L["MaskedEncoder"](mc.d_model, mc.num_heads, mc.ff_dim, mc.num_layers, mc.dropout,
-                                 name="shared_encoder")
+                                 name=f"shared_encoder{suffix}")
     pa = encoder(a, audio_mask)
     pv = encoder(v, video_mask)
-    presence = L["Presence"](name="presence")
-    fused = keras.layers.Concatenate(name="fuse")([pa, pv, presence(audio_mask), presence(video_mask)])
-    fused = keras.layers.Dense(mc.fusion_dim, activation="relu", name="fusion")(fused)
-    fused = keras.layers.Dropout(mc.dropout, name="fusion_dropout")(fused)
-    emotion = keras.layers.Dense(len(EMOTION_LABELS), activation="softmax", name="emotion")(fused)
-    laughter = keras.layers.Dense(1, activation="sigmoid", name="laughter")(fused)
-    return keras.Model(
-        inputs={"audio": audio, "audio_mask": audio_mask, "video": video, "video_mask": video_mask},
-        outputs={"emotion": emotion, "laughter": laughter}, name=cfg.name)
+    presence = L["Presence"](name=f"presence{suffix}")
+    fused = keras.layers.Concatenate(name=f"fuse{suffix}")([pa, pv, presence(audio_mask), presence(video_mask)])
+    fused = keras.layers.Dense(mc.fusion_dim, activation="relu", name=f"fusion{suffix}")(fused)
+    fused = keras.layers.Dropout(mc.dropout, name=f"fusion_dropout{suffix}")(fused)
+    emotion = keras.layers.Dense(len(EMOTION_LABELS), activation="softmax", name=f"emotion{suffix}")(fused)
+    laughter = keras.layers.Dense(1, activation="sigmoid", name=f"laughter{suffix}")(fused)
+    return emotion, laughter
+
+
+def build_models(cfg: TrainConfig) -> tuple[Any, Any]:
+    """``(model, train_model)`` sharing every weight. ``model`` has the dict outputs of the module
+    docstring (with ``model.ensemble = K > 1`` the mean of K independently initialized members);
+    ``train_model`` outputs every member: ``emotion`` (B, K, 6), ``laughter`` (B, K, 1), so the loss
+    trains each member on its own (a deep ensemble trained in one loop). K = 1: both are one model."""
+    import keras
+
+    fc = cfg.features
+    inputs = {"audio": keras.Input((None, fc.audio_dim), name="audio", dtype="float32"),
+              "audio_mask": keras.Input((None,), name="audio_mask", dtype="float32"),
+              "video": keras.Input((None, fc.video_dim), name="video", dtype="float32"),
+              "video_mask": keras.Input((None,), name="video_mask", dtype="float32")}
+    k = cfg.model.ensemble
+    if k <= 1:
+        emotion, laughter = _member(cfg, inputs, "")
+        model = keras.Model(inputs=inputs, outputs={"emotion": emotion, "laughter": laughter}, name=cfg.name)
+        return model, model
+    heads = [_member(cfg, inputs, f"_m{i}") for i in range(k)]
+    emotions = [keras.layers.Reshape((1, len(EMOTION_LABELS)), name=f"stack_e{i}")(e) for i, (e, _) in enumerate(heads)]
+    laughs = [keras.layers.Reshape((1, 1), name=f"stack_l{i}")(lp) for i, (_, lp) in enumerate(heads)]
+    members_e = keras.layers.Concatenate(axis=1, name="members_emotion")(emotions)
+    members_l = keras.layers.Concatenate(axis=1, name="members_laughter")(laughs)
+    emotion = keras.layers.Average(name="emotion")([e for e, _ in heads])
+    laughter = keras.layers.Average(name="laughter")([lp for _, lp in heads])
+    model = keras.Model(inputs=inputs, outputs={"emotion": emotion, "laughter": laughter}, name=cfg.name)
+    train_model = keras.Model(inputs=inputs, outputs={"emotion": members_e, "laughter": members_l},
+                              name=f"{cfg.name}_members")
+    return model, train_model
+
+
+def build_model(cfg: TrainConfig) -> Any:
+    """A ``keras.Model`` with dict inputs/outputs as described in the module docstring."""
+    return build_models(cfg)[0]

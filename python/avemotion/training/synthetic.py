@@ -27,20 +27,18 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from avemotion._contract import AUDIO_DIM, EMOTION_LABELS, VIDEO_DIM
 from avemotion._io import atomic_write_bytes as _atomic_write_bytes
-from avemotion.training.config import EMOTION_LABELS
+from avemotion.features.clipfile import ClipFeatures, save_clip
 
 log = logging.getLogger(__name__)
 
-AUDIO_DIM = 89
-VIDEO_DIM = 512
 MANIFEST_COLUMNS = ("clip_id", "corpus", "media_path", "start", "end", "label", "label_kind",
                     "source_detail", "group", "split")
 #: Class signal: mean shift of a class's dimensions, in units of the per-step noise (audio) and of the
@@ -167,11 +165,8 @@ def generate_synthetic_dataset(
         if not path.exists():
             meta = {"clip_id": clip_id, "source": "synthetic", "seed": seed, "start": 0.0, "end": seconds,
                     "generator": "avemotion.training.synthetic"}
-            buf = io.BytesIO()
-            np.savez(buf, audio=audio, audio_times=np.arange(1, ta + 1, dtype=np.float64) * 0.1,
-                     video=video, video_times=np.arange(tv, dtype=np.float64) * 0.2,
-                     video_mask=face, meta=np.array(json.dumps(meta)))
-            _atomic_write_bytes(path, buf.getvalue())
+            save_clip(path, ClipFeatures(audio, np.arange(1, ta + 1, dtype=np.float64) * 0.1, video,
+                                         np.arange(tv, dtype=np.float64) * 0.2, face, meta))
         index_rows.append({"clip_id": clip_id, "status": "ok", "path": path.name, "error": "",
                            "n_audio": ta, "n_video": tv, "seconds": f"{seconds:.3f}"})
         row: dict[str, object] = {"clip_id": clip_id, "corpus": corpus, "media_path": f"synthetic/{clip_id}.mp4",
