@@ -31,13 +31,12 @@ import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from avemotion import _core
-from avemotion._contract import DEFAULT_BUNDLE_NAME, resolve_model_dir
+from avemotion._contract import resolve_model_dir
 from avemotion._sessions import (
     Backend,
     CSession,
@@ -55,8 +54,6 @@ __all__ = ["CSession", "MAX_STEPS", "Prediction", "Predictor", "PySession", "Ses
 
 log = logging.getLogger(__name__)
 
-#: Relative default kept for callers that print it; resolution goes through ``_contract.resolve_model_dir``.
-DEFAULT_MODEL_DIR = str(Path("models") / DEFAULT_BUNDLE_NAME)
 #: Most steps per modality per sample in one model call (see "Long inputs" above).
 MAX_STEPS = 4096
 
