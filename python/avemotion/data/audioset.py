@@ -57,12 +57,13 @@ is parsed line by line instead, so every malformed row is reported with file and
 times are reversed is reported when it is picked or lies in such a block). What is kept grows with
 the number of laughter segments and rows written only, never with the CSV size. Lines that are not
 UTF-8 are reported when they are parsed; the others are never decoded.
+
+Layout: the readers of the ontology, segment rows and Gillick annotations live in ``_audioset_read``
+(re-exported here), the segment CSV scanner in ``_segment_csv``.
 """
 
 from __future__ import annotations
 
-import csv
-import json
 import logging
 import os
 import re
@@ -71,140 +72,28 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from avemotion.data import _segment_csv as segment_csv
+from avemotion.data._audioset_read import (
+    LAUGHTER_MID,
+    Segment,  # noqa: F401  (re-exported: the public names stay importable from here)
+    StrongClip,
+    descendants,
+    iter_segments,  # noqa: F401
+    load_ontology,
+    read_gillick,
+)
 from avemotion.data._common import ProcessResult, finish
 from avemotion.data._segment_csv import INVALID_LINE as _INVALID_LINE  # noqa: F401  (the scanner tests' reference)
-from avemotion.data._segment_csv import YTID as _YTID
-from avemotion.data._segment_csv import iter_segment_tuples
+from avemotion.data._segment_csv import YTID as _YTID  # noqa: F401  (tests use it)
+from avemotion.data._segment_csv import iter_segment_tuples  # noqa: F401
 from avemotion.data.combine import subtract_intervals
 from avemotion.data.manifest import DEFAULT_PROPORTIONS, ManifestRow, SplitAssigner
 
 log = logging.getLogger(__name__)
 
 CORPUS = "audioset"
-LAUGHTER_MID = "/m/01j3sz"
 SEGMENT_CSVS = ("balanced_train_segments.csv", "unbalanced_train_segments.csv", "eval_segments.csv")
 STRONG_CSV = "clean_laughter_annotations.csv"
 DISTRACTOR_CSV = "clean_distractor_annotations.csv"
-
-
-def load_ontology(path: str | os.PathLike[str]) -> dict[str, dict]:
-    """``{mid: node}`` from AudioSet's ``ontology.json``."""
-    p = Path(path)
-    try:
-        nodes = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FileNotFoundError(f"AudioSet ontology not found: {p}") from None
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{p}:{exc.lineno}: not valid JSON ({exc.msg})") from exc
-    if not isinstance(nodes, list) or not all(isinstance(n, dict) and "id" in n for n in nodes):
-        raise ValueError(f"{p}: expected a JSON list of objects with 'id', 'name', 'child_ids'")
-    return {n["id"]: n for n in nodes}
-
-
-def descendants(ontology: dict[str, dict], root: str = LAUGHTER_MID) -> dict[str, str]:
-    """``{mid: name}`` for ``root`` and every class below it (cycle-safe)."""
-    if root not in ontology:
-        raise KeyError(f"class {root!r} not in the ontology ({len(ontology)} classes)")
-    out: dict[str, str] = {}
-    stack = [root]
-    while stack:
-        mid = stack.pop()
-        if mid in out or mid not in ontology:
-            continue
-        out[mid] = ontology[mid].get("name", mid)
-        stack.extend(ontology[mid].get("child_ids", []))
-    return out
-
-
-@dataclass
-class Segment:
-    """One segment row; ``labels`` is the raw comma-separated MID list."""
-
-    line: int
-    ytid: str
-    start: float
-    end: float
-    labels: str
-
-    def mids(self) -> list[str]:
-        return [x.strip() for x in self.labels.split(",") if x.strip()]
-
-
-def iter_segments(path: Path, result: ProcessResult) -> Iterator[Segment]:
-    """Stream one segment CSV as :class:`Segment` objects (see :func:`iter_segment_tuples`)."""
-    for t in iter_segment_tuples(path, result):
-        yield Segment(*t)
-
-
-@dataclass
-class StrongClip:
-    ytid: str
-    line: int
-    laughs: list[tuple[float, float]]
-    window: tuple[float, float]
-    audio_name: str
-    source: str
-
-
-def read_gillick(path: str | os.PathLike[str], result: ProcessResult, *, expect_laughs: bool) -> list[StrongClip]:
-    """Read a Gillick et al. annotation CSV (see the module docstring).
-
-    Bad rows (mangled ids such as Excel's ``#NAME?``, zero-length or out-of-window intervals,
-    duplicate ids) are reported with file and line; a bad interval drops only itself, a laughter
-    clip left with no interval is dropped.
-    """
-    p = Path(path)
-    clips: list[StrongClip] = []
-    seen: set[str] = set()
-    with p.open(encoding="utf-8-sig", newline="") as f:
-        reader = csv.DictReader(f)
-        header = reader.fieldnames or []
-        need = {"FileID", "window_start", "window_length"}
-        if not need <= set(header):
-            raise ValueError(f"{p}:1: missing columns {sorted(need - set(header))}; header is {header}")
-        pairs = [(h, "End" + h[5:]) for h in header if re.fullmatch(r"Start(\.\d+)?", h)]
-        for rec in reader:
-            line = reader.line_num
-            ytid = (rec.get("FileID") or "").strip()
-            if not _YTID.match(ytid):
-                result.error(p, line, f"FileID {ytid!r} is not an 11-character YouTube id")
-                continue
-            if ytid in seen:
-                result.error(p, line, f"duplicate FileID {ytid!r} (first occurrence kept)")
-                continue
-            try:
-                ws = float(rec["window_start"])
-                we = ws + float(rec["window_length"])
-            except (TypeError, ValueError):
-                result.error(p, line, f"window_start/window_length not numbers: {rec['window_start']!r}, {rec['window_length']!r}")
-                continue
-            if not we > ws >= 0:
-                result.error(p, line, f"empty annotation window [{ws}, {we})")
-                continue
-            laughs: list[tuple[float, float]] = []
-            for s_col, e_col in pairs:
-                s, e = (rec.get(s_col) or "").strip(), (rec.get(e_col) or "").strip()
-                if not s and not e:
-                    continue
-                try:
-                    a, b = float(s), float(e)
-                except ValueError:
-                    result.error(p, line, f"{s_col}/{e_col} not numbers: {s!r}, {e!r}")
-                    continue
-                if not (ws - 1e-6 <= a < b <= we + 1e-6):
-                    result.error(p, line, f"{s_col}/{e_col} interval [{a}, {b}) empty or outside window [{ws}, {we})")
-                    continue
-                laughs.append((max(a, ws), min(b, we)))
-            if expect_laughs and not laughs:
-                result.error(p, line, f"no usable laughter interval for {ytid}; clip skipped")
-                continue
-            if not expect_laughs and laughs:
-                result.error(p, line, f"distractor {ytid} has laughter intervals; clip skipped")
-                continue
-            audio_name = Path((rec.get("audio_path") or "").strip()).name or f"yt_{ytid}.mp3"
-            seen.add(ytid)
-            clips.append(StrongClip(ytid, line, sorted(laughs), (ws, we), audio_name, p.name))
-    return clips
 
 
 def _media_name(ytid: str, start: float) -> str:
