@@ -23,13 +23,15 @@ examples only. Per fold:
 The peer (:mod:`avemotion.training.peer`) runs on the same folds in :func:`run_peers`.
 Features, folds and peers are cached under the output directory: a rerun resumes after the last
 finished fold.
+
+Layout: the windows/events/threshold helpers live in ``_evaluate_windows``, the reports (tables,
+plots) in ``_evaluate_report``; both are re-exported here.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -39,6 +41,12 @@ import numpy as np
 
 from avemotion._contract import EMOTION_LABELS
 from avemotion.training import corpora
+from avemotion.training._evaluate_report import _pooled, markdown, plot_confusions
+from avemotion.training._evaluate_windows import (
+    analysis_windows,
+    calibrate_threshold,
+    detect_events,
+)
 from avemotion.training.checkpoint import read_json, write_json
 from avemotion.training.config import TrainConfig
 from avemotion.training.data import ClipArrays, read_clip
@@ -70,59 +78,6 @@ def loso_folds(data: corpora.RealData, seed: int = 0) -> list[Fold]:
         val_s = f"emodb:{speakers[(k + 1) % len(speakers)]}"
         folds.append(Fold(f"fold{k}_{spk}", spk, [f"emodb:{spk}", *test_l], [val_s, *val_l, *val_n]))
     return folds
-
-
-# ----------------------------------------------------------------------------- windows
-
-
-def analysis_windows(times: np.ndarray, window_s: float, hop_s: float) -> list[tuple[float, float, np.ndarray]]:
-    """``(start, end, step indices)`` of the analysis windows over steps at ``times``: window ends on
-    the grid ``k * hop_s`` from the first step's to the last step's hop, each holding the steps with
-    ``end - window_s < t <= end`` (docs/contracts.md "Analysis windows"; starts clamped at 0)."""
-    if len(times) == 0:
-        return []
-    eps = 1e-9
-    k0 = math.ceil(times[0] / hop_s - eps)
-    k1 = math.ceil(times[-1] / hop_s - eps)
-    out = []
-    for k in range(k0, k1 + 1):
-        end = k * hop_s
-        idx = np.nonzero((times > end - window_s + eps) & (times <= end + eps))[0]
-        if len(idx):
-            out.append((max(0.0, end - window_s), end, idx))
-    return out
-
-
-def detect_events(starts: Sequence[float], ends: Sequence[float], probs: Sequence[float], threshold: float,
-                  min_event_s: float = 0.5) -> list[Any]:
-    """Laughter events with ``avemotion analyze``'s hysteresis rule."""
-    from avemotion.pipeline.postprocess import detect_laughter_events
-
-    return list(detect_laughter_events(starts, ends, probs, on=threshold, min_duration_s=min_event_s))
-
-
-def calibrate_threshold(pos: Sequence[float], neg: Sequence[float], lo: float = 0.05, hi: float = 0.95) -> float:
-    """A laughter threshold from validation items' peak window scores: ``pos`` of laughter
-    recordings, ``neg`` of speech utterances and noise clips (an item has an event iff its peak
-    reaches the threshold, since one window above it makes an event of one hop). The threshold
-    maximizes ``TPR - FPR`` over the items; of the interval of scores achieving the maximum, its
-    midpoint in logit space (halfway between the last negative and the first positive peak, not at
-    either edge), clipped to [lo, hi]; 0.5 when a class is missing."""
-    p, n = np.asarray(pos, np.float64), np.asarray(neg, np.float64)
-    if not len(p) or not len(n):
-        return 0.5
-    vals = np.unique(np.r_[p, n])
-    # thresholds just above each value and at the lowest: J is constant between consecutive values
-    edges = np.r_[0.0, vals]
-    best, best_j = (0.0, float(vals[0])), -np.inf
-    for a, b in zip(edges[:-1], edges[1:], strict=True):  # t in (a, b]: positive iff score >= t
-        j = float(np.mean(p >= b) - np.mean(n >= b))
-        if j > best_j + 1e-12:
-            best, best_j = (float(a), float(b)), j
-    a, b = np.clip(best, 1e-4, 1 - 1e-4)
-    logit = lambda v: math.log(v / (1 - v))  # noqa: E731
-    mid = 1.0 / (1.0 + math.exp(-(logit(a) + logit(b)) / 2))
-    return float(np.clip(mid, lo, hi))
 
 
 # ----------------------------------------------------------------------------- prediction
@@ -389,11 +344,6 @@ def run_peers(functionals: Path, data: corpora.RealData, folds: Sequence[Fold]) 
 # ----------------------------------------------------------------------------- summary
 
 
-def _pooled(labels: list[int], preds: list[int]) -> dict[str, Any]:
-    y, p = np.array(labels), np.array(preds)
-    return to_jsonable(emotion_metrics(y, np.eye(len(EMOTION_LABELS))[p], len(EMOTION_LABELS)))
-
-
 def summarize(folds: Sequence[FoldResult], peers: dict[str, Any]) -> dict[str, Any]:
     """Per-fold mean UAR/accuracy, pooled metrics (per-class recall, confusion) per system, and the
     laughter table."""
@@ -423,48 +373,6 @@ def summarize(folds: Sequence[FoldResult], peers: dict[str, Any]) -> dict[str, A
                          "false_alarms": fa, "thresholds": [f.threshold for f in folds]},
             "prior_weights": [f.prior_weight for f in folds],
             "epochs": [{"best": f.best_epoch, "run": f.epochs_run} for f in folds]}
-
-
-def markdown(summary: dict[str, Any]) -> str:
-    """The two tables of the model card."""
-    names = {"svm_global": "eGeMAPS + linear SVM, global standardization (peer)",
-             "svm_speaker": "eGeMAPS + linear SVM, per-speaker standardization (peer, offline)",
-             "model": "avemotion model, training statistics",
-             "model_online": "avemotion model + online speaker adaptation",
-             "model_speaker": "avemotion model, per-speaker statistics (offline oracle)"}
-    lines = ["| system | LOSO UAR (mean of folds) | accuracy | pooled UAR | per-class recall (" +
-             ", ".join(EMOTION_LABELS) + ") |", "|---|---|---|---|---|"]
-    for key, label in names.items():
-        s = summary["emotion"].get(key)
-        if s is None:
-            continue
-        rec = ", ".join(f"{r:.2f}" if r is not None else "-" for r in s["pooled"]["per_class_recall"])
-        lines.append(f"| {label} | {s['mean_uar']:.3f} | {s['mean_accuracy']:.3f} | {s['pooled']['uar']:.3f} | {rec} |")
-    la = summary["laughter"]
-    fa = la["false_alarms"]
-    lines += ["", "| laughter (leave-one-laugh-file-out) | value |", "|---|---|",
-              f"| held-out laughs with an event | {la['found']} of {la['files']} |",
-              f"| false alarms on held-out speech, training statistics | {fa['model']['with_event']} of "
-              f"{fa['model']['utterances']} utterances ({100 * (fa['model']['share'] or 0):.1f}%) |",
-              f"| false alarms on held-out speech, online adaptation | {fa['model_online']['with_event']} of "
-              f"{fa['model_online']['utterances']} utterances ({100 * (fa['model_online']['share'] or 0):.1f}%) |",
-              f"| calibrated thresholds (per fold) | {', '.join(f'{t:.2f}' for t in la['thresholds'])} |",
-              "", f"Online adaptation prior weights chosen per fold (steps): "
-              f"{', '.join(f'{w:g}' for w in summary.get('prior_weights', []))}"]
-    return "\n".join(lines) + "\n"
-
-
-def plot_confusions(summary: dict[str, Any], out_dir: Path) -> list[Path]:
-    from avemotion.training.metrics import plot_confusion
-
-    paths = []
-    for key in ("model", "model_online", "svm_global", "svm_speaker"):
-        s = summary["emotion"].get(key)
-        if s is not None:
-            paths.append(plot_confusion(s["pooled"]["confusion"], list(EMOTION_LABELS),
-                                        out_dir / f"confusion_{key}.png",
-                                        title=f"LOSO confusion, {key} (UAR {s['pooled']['uar']:.3f})"))
-    return paths
 
 
 def evaluate(cfg: TrainConfig, data: corpora.RealData, features_dir: Path, functionals: Path | None,
