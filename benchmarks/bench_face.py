@@ -4,9 +4,10 @@
 
 Groups ``face-b1`` / ``face-b8``: one call embedding 1 or 8 real MTCNN crops (``skimage.data.astronaut()``
 and its mirror) through the cached ONNX export (ONNX Runtime, CPU provider, default threads) beside the
-cached state dict in torch eager (CPU, torch's default threads). The faster one is the default video
-path on the CPU (:func:`avemotion.features.video.make_embedder`). Needs the converted weights
-(``avemotion weights``); skips otherwise.
+cached state dict in torch eager (CPU, torch's default threads), and the cached INT8 quantization
+(``onnxruntime-int8``, same session options as the fp32 ONNX). The fastest faithful one is the default
+video path on the CPU (:func:`avemotion.features.facenet_weights.int8_onnx`). Needs the converted
+weights (``avemotion weights``); skips otherwise (the INT8 case alone when that file is missing).
 """
 
 from __future__ import annotations
@@ -25,10 +26,15 @@ def embedders() -> dict[str, object]:
         onnx_path, identity = FW.default_weights("onnx")
     except FW.FaceNetWeightsMissing as exc:
         pytest.skip(f"converted FaceNet weights not available: {exc}")
-    return {
+    out: dict[str, object] = {
         "onnxruntime": V.OnnxEmbedder(onnx_path, providers="cpu", identity=identity),
         "torch": V.TorchEmbedder(V.load_facenet()),
     }
+    try:
+        out["onnxruntime-int8"] = V.OnnxEmbedder(FW.default_weights("onnx_int8")[0], providers="cpu")
+    except FW.FaceNetWeightsMissing:
+        pass
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -44,11 +50,13 @@ def crops() -> np.ndarray:
 
 
 @pytest.mark.parametrize("batch", [1, 8])
-@pytest.mark.parametrize("backend", ["onnxruntime", "torch"])
+@pytest.mark.parametrize("backend", ["onnxruntime-int8", "onnxruntime", "torch"])
 def test_face_embedding(benchmark, embedders, crops: np.ndarray, backend: str, batch: int) -> None:
     import torch
 
     benchmark.group = f"face-b{batch}"
+    if backend not in embedders:
+        pytest.skip(f"{backend}: no INT8 model in the cache (avemotion weights)")
     e = embedders[backend]
     x = np.ascontiguousarray(crops[:batch])
     e(x)  # warm-up (ONNX Runtime allocations, torch's first-call overhead)
