@@ -143,3 +143,14 @@ def test_int8_is_added_to_an_older_cache_and_a_rerun_is_a_noop(casia_cache: FW.C
     again = FW.convert(d)
     assert not again.converted
     assert {p.name: (p.stat().st_mtime_ns, p.stat().st_size) for p in d.iterdir()} == before
+
+
+def test_cli_int8_options_reach_the_settings() -> None:
+    from avemotion.cli import build_parser
+
+    p = build_parser()
+    assert p.parse_args(["analyze", "x.mp4"]).facenet_int8 is None  # default: INT8 when converted
+    assert p.parse_args(["analyze", "x.mp4", "--no-facenet-int8"]).facenet_int8 is False
+    assert p.parse_args(["live", "--source", "udp://127.0.0.1:5000", "--facenet-int8"]).facenet_int8 is True
+    assert p.parse_args(["extract", "x.mp4", "--out", "o", "--no-facenet-int8"]).facenet_int8 is False
+    assert p.parse_args(["weights", "--no-int8"]).int8 is False and p.parse_args(["weights"]).int8 is True

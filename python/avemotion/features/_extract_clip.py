@@ -42,7 +42,7 @@ def _extractors(settings: ExtractSettings) -> dict[str, Any]:
             # the embedder analyze/live use (default: the converted CASIA-WebFace weights in ONNX Runtime,
             # INT8 when converted)
             random_w = settings.allow_random_weights and not settings.facenet_weights
-            onnx = settings.facenet_onnx
+            onnx: str | os.PathLike[str] | None = settings.facenet_onnx
             if onnx is None:
                 default = not (settings.facenet_weights or random_w or os.environ.get(V.WEIGHTS_ENV))
                 onnx = FW.int8_onnx(settings.facenet_int8,

@@ -114,7 +114,7 @@ def lfw_faces() -> np.ndarray:
     out = np.empty((LFW_FACES, 3, FACE_SIZE, FACE_SIZE), np.float32)
     for i, g in enumerate(data.lfw_subset()[:LFW_FACES]):
         im = Image.fromarray(np.clip(np.asarray(g) * 255.0, 0, 255).astype(np.uint8))
-        a = np.asarray(im.resize((FACE_SIZE, FACE_SIZE), Image.BILINEAR), np.float32)
+        a = np.asarray(im.resize((FACE_SIZE, FACE_SIZE), Image.Resampling.BILINEAR), np.float32)
         out[i] = (a[None] - 127.5) / 128.0
     return out
 
