@@ -63,3 +63,45 @@ def test_face_embedding(benchmark, embedders, crops: np.ndarray, backend: str, b
     out = benchmark.pedantic(e, args=(x,), rounds=15 if batch == 1 else 6, iterations=1)
     assert out.shape == (batch, 512)
     benchmark.extra_info.update(torch_threads=torch.get_num_threads(), weights="casia-webface")
+
+
+def fidelity() -> dict[str, float]:
+    """INT8 vs fp32 on held-out real MTCNN crops (none among the calibration faces, skimage's LFW
+    0-69): astronaut, its mirror, cameraman, Grace Hopper (matplotlib's sample), the demo clip at
+    1 fps, LFW 70-99. ``python benchmarks/bench_face.py fidelity`` prints min/median cosine and the
+    same/other-person similarities of both models."""
+    from pathlib import Path
+
+    import matplotlib.cbook
+    from PIL import Image
+    from skimage import data
+
+    from avemotion.features import facenet_weights as FW
+    from avemotion.features import video as V
+    from avemotion.features.media import iter_video_frames
+
+    det = V.FaceDetector()
+    ast = data.astronaut()
+    with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as fh:
+        hopper = np.asarray(Image.open(fh).convert("RGB"))
+    named = det.detect([ast, np.ascontiguousarray(ast[:, ::-1]), np.repeat(data.camera()[:, :, None], 3, 2), hopper])
+    demo_clip = Path(__file__).resolve().parents[1] / "samples" / "demo_clip.mp4"
+    demo = [d.face for d in det.detect([f for _, f in iter_video_frames(demo_clip, fps=1.0)]) if d is not None]
+    faces = np.concatenate([np.stack([d.face for d in named] + demo),
+                            FW.lfw_faces()[FW.INT8_CALIBRATION_FACES:]]).astype(np.float32)
+    fp32 = V.OnnxEmbedder(FW.default_weights("onnx")[0], providers="cpu")(faces)
+    int8 = V.OnnxEmbedder(FW.default_weights("onnx_int8")[0], providers="cpu")(faces)
+    cos = FW.embedding_cosines(int8, fp32)
+    out = {"faces": float(len(faces)), "cos_min": float(cos.min()), "cos_median": float(np.median(cos))}
+    for tag, e in (("fp32", fp32), ("int8", int8)):
+        out[f"{tag}_same(ast,mirror)"] = float(e[0] @ e[1])
+        out[f"{tag}_other_max(ast|mirror,cam|hopper)"] = float(max(e[i] @ e[j] for i in (0, 1) for j in (2, 3)))
+    return out
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:] == ["fidelity"]:
+        for k, v in fidelity().items():
+            print(f"{k}: {v:.4f}")
