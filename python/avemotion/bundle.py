@@ -491,7 +491,8 @@ def record_embedder(
 ) -> Path:
     """Record the face embedder (an ``EmbedderIdentity``, an embedder, ``{"name", "sha256"}``, or None
     for an audio-only model) and the trained ``modalities`` in the bundle at ``path``; rewrites
-    ``bundle.json`` atomically (the files it fingerprints are untouched)."""
+    ``bundle.json`` atomically (the files it fingerprints are untouched). A ``training.modalities``
+    record (what ``avemotion train`` writes) is set to the same modalities."""
     mods = [m for m in MODALITIES if m in modalities]
     if not mods or set(modalities) - set(MODALITIES):
         raise ValueError(f"modalities: expected a non-empty subset of {MODALITIES}, got {list(modalities)}")
@@ -507,6 +508,8 @@ def record_embedder(
     if rec is not None:
         features[VIDEO_EMBEDDER_KEY] = rec
     meta["features"] = features
+    if isinstance(meta.get("training"), dict) and "modalities" in meta["training"]:
+        meta["training"]["modalities"] = mods  # one fact, two records (trained_modalities): keep them equal
     _atomic_write_bytes(bj, (json.dumps(meta, indent=2) + "\n").encode())
     return bj
 

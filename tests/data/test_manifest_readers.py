@@ -124,12 +124,20 @@ def test_stats_cli_refuses(tmp_path: Path, capsys: pytest.CaptureFixture[str], n
 def test_training_manifest_loading_refuses(tmp_path: Path, name: str, header: list[str], rows: list[list[str]],
                                            line: int, fragment: str) -> None:
     from avemotion.training import data as tdata
+    from avemotion.training.config import TrainConfig
+
+    def load(emotion: Path | str, laughter: Path | str) -> None:
+        cfg = TrainConfig()
+        cfg.data.features_dir = str(tmp_path)  # no feature files: rows are read, then skipped
+        cfg.data.emotion_manifest, cfg.data.laughter_manifest = str(emotion), str(laughter)
+        tdata.load_examples(cfg)
 
     p = _write(tmp_path / f"{name}.csv", header, rows)
     with pytest.raises(ValueError, match=rf"{name}\.csv:{line}: ") as ei:
-        tdata._read_manifest(p, "emotion")
+        load(p, "")  # what avemotion train reads
     assert fragment in str(ei.value)
     good = _write(tmp_path / "good.csv", list(COLUMNS), [GOOD])
-    assert tdata._read_manifest(good, "emotion")[0]["group"] == "cremad:1001"
+    with pytest.raises(ValueError, match="no usable clips: 1 manifest rows, 1 skipped"):
+        load(good, "")  # valid: read, then refused only for its missing feature file
     with pytest.raises(ValueError, match="good.csv:2: label must be one of laughter, no_laughter"):
-        tdata._read_manifest(good, "laughter")  # the head's label set, not just any known label
+        load("", good)  # the head's label set, not just any known label

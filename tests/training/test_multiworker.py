@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import avemotion  # the package under test (site-packages in CI): its subprocesses import the same
+
 if importlib.util.find_spec("tensorflow") is None or importlib.util.find_spec("tf2onnx") is None:
     pytest.skip("needs tensorflow and tf2onnx (the [train] extra)", allow_module_level=True)
 
@@ -65,7 +67,7 @@ def _command(ds, out: Path, strategy: str, bundle: Path | None) -> list[str]:  #
 
 def _env(tf_config: dict | None) -> dict[str, str]:  # type: ignore[type-arg]
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "python"), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(avemotion.__file__).resolve().parents[1]), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     env["TF_CPP_MIN_LOG_LEVEL"] = "2"
     env["CUDA_VISIBLE_DEVICES"] = ""
     env.pop("TF_CONFIG", None)

@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import avemotion  # the package under test (site-packages in CI): its subprocesses import the same
+
 if importlib.util.find_spec("tensorflow") is None or importlib.util.find_spec("tf2onnx") is None:
     pytest.skip("needs tensorflow and tf2onnx (the [train] extra)", allow_module_level=True)
 
@@ -38,7 +40,7 @@ def tiny(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[st
     val = [f"emodb:{speakers[1]}", corpora.group_key(laughs[0]), corpora.group_key(noise[0])]
     emo_m, laugh_m = corpora.write_manifests(data, corpora.assign_splits(data.clips, val), base / "manifests")
     feats = base / "features"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "python"), os.environ.get("PYTHONPATH", "")])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(avemotion.__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")])}
     r = subprocess.run([sys.executable, "-m", "avemotion", "extract", str(laugh_m), "-o", str(feats),
                         "--modalities", "audio", "--no-progress"], env=env, capture_output=True, text=True,
                        timeout=600)
