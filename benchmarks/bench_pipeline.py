@@ -162,7 +162,12 @@ def real_extractors():
         FW.default_weights("onnx", None)
     except FileNotFoundError as exc:
         pytest.skip(f"real FaceNet weights not set up (avemotion weights): {exc}")
-    return {"tracking": get_video_extractor(), "every_frame": get_video_extractor(redetect_every=1)}
+    out = {"tracking": get_video_extractor(int8=False), "every_frame": get_video_extractor(redetect_every=1, int8=False)}
+    try:
+        out["tracking_int8"] = get_video_extractor(int8=True)
+    except FileNotFoundError:
+        pass
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -211,6 +216,18 @@ def test_analyze_av_overlapped(benchmark, sliding_predictor, real_extractors) ->
 
 def test_analyze_av_sequential(benchmark, sliding_predictor, real_extractors) -> None:
     _analyze_av(benchmark, sliding_predictor, real_extractors["tracking"], False)
+
+
+def test_analyze_av_overlapped_int8(benchmark, sliding_predictor, real_extractors) -> None:
+    if "tracking_int8" not in real_extractors:
+        pytest.skip("no INT8 FaceNet in the cache (avemotion weights)")
+    _analyze_av(benchmark, sliding_predictor, real_extractors["tracking_int8"], True)
+
+
+def test_analyze_av_sequential_int8(benchmark, sliding_predictor, real_extractors) -> None:
+    if "tracking_int8" not in real_extractors:
+        pytest.skip("no INT8 FaceNet in the cache (avemotion weights)")
+    _analyze_av(benchmark, sliding_predictor, real_extractors["tracking_int8"], False)
 
 
 def test_analyze_av_every_frame(benchmark, sliding_predictor, real_extractors) -> None:

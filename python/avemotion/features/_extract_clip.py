@@ -36,13 +36,23 @@ def _extractors(settings: ExtractSettings) -> dict[str, Any]:
 
             st["audio"] = SmileWindowRunner()
         if settings.video:
+            from avemotion.features import facenet_weights as FW
             from avemotion.features import video as V
 
-            # the embedder analyze/live use (default: the converted CASIA-WebFace weights in ONNX Runtime)
+            # the embedder analyze/live use (default: the converted CASIA-WebFace weights in ONNX Runtime,
+            # INT8 when converted)
+            random_w = settings.allow_random_weights and not settings.facenet_weights
+            onnx: str | os.PathLike[str] | None = settings.facenet_onnx
+            if onnx is None:
+                default = not (settings.facenet_weights or random_w or os.environ.get(V.WEIGHTS_ENV))
+                onnx = FW.int8_onnx(settings.facenet_int8,
+                                    default_on_cpu=default and V.resolve_device(settings.device).type == "cpu")
+            elif settings.facenet_int8:
+                raise ValueError("facenet_int8: the INT8 model replaces the default weights, not facenet_onnx")
             embedder = V.make_embedder(
                 weights=settings.facenet_weights,
-                random_weights=settings.allow_random_weights and not settings.facenet_weights,
-                onnx=settings.facenet_onnx,
+                random_weights=random_w,
+                onnx=onnx,
                 device=settings.device,
                 threads=threads or None,
             )

@@ -60,6 +60,9 @@ class ExtractSettings:
     redetect_every: int = 5  # face tracking between full detections, as analyze/live (1: every frame)
     facenet_weights: str | None = None
     facenet_onnx: str | None = None
+    #: INT8 FaceNet for the converted default weights on the CPU (None: when converted; see
+    #: avemotion.features.facenet_weights.int8_onnx)
+    facenet_int8: bool | None = None
     allow_random_weights: bool = False
     min_face_prob: float = 0.9
     detect_max_side: int | None = 320

@@ -27,7 +27,7 @@ from avemotion.features._facenet_graph import (
     count_parameters,
     graph_state_dict,
 )
-from avemotion.features._facenet_onnx import export_facenet_onnx
+from avemotion.features._facenet_onnx import export_facenet_onnx, quantize_facenet_int8
 from avemotion.features._facenet_source import (
     CASIA_NAME,
     FIX_CONVERT,
@@ -41,6 +41,7 @@ from avemotion.features._facenet_source import (
     MANIFEST_VERSION,
     MODULE,
     ONNX_FILE,
+    ONNX_INT8_FILE,
     PACKAGE,
     PACKAGE_VERSION,
     STATE_FILE,
@@ -74,6 +75,8 @@ class ConversionResult:
     parameters: int
     checks: dict[str, Any]
     seconds: float
+    #: the INT8 model (None when converted with ``int8=False``)
+    onnx_int8_path: Path | None = None
 
 
 def convert(
@@ -81,9 +84,12 @@ def convert(
     *,
     graph: str | os.PathLike[str] | None = None,
     force: bool = False,
+    int8: bool = True,
 ) -> ConversionResult:
     """Convert the CASIA-WebFace graph (``graph``, default :func:`find_graph`) into the cache (see the
-    module docstring). A cache that verifies (:func:`verify_cache`) is left alone unless ``force``.
+    module docstring). ``int8``: also write the INT8 quantization of the ONNX model
+    (:func:`~avemotion.features._facenet_onnx.quantize_facenet_int8`; a cache that verifies but lacks it
+    gets only that file added). A cache that verifies (:func:`verify_cache`) is left alone unless ``force``.
     Raises :class:`FaceNetWeightsMissing` / :class:`FaceNetWeightsInvalid` for a missing or wrong graph."""
     t0 = time.perf_counter()
     d = facenet_cache_dir(cache)
@@ -93,7 +99,11 @@ def convert(
         except FaceNetWeightsMissing as exc:
             logger.info("converting FaceNet weights: %s", exc)
         else:
-            return _result(d, m, converted=False, seconds=time.perf_counter() - t0)
+            if not int8 or "onnx_int8" in m["files"]:
+                if "onnx_int8" in m["files"]:
+                    verify_cache(d, files=("onnx_int8",))
+                return _result(d, m, converted=False, seconds=time.perf_counter() - t0)
+            return _result(d, _add_int8(d, m), converted=True, seconds=time.perf_counter() - t0)
     import torch
 
     from avemotion.features._tf_graphdef import read_graph
@@ -133,15 +143,36 @@ def convert(
         "versions": {"torch": torch.__version__, "onnx": onnx.__version__,
                      "facenet_pytorch": version("facenet-pytorch")},
     }
-    atomic_write_bytes(d / MANIFEST_FILE, (json.dumps(manifest, indent=2) + "\n").encode())
+    if int8:
+        manifest = _add_int8(d, manifest)
+    else:
+        atomic_write_bytes(d / MANIFEST_FILE, (json.dumps(manifest, indent=2) + "\n").encode())
     logger.info("FaceNet CASIA-WebFace weights converted into %s (%d parameters)", d, manifest["parameters"])
     return _result(d, manifest, converted=True, seconds=time.perf_counter() - t0)
+
+
+def _add_int8(d: Path, manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """Quantize the cache's verified fp32 ONNX model into :data:`ONNX_INT8_FILE` and rewrite the
+    manifest (atomically, last) with its entry and check figures."""
+    import onnxruntime
+
+    identity = EmbedderIdentity(manifest["embedder"]["name"], manifest["embedder"]["sha256"])
+    checks = quantize_facenet_int8(d / ONNX_FILE, d / ONNX_INT8_FILE, identity=identity)
+    m = dict(manifest)
+    p = d / ONNX_INT8_FILE
+    m["files"] = {**m["files"], "onnx_int8": {"name": ONNX_INT8_FILE, "sha256": file_sha256(p),
+                                               "bytes": p.stat().st_size}}
+    m["checks"] = {**m.get("checks", {}), **checks}
+    m["versions"] = {**m.get("versions", {}), "onnxruntime": onnxruntime.__version__}
+    atomic_write_bytes(d / MANIFEST_FILE, (json.dumps(m, indent=2) + "\n").encode())
+    return m
 
 
 def _result(d: Path, m: Mapping[str, Any], *, converted: bool, seconds: float) -> ConversionResult:
     return ConversionResult(d, d / STATE_FILE, d / ONNX_FILE, d / MANIFEST_FILE,
                             EmbedderIdentity(m["embedder"]["name"], m["embedder"]["sha256"]), converted,
-                            int(m.get("parameters", 0)), dict(m.get("checks", {})), seconds)
+                            int(m.get("parameters", 0)), dict(m.get("checks", {})), seconds,
+                            d / ONNX_INT8_FILE if "onnx_int8" in m["files"] else None)
 
 
 def read_manifest(cache: str | os.PathLike[str] | None = None) -> dict[str, Any]:
@@ -166,13 +197,16 @@ def read_manifest(cache: str | os.PathLike[str] | None = None) -> dict[str, Any]
 def verify_cache(
     cache: str | os.PathLike[str] | None = None, *, files: tuple[str, ...] = ("state_dict", "onnx")
 ) -> dict[str, Any]:
-    """The manifest, after checking that each of ``files`` (``"state_dict"``, ``"onnx"``) exists with
-    the recorded size and sha256; :class:`FaceNetWeightsMissing` / :class:`FaceNetWeightsInvalid`
-    naming the file and the fix otherwise."""
+    """The manifest, after checking that each of ``files`` (``"state_dict"``, ``"onnx"``,
+    ``"onnx_int8"``) exists with the recorded size and sha256; :class:`FaceNetWeightsMissing` /
+    :class:`FaceNetWeightsInvalid` naming the file and the fix otherwise (a cache converted before the
+    INT8 model existed: ``FaceNetWeightsMissing`` saying to run ``avemotion weights``)."""
     d = facenet_cache_dir(cache)
     m = read_manifest(d)
     for key in files:
         rec = m["files"].get(key)
+        if key == "onnx_int8" and rec is None:
+            raise FaceNetWeightsMissing(f"{d / MANIFEST_FILE}: no INT8 FaceNet model in the cache; {FIX_CONVERT}")
         if not isinstance(rec, dict) or not rec.get("name"):
             raise FaceNetWeightsInvalid(f"{d / MANIFEST_FILE}: no {key!r} entry; {FIX_RECONVERT}")
         p = d / str(rec["name"])

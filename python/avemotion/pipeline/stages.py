@@ -97,6 +97,7 @@ def get_video_extractor(
     device: str = "cpu",
     redetect_every: int | None = None,
     threads: int | None = STAGE_THREADS,
+    int8: bool | None = None,
 ) -> Any:
     """A :class:`avemotion.features.video.VideoExtractor` (MTCNN + FaceNet), cached per process.
 
@@ -122,7 +123,10 @@ def get_video_extractor(
     The embedder is :func:`avemotion.features.video.make_embedder`'s: ``onnx`` (a FaceNet ONNX file,
     ``avemotion weights --export-onnx``) in ONNX Runtime; else ``weights`` (e.g. VGGFace2) in torch;
     ``random_weights=True``: random FaceNet weights (demo/tests only: embeddings are meaningless); else
-    the converted CASIA-WebFace weights (``avemotion weights``; ONNX Runtime on the CPU). Raises
+    the converted CASIA-WebFace weights (``avemotion weights``; ONNX Runtime on the CPU). ``int8``
+    (:func:`avemotion.features.facenet_weights.int8_onnx`): for those weights on the CPU, ``None``
+    (default) runs their INT8 quantization when the cache has it (2.3-2.8x faster FaceNet, cosine
+    >= 0.996 with fp32 on held-out faces), ``False`` the fp32 model, ``True`` requires INT8. Raises
     :class:`avemotion.features.video.FaceNetWeightsMissing` (a ``FileNotFoundError``) with the
     message that says how to obtain the weights.
     """
@@ -130,6 +134,14 @@ def get_video_extractor(
     from avemotion.features.video import FaceDetector, VideoExtractor, check_device, make_embedder
 
     device = check_device(device)
+    if int8 is not False and onnx is None:
+        from avemotion.features.facenet_weights import int8_onnx
+        from avemotion.features.video import WEIGHTS_ENV, resolve_device
+
+        default = not (weights or random_weights or os.environ.get(WEIGHTS_ENV))
+        onnx = int8_onnx(int8, default_on_cpu=default and resolve_device(device).type == "cpu")
+    elif int8:
+        raise ValueError("int8: the INT8 model replaces the converted default weights, not an --facenet-onnx file")
     n = DEFAULT_REDETECT_EVERY if redetect_every is None else redetect_every
     if int(n) != n or n < 1:
         raise ValueError(f"redetect_every: expected an integer >= 1 (frames), got {redetect_every!r}")
