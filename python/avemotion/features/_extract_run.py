@@ -71,6 +71,12 @@ def _init_worker(threads: int, parent_pid: int | None = None) -> None:
     os.environ.setdefault("AVEMOTION_WORKER_THREADS", str(threads))
 
 
+def _worker_error(t: ClipTask, exc: BaseException) -> ClipResult:
+    """The per-clip result of a worker that died or raised outside extract_clip's own handling."""
+    return ClipResult(t.clip_id, "error", error=f"{type(exc).__name__}: {exc}", error_kind="worker",
+                      media_path=t.media_path, start=t.start, end=t.end)
+
+
 def _pool_map(
     tasks: Sequence[ClipTask], out_dir: Path, settings: ExtractSettings, workers: int, fn: TaskFn
 ) -> Iterable[ClipResult]:
@@ -100,16 +106,7 @@ def _pool_map(
 
                     if isinstance(exc, FaceNetWeightsMissing):
                         raise
-                    t = futs[f]
-                    yield ClipResult(
-                        t.clip_id,
-                        "error",
-                        error=f"{type(exc).__name__}: {exc}",
-                        error_kind="worker",
-                        media_path=t.media_path,
-                        start=t.start,
-                        end=t.end,
-                    )
+                    yield _worker_error(futs[f], exc)
         except BaseException:
             for f in futs:
                 f.cancel()
@@ -171,15 +168,7 @@ def _ray_map(
                     # of the original exception's class
                     if isinstance(exc, FaceNetWeightsMissing):
                         raise
-                    yield ClipResult(
-                        t.clip_id,
-                        "error",
-                        error=f"{type(exc).__name__}: {exc}",
-                        error_kind="worker",
-                        media_path=t.media_path,
-                        start=t.start,
-                        end=t.end,
-                    )
+                    yield _worker_error(t, exc)
     finally:
         for ref in pending:
             try:
