@@ -33,6 +33,12 @@ def test_overrides_parse_toml_values() -> None:
     assert cfg.training.epochs == 3 and cfg.data.cache is False
     assert cfg.data.bucket_boundaries == [5, 9] and cfg.data.features_dir == "/x y"
     assert cfg.model.dropout == 0.0 and isinstance(cfg.model.dropout, float)
+    cfg = load_config(SHIPPED, ["data.speed_factors=[0.9, 2]"])  # a float list takes ints as floats
+    assert cfg.data.speed_factors == [0.9, 2.0] and all(isinstance(f, float) for f in cfg.data.speed_factors)
+    with pytest.raises(ValueError, match="data.speed_factors: expected factors in"):
+        load_config(SHIPPED, ["data.speed_factors=[1.0]"])
+    with pytest.raises(ValueError, match="data.laughter_speed_factors: expected list"):
+        load_config(SHIPPED, ['data.laughter_speed_factors=["fast"]'])
 
 
 @pytest.mark.parametrize(("override", "needle"), [

@@ -68,6 +68,47 @@ def test_collect_and_manifests_follow_the_corpora(fake_root: Path, tmp_path: Pat
         corpora.assign_splits(data.clips, val=["emodb:08"], test=["emodb:08"])
 
 
+def test_speed_copies_shift_tempo_and_pitch_and_only_train(fake_root: Path, tmp_path: Path) -> None:
+    import soundfile as sf
+
+    from avemotion.training._corpora_speed import speed_perturb
+
+    sr = 22050  # a 200 Hz tone played 1.1x faster: 220 Hz, 1/1.1 of the length, at 16 kHz
+    tone = 0.5 * np.sin(2 * np.pi * 200.0 * np.arange(2 * sr) / sr)
+    y = speed_perturb(tone, sr, 1.1)
+    assert len(y) == pytest.approx(2.0 / 1.1 * 16000, abs=2)
+    spec = np.abs(np.fft.rfft(y * np.hanning(len(y))))
+    assert np.fft.rfftfreq(len(y), 1 / 16000)[spec.argmax()] == pytest.approx(220.0, abs=1.0)
+    with pytest.raises(ValueError, match="speed factor"):
+        speed_perturb(tone, sr, 3.0)
+
+    data = corpora.collect(fake_root, tmp_path / "work")
+    copies = corpora.make_speed_copies(data.clips, {"emodb": [0.9, 1.1], "laughter": [0.8]}, tmp_path / "speed")
+    assert len(copies) == 6 * 2 + 3
+    by = {c.clip_id: c for c in copies}
+    c = by["emodb:03a01Wa_sp090"]
+    assert (c.group, c.emotion, c.laughter, c.source) == ("03", "anger", False, "emodb:03a01Wa")
+    assert c.end == pytest.approx(2.0 / 0.9, abs=1e-3) and sf.info(c.media_path).samplerate == 16000
+    assert by["laughter:female-a_b_sp080"].end == pytest.approx(3.0 / 0.8, abs=1e-3)
+    mtime = Path(c.media_path).stat().st_mtime_ns  # a rerun keeps the written copies
+    assert [x.clip_id for x in corpora.make_speed_copies(data.clips, {"emodb": [0.9, 1.1], "laughter": [0.8]},
+                                                         tmp_path / "speed")] == [x.clip_id for x in copies]
+    assert Path(c.media_path).stat().st_mtime_ns == mtime
+    full = corpora.RealData([*data.clips, *copies])
+    assert full.speakers == data.speakers and full.laugh_files == data.laugh_files
+    splits = corpora.assign_splits(full.clips, val=["emodb:08", "laughter:male-c"], test=["emodb:09"])
+    emo, laugh = corpora.write_manifests(full, splits, tmp_path / "m")
+    from avemotion.data.manifest import read_manifest
+
+    e_rows, l_rows = read_manifest(emo, kind="emotion"), read_manifest(laugh, kind="laughter")
+    copied = {r.clip_id for r in l_rows if "_sp" in r.clip_id}
+    assert copied and all(splits[i] == "train" for i in copied)  # no copy of a val/test group is listed
+    assert {i.split("_sp")[0] for i in copied} == {x.source for x in copies if splits[x.clip_id] == "train"}
+    assert len(e_rows) == 5 + 2 * 1  # the five labelled originals + the copies of speaker 03's anger
+    assert corpora.originals(full).clips == data.clips
+    assert corpora.speed_factors(TrainConfig()) == {}
+
+
 def test_noise_clips_are_reproducible(tmp_path: Path) -> None:
     a = corpora.make_noise_clips(tmp_path / "a", seed=3)
     b = corpora.make_noise_clips(tmp_path / "b", seed=3)
@@ -163,6 +204,13 @@ def test_threshold_calibration() -> None:
     t2 = calibrate_threshold([0.9, 0.4], [0.1, 0.5])  # overlapping: best split keeps TPR - FPR = 0.5
     assert 0.05 <= t2 <= 0.95
     assert calibrate_threshold([0.999], [0.998]) <= 0.95
+    # a quarter of the way from the highest negative (0.3) to the lowest laugh (0.9), in logit space
+    logit = lambda v: np.log(v / (1 - v))  # noqa: E731
+    assert logit(t) == pytest.approx(0.75 * logit(0.3) + 0.25 * logit(0.9))
+    mid = calibrate_threshold([0.9, 0.95], [0.1, 0.2, 0.3], position=0.5)
+    assert logit(mid) == pytest.approx(0.5 * (logit(0.3) + logit(0.9))) and t < mid
+    with pytest.raises(ValueError, match="position"):
+        calibrate_threshold([0.9], [0.1], position=1.5)
 
 
 def test_loso_folds_hold_out_each_speaker_and_laugh_once(fake_root: Path, tmp_path: Path) -> None:

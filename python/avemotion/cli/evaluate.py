@@ -62,7 +62,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:  # typ
 
 def run(args: argparse.Namespace) -> int:
     from avemotion.training.config import load_config
-    from avemotion.training.corpora import prepare
+    from avemotion.training.corpora import prepare, speed_factors
 
     try:
         cfg = load_config(args.config, args.overrides)
@@ -73,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     data_dir = Path(args.data_dir) if args.data_dir else out / "real_data"
     try:
-        prep = prepare(args.real, data_dir, seed=cfg.seed, extract_args=args.extract_args)
+        prep = prepare(args.real, data_dir, seed=cfg.seed, extract_args=args.extract_args,
+                       speed_factors=speed_factors(cfg))
     except (FileNotFoundError, ValueError) as exc:
         raise UsageError(f"--real {args.real}: {exc}") from exc
     except RuntimeError as exc:
@@ -81,8 +82,13 @@ def run(args: argparse.Namespace) -> int:
         return 1
     functionals = None
     if not args.no_peer:
+        from avemotion.training.corpora import assign_splits, originals, write_manifests
+
+        # the peer: the original utterances only (the classic recipe has no augmentation)
+        orig = originals(prep.data)
+        peer_manifest, _ = write_manifests(orig, assign_splits(orig.clips), data_dir / "manifests", prefix="peer")
         functionals = data_dir / "peer_functionals.npz"
-        cmd = [sys.executable, "-m", "avemotion.training.peer", str(prep.emotion_manifest), str(functionals)]
+        cmd = [sys.executable, "-m", "avemotion.training.peer", str(peer_manifest), str(functionals)]
         r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         if r.returncode != 0:
             print(f"avemotion evaluate: peer features failed: {' '.join(cmd)}\n{r.stdout[-3000:]}", file=sys.stderr)

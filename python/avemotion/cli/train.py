@@ -97,12 +97,13 @@ REAL_NOTE = ("Trained on real recordings: EmoDB (German acted emotional speech, 
 def _prepare_real(args: argparse.Namespace, cfg: Any, run_dir: Path, provenance: dict[str, object]) -> Any:
     """--real: manifests + features (extraction in a subprocess) → config paths, provenance, the
     threshold calibrator."""
-    from avemotion.training.corpora import prepare
+    from avemotion.training.corpora import group_key, prepare, speed_factors
     from avemotion.training.evaluate import threshold_calibrator
 
     data_dir = Path(args.data_dir) if args.data_dir else run_dir / "real_data"
     try:
-        prep = prepare(args.real, data_dir, seed=cfg.seed, extract_args=args.extract_args)
+        prep = prepare(args.real, data_dir, seed=cfg.seed, extract_args=args.extract_args,
+                       speed_factors=speed_factors(cfg))
     except (FileNotFoundError, ValueError) as exc:
         raise UsageError(f"--real {args.real}: {exc}") from exc
     cfg.data.features_dir = str(prep.features_dir)
@@ -110,10 +111,13 @@ def _prepare_real(args: argparse.Namespace, cfg: Any, run_dir: Path, provenance:
     cfg.data.laughter_manifest = str(prep.laughter_manifest)
     counts: dict[str, int] = {}
     for c in prep.data.clips:
-        counts[c.corpus] = counts.get(c.corpus, 0) + 1
+        if not c.source:
+            counts[c.corpus] = counts.get(c.corpus, 0) + 1
     provenance.update(demonstration=False, dataset="real", note=REAL_NOTE,
                       real={"root": str(args.real), "clips_per_corpus": counts, "speakers": prep.data.speakers,
                             "laughter_files": len(prep.data.laugh_files), "validation_groups": prep.validation,
+                            "speed_perturbation": {"factors": speed_factors(cfg), "copies_training": sum(
+                                1 for c in prep.data.clips if c.source and group_key(c) not in prep.validation)},
                             "emotion_classes_from": "EmoDB (boredom left out of emotion training)"},
                       extractor=prep.extractor)
     return threshold_calibrator(prep.data, prep.features_dir, prep.validation)

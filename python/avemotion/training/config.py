@@ -62,6 +62,13 @@ class DataConfig:
     speaker_corpora: str = "emodb"
     speaker_mix_min: float = 0.0
     speaker_mix_max: float = 1.0
+    #: Speed perturbation (training augmentation, Ko et al. 2015): for each factor f a copy of every
+    #: training EmoDB utterance resampled to play f times faster (tempo and pitch x f; e.g. [0.9, 1.1]).
+    #: The copies keep their utterance's speaker (group) and labels, train only (never validate or
+    #: test) and are made by avemotion.training.corpora.prepare ([] = off).
+    speed_factors: list[float] = field(default_factory=list)
+    #: The same for the laughter recordings (positives: few files, so a wider range is useful).
+    laughter_speed_factors: list[float] = field(default_factory=list)
     bucket_boundaries: list[int] = field(default_factory=lambda: [20, 40, 80, 160])
     cache: bool = True
     check_leakage: bool = True
@@ -177,6 +184,11 @@ class TrainConfig:
             ("data.speaker_mix_min", self.data.speaker_mix_min,
              0.0 <= self.data.speaker_mix_min <= self.data.speaker_mix_max <= 1.0,
              "0 <= speaker_mix_min <= speaker_mix_max <= 1"),
+            ("data.speed_factors", self.data.speed_factors,
+             all(0.5 <= f <= 2.0 and f != 1.0 for f in self.data.speed_factors), "factors in [0.5, 2], not 1"),
+            ("data.laughter_speed_factors", self.data.laughter_speed_factors,
+             all(0.5 <= f <= 2.0 and f != 1.0 for f in self.data.laughter_speed_factors),
+             "factors in [0.5, 2], not 1"),
             ("data.window_hop_steps", self.data.window_hop_steps, self.data.window_hop_steps >= 0, ">= 0"),
             ("export.verify_batches", self.export.verify_batches, self.export.verify_batches >= 1, ">= 1"),
             ("export.tolerance", self.export.tolerance, self.export.tolerance > 0, "> 0"),
@@ -199,8 +211,9 @@ _SECTIONS = {"data": DataConfig, "model": ModelConfig, "training": TrainingConfi
              "export": ExportConfig, "features": FeatureConfig}
 
 
-def _coerce(where: str, value: Any, default: Any) -> Any:
-    """Check ``value`` against the type of the field's default (ints accepted for floats)."""
+def _coerce(where: str, value: Any, default: Any, kind: str = "") -> Any:
+    """Check ``value`` against the type of the field's default (ints accepted for floats; ``kind``
+    is the field's annotation, which tells a list of floats from a list of ints)."""
     if isinstance(default, bool):
         ok = isinstance(value, bool)
     elif isinstance(default, int):
@@ -211,6 +224,10 @@ def _coerce(where: str, value: Any, default: Any) -> Any:
             value = float(value)
     elif isinstance(default, str):
         ok = isinstance(value, str)
+    elif isinstance(default, list) and "float" in kind:
+        ok = isinstance(value, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+        if ok:
+            value = [float(v) for v in value]
     elif isinstance(default, list):
         ok = isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
     else:  # pragma: no cover
@@ -229,11 +246,11 @@ def config_from_dict(raw: Mapping[str, Any], source: str = "<dict>") -> TrainCon
             if not isinstance(value, Mapping):
                 raise ValueError(f"{source}: [{key}] expected a table, got {value!r}")
             section = getattr(cfg, key)
-            names = {f.name for f in dataclasses.fields(section)}
+            kinds = {f.name: str(f.type) for f in dataclasses.fields(section)}
             for k, v in value.items():
-                if k not in names:
-                    raise ValueError(f"{source}: unknown key {key}.{k}; expected one of {sorted(names)}")
-                setattr(section, k, _coerce(f"{key}.{k}", v, getattr(section, k)))
+                if k not in kinds:
+                    raise ValueError(f"{source}: unknown key {key}.{k}; expected one of {sorted(kinds)}")
+                setattr(section, k, _coerce(f"{key}.{k}", v, getattr(section, k), kinds[k]))
         elif key in ("name", "seed"):
             setattr(cfg, key, _coerce(key, value, getattr(cfg, key)))
         else:

@@ -33,13 +33,14 @@ import io
 import logging
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from avemotion._contract import SAMPLE_RATE
+from avemotion.training._corpora_speed import make_speed_copies
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,7 @@ class Clip:
     emotion: str | None = None   # one of EMOTION_LABELS, or None
     laughter: bool | None = None  # True laughter, False no laughter, None no laughter label
     detail: str = ""
+    source: str = ""    # a derived copy (speed perturbation): the original's clip_id; "" for originals
 
 
 def _wav_seconds(path: Path) -> float:
@@ -203,6 +205,18 @@ def collect(shared_root: str | os.PathLike[str], data_dir: str | os.PathLike[str
     return RealData(clips)
 
 
+def speed_factors(cfg: object) -> dict[str, list[float]]:
+    """corpus -> speed perturbation factors of a :class:`~avemotion.training.config.TrainConfig`
+    (``data.speed_factors`` for EmoDB, ``data.laughter_speed_factors`` for the laughter files)."""
+    d = cfg.data  # type: ignore[attr-defined]
+    return {k: list(v) for k, v in (("emodb", d.speed_factors), ("laughter", d.laughter_speed_factors)) if v}
+
+
+def originals(data: RealData) -> RealData:
+    """The data without its derived copies (what validation, tests and the peer see)."""
+    return RealData([c for c in data.clips if not c.source])
+
+
 def group_key(clip: Clip) -> str:
     """``corpus:group``, the key of :func:`assign_splits`."""
     return f"{clip.corpus}:{clip.group}"
@@ -241,8 +255,11 @@ def default_validation(data: RealData, seed: int = 0) -> list[str]:
 def write_manifests(data: RealData, splits: Mapping[str, str], out_dir: str | os.PathLike[str],
                     *, prefix: str = "real") -> tuple[Path, Path]:
     """``{prefix}_emotion.csv`` and ``{prefix}_laughter.csv`` in ``out_dir`` (validated, atomic);
-    returns their paths. The laughter manifest lists every clip (it is also the extraction list)."""
+    returns their paths. The laughter manifest lists every original clip and the derived copies
+    (speed perturbation) of training groups only: a copy never validates or tests."""
     from avemotion.data.manifest import ManifestRow, write_manifest
+
+    data = RealData([c for c in data.clips if not c.source or splits[c.clip_id] == "train"])
 
     def row(c: Clip, label: str) -> ManifestRow:
         return ManifestRow(c.clip_id, c.corpus, c.media_path, float(c.start), float(c.end), label, "clip",
@@ -258,7 +275,7 @@ def write_manifests(data: RealData, splits: Mapping[str, str], out_dir: str | os
 
 
 __all__ = ["Clip", "RealData", "Prepared", "collect", "prepare", "extractor_settings", "assign_splits",
-           "default_validation", "write_manifests",
+           "default_validation", "write_manifests", "originals", "make_speed_copies", "speed_factors",
            "read_emodb", "read_laughter_folder", "read_ami", "make_noise_clips", "pick", "group_key"]
 
 
@@ -297,20 +314,25 @@ def extractor_settings(features_dir: str | os.PathLike[str], clip_ids: Iterable[
 
 def prepare(shared_root: str | os.PathLike[str], data_dir: str | os.PathLike[str], *, seed: int = 0,
             validation: Iterable[str] | None = None, extract_args: Iterable[str] = (),
-            features_dir: str | os.PathLike[str] | None = None) -> Prepared:
-    """Collect the clips, write the manifests (``data_dir/manifests/real_{emotion,laughter}.csv``,
-    split by ``validation`` groups, default :func:`default_validation`) and extract their audio
-    features with ``avemotion extract`` in a **separate process** (openSMILE must not share a process
-    with TensorFlow; resumable: finished clips are kept). Raises RuntimeError when extraction fails."""
+            features_dir: str | os.PathLike[str] | None = None,
+            speed_factors: Mapping[str, Sequence[float]] | None = None) -> Prepared:
+    """Collect the clips, add speed-perturbed copies (``speed_factors``: corpus -> factors, written
+    under ``data_dir/speed``), write the manifests (``data_dir/manifests/real_{emotion,laughter}.csv``,
+    split by ``validation`` groups, default :func:`default_validation`) and extract the audio
+    features of every clip and copy (the list ``data_dir/manifests/extract_laughter.csv``) with
+    ``avemotion extract`` in a **separate process** (openSMILE must not share a process with
+    TensorFlow; resumable: finished clips are kept). Raises RuntimeError when extraction fails."""
     import subprocess
     import sys
 
     d = Path(data_dir)
     data = collect(shared_root, d, seed=seed)
+    data = RealData([*data.clips, *make_speed_copies(data.clips, speed_factors or {}, d / "speed")])
     val = list(validation) if validation is not None else default_validation(data, seed)
     emo, laugh = write_manifests(data, assign_splits(data.clips, val, ()), d / "manifests", prefix="real")
+    _, every = write_manifests(data, {c.clip_id: "train" for c in data.clips}, d / "manifests", prefix="extract")
     feats = Path(features_dir) if features_dir is not None else d / "features"
-    cmd = [sys.executable, "-m", "avemotion", "extract", str(laugh), "-o", str(feats), "--modalities", "audio",
+    cmd = [sys.executable, "-m", "avemotion", "extract", str(every), "-o", str(feats), "--modalities", "audio",
            *extract_args]
     log.info("extracting features: %s", " ".join(cmd))
     r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -20,7 +20,8 @@ examples only. Per fold:
   event (with the training statistics and with online adaptation);
 - **threshold** calibration on the validation items (:func:`calibrate_threshold`).
 
-The peer (:mod:`avemotion.training.peer`) runs on the same folds in :func:`run_peers`.
+The peer (:mod:`avemotion.training.peer`) runs on the same folds in :func:`~avemotion.training.peer.run_peers`
+(re-exported here).
 Features, folds and peers are cached under the output directory: a rerun resumes after the last
 finished fold.
 
@@ -51,6 +52,7 @@ from avemotion.training.checkpoint import read_json, write_json
 from avemotion.training.config import TrainConfig
 from avemotion.training.data import ClipArrays, read_clip
 from avemotion.training.metrics import emotion_metrics, to_jsonable
+from avemotion.training.peer import run_peers
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +170,11 @@ class FoldResult:
     false_alarms: dict[str, Any] = field(default_factory=dict)  # mode -> {utterances, with_event, share}
     best_epoch: int = 0
     epochs_run: int = 0
+    #: peak laughter window scores: validation items ({"laughter": [...], "other": [...]}, what the
+    #: threshold was calibrated on) and the test speaker's utterances per mode (false alarms at any
+    #: threshold: peak >= threshold)
+    validation_peaks: dict[str, list[float]] = field(default_factory=dict)
+    utterance_peaks: dict[str, list[float]] = field(default_factory=dict)
 
 
 def _events_of(pred: Predict, clip: ClipArrays, mean: np.ndarray, std: np.ndarray, cfg: TrainConfig,
@@ -216,10 +223,11 @@ def run_fold(fold: Fold, data: corpora.RealData, features_dir: Path, cfg: TrainC
     def clips_of(groups: Sequence[str]) -> list[tuple[corpora.Clip, ClipArrays]]:
         keys = set(groups)
         return [(cl, read_clip(features_dir / f"{cl.clip_id}.npz", c.features.audio_dim, c.features.video_dim))
-                for cl in data.clips if corpora.group_key(cl) in keys]
+                for cl in data.clips if corpora.group_key(cl) in keys and not cl.source]
 
     # threshold from the validation items' peak window scores (laughs positive; speech and noise negative)
-    threshold = calibrate_threshold(*validation_peaks(pred, clips_of(fold.val), g_mean, g_std, c))
+    val_pos, val_neg = validation_peaks(pred, clips_of(fold.val), g_mean, g_std, c)
+    threshold = calibrate_threshold(val_pos, val_neg)
 
     def utterances(items: Sequence[tuple[corpora.Clip, ClipArrays]]) -> list[Utterance]:
         return [Utterance(cl.clip_id, EMOTION_LABELS.index(cl.emotion) if cl.emotion else -1, arr)
@@ -239,7 +247,7 @@ def run_fold(fold: Fold, data: corpora.RealData, features_dir: Path, cfg: TrainC
     utts = utterances(test)
     labelled = [i for i, u in enumerate(utts) if u.label >= 0]
     res = FoldResult(fold.name, fold.test_speaker, threshold, prior_weight, best_epoch=fitted.best_epoch,
-                     epochs_run=len(fitted.history))
+                     epochs_run=len(fitted.history), validation_peaks={"laughter": val_pos, "other": val_neg})
     res.labels = [utts[i].label for i in labelled]
     y = np.array(res.labels)
     from avemotion.kernels import RunningStats
@@ -260,14 +268,21 @@ def run_fold(fold: Fold, data: corpora.RealData, features_dir: Path, cfg: TrainC
         em, _ = pred(seqs)
         acc[order] += em
         if o == 0:  # false alarms with the statistics each utterance was seen with
+            peaks = [0.0] * len(utts)
             for pos_i, i in enumerate(order):
-                ev, _ = _events_of(pred, utts[i].clip, *used[pos_i], c, threshold, opts.min_event_s)
+                ev, lp = _events_of(pred, utts[i].clip, *used[pos_i], c, threshold, opts.min_event_s)
                 fa_online.append(bool(ev))
+                peaks[i] = float(lp.max()) if len(lp) else 0.0
+            res.utterance_peaks["model_online"] = peaks
     modes["model_online"] = (acc / opts.orders)[labelled]
     for mode, em in modes.items():
         res.emotion[mode] = to_jsonable(emotion_metrics(y, em, len(EMOTION_LABELS)))
         res.predictions[mode] = em.argmax(1).astype(int).tolist()
-    fa = [bool(_events_of(pred, u.clip, g_mean, g_std, c, threshold, opts.min_event_s)[0]) for u in utts]
+    fa, res.utterance_peaks["model"] = [], []
+    for u in utts:
+        ev, lp = _events_of(pred, u.clip, g_mean, g_std, c, threshold, opts.min_event_s)
+        fa.append(bool(ev))
+        res.utterance_peaks["model"].append(float(lp.max()) if len(lp) else 0.0)
     res.false_alarms = {
         "model": {"utterances": len(fa), "with_event": int(sum(fa)), "share": float(np.mean(fa)) if fa else None},
         "model_online": {"utterances": len(fa_online), "with_event": int(sum(fa_online)),
@@ -306,39 +321,15 @@ def threshold_calibrator(data: corpora.RealData, features_dir: Path, validation:
 
     def calibrate(fitted: Any, cfg: TrainConfig, stats: dict[str, Any]) -> tuple[float, dict[str, Any]]:
         items = [(cl, read_clip(features_dir / f"{cl.clip_id}.npz", cfg.features.audio_dim, cfg.features.video_dim))
-                 for cl in data.clips if corpora.group_key(cl) in keys and cl.laughter is not None]
+                 for cl in data.clips if corpora.group_key(cl) in keys and cl.laughter is not None and not cl.source]
         pos, neg = validation_peaks(keras_predictor(fitted.fwd), items, stats["audio"].mean, stats["audio"].std, cfg)
         t = calibrate_threshold(pos, neg)
         return t, {"method": "avemotion.training.evaluate.calibrate_threshold (peak window score per validation "
-                             "item, max TPR - FPR, logit midpoint of the best interval)",
+                             "item, max TPR - FPR, a quarter of the best interval up from the negatives in logit space)",
                    "validation_groups": sorted(keys), "laughter_items": len(pos), "other_items": len(neg),
                    "laughter_detected": int(sum(p >= t for p in pos)), "others_with_event": int(sum(n >= t for n in neg))}
 
     return calibrate
-
-
-# ----------------------------------------------------------------------------- peers
-
-
-def run_peers(functionals: Path, data: corpora.RealData, folds: Sequence[Fold]) -> dict[str, Any]:
-    """The eGeMAPS + linear SVM peer on the same folds, global and per-speaker standardization."""
-    from avemotion.training.peer import STANDARDIZATIONS, svm_fold
-
-    with np.load(functionals, allow_pickle=False) as z:
-        ids, X = [str(i) for i in z["clip_id"]], np.asarray(z["X"])
-    by_id = {c.clip_id: c for c in data.clips}
-    y = np.array([EMOTION_LABELS.index(str(by_id[i].emotion)) for i in ids])
-    spk = np.array([by_id[i].group for i in ids])
-    out: dict[str, Any] = {}
-    for mode in STANDARDIZATIONS:
-        per_fold = {}
-        for f in folds:
-            p, c_used = svm_fold(X, y, spk, f.test_speaker, mode)
-            yt = y[spk == f.test_speaker]
-            m = to_jsonable(emotion_metrics(yt, np.eye(len(EMOTION_LABELS))[p], len(EMOTION_LABELS)))
-            per_fold[f.name] = {**m, "C": c_used, "predictions": p.tolist(), "labels": yt.tolist()}
-        out[f"svm_{mode}"] = per_fold
-    return out
 
 
 # ----------------------------------------------------------------------------- summary

@@ -13,7 +13,8 @@ The SVM's ``C`` is chosen per fold by an inner leave-one-speaker-out over the tr
 
 Two halves, for the two processes of ``avemotion evaluate``: :func:`extract_functionals` (openSMILE;
 ``python -m avemotion.training.peer MANIFEST OUT.npz``, never in a TensorFlow process) and
-:func:`svm_fold` (scikit-learn + numpy, any process).
+:func:`svm_fold` (scikit-learn + numpy, any process); :func:`run_peers` runs both standardizations on
+the folds of ``avemotion evaluate``.
 """
 
 from __future__ import annotations
@@ -24,8 +25,19 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from avemotion.training.corpora import RealData
+
+
+class FoldLike(Protocol):
+    """What :func:`run_peers` needs of a fold (an ``avemotion.training.evaluate.Fold``)."""
+
+    name: str
+    test_speaker: str
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +131,31 @@ def svm_fold(X: np.ndarray, y: np.ndarray, speakers: np.ndarray, test_speaker: s
     Z = standardized(X, speakers, train, mode)
     model = _fit(Z[train], y[train], best_c)
     return np.asarray(model.predict(Z[test])), float(best_c)  # type: ignore[attr-defined]
+
+
+def run_peers(functionals: Path, data: RealData, folds: Sequence[FoldLike]) -> dict[str, Any]:
+    """The SVM on the folds of :func:`avemotion.training.evaluate.loso_folds`, global and per-speaker
+    standardization: per fold its metrics, ``C``, predictions and labels. Only original utterances
+    count (a derived copy in ``functionals`` is dropped: the classic recipe has no augmentation)."""
+    from avemotion._contract import EMOTION_LABELS
+    from avemotion.training.metrics import emotion_metrics, to_jsonable
+
+    by_id = {c.clip_id: c for c in data.clips}
+    with np.load(functionals, allow_pickle=False) as z:
+        keep = [k for k, i in enumerate(z["clip_id"]) if not by_id[str(i)].source]
+        ids, X = [str(z["clip_id"][k]) for k in keep], np.asarray(z["X"])[keep]
+    y = np.array([EMOTION_LABELS.index(str(by_id[i].emotion)) for i in ids])
+    spk = np.array([by_id[i].group for i in ids])
+    out: dict[str, Any] = {}
+    for mode in STANDARDIZATIONS:
+        per_fold = {}
+        for f in folds:
+            p, c_used = svm_fold(X, y, spk, f.test_speaker, mode)
+            yt = y[spk == f.test_speaker]
+            m = to_jsonable(emotion_metrics(yt, np.eye(len(EMOTION_LABELS))[p], len(EMOTION_LABELS)))
+            per_fold[f.name] = {**m, "C": c_used, "predictions": p.tolist(), "labels": yt.tolist()}
+        out[f"svm_{mode}"] = per_fold
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
