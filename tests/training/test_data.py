@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from avemotion.data.manifest import COLUMNS as MANIFEST_COLUMNS
 from avemotion.training.batches import crop_clip
 from avemotion.training.config import TrainConfig
 from avemotion.training.data import (
@@ -20,7 +21,7 @@ from avemotion.training.data import (
     read_clip,
     save_train_stats,
 )
-from avemotion.training.synthetic import MANIFEST_COLUMNS, generate_synthetic_dataset
+from avemotion.training.synthetic import generate_synthetic_dataset
 
 
 def _cfg(ds) -> TrainConfig:  # type: ignore[no-untyped-def]

@@ -184,6 +184,13 @@ def test_group_norm_blends_toward_the_speaker() -> None:
     means = {float(norm(mine, rng)[0].mean[0]) for _ in range(30)}
     assert min(means) < 1.0 < max(means) and all(0.0 <= m <= 2.0 for m in means)
     assert 0.0 <= float(norm(other, rng)[0].mean[0]) <= 2.0
+    # a speed-perturbed copy is its own voice: its own statistics, the speaker's split group
+    copy = Example("emodb:03x_sp110", Path("z"), "train", groups=[("emodb", "03")])
+    assert (copy.group, copy.norm_group, mine.norm_group) == ("emodb:03", "emodb:03~sp110", "emodb:03")
+    spk2 = {**spk, "emodb:03~sp110": ModalityStats(np.full(89, 5.0, np.float32), np.ones(89, np.float32), 20)}
+    np.testing.assert_allclose(GroupNorm(g, spk2)(copy, None)[0].mean, 5.0)
+    np.testing.assert_allclose(GroupNorm(g, spk2)(mine, None)[0].mean, 2.0)
+    assert corpora.speed_tag_of("emodb:03a01Wa_sp090") == "sp090" and corpora.speed_tag_of("emodb:03a01Wa") == ""
 
 
 def test_analysis_windows_match_the_contract() -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from fractions import Fraction
@@ -27,9 +28,18 @@ from avemotion._contract import SAMPLE_RATE
 ClipT = TypeVar("ClipT", bound=Any)
 
 
+_TAG = re.compile(r"_(sp\d{3})$")
+
+
 def speed_tag(factor: float) -> str:
     """``sp090`` for 0.9: the suffix of a copy's clip id and file name."""
     return f"sp{int(round(factor * 100)):03d}"
+
+
+def speed_tag_of(clip_id: str) -> str:
+    """The speed tag of a copy's clip id (``emodb:03a01Wa_sp090`` -> ``sp090``), "" for an original."""
+    m = _TAG.search(clip_id)
+    return m.group(1) if m else ""
 
 
 def speed_perturb(x: np.ndarray, sr: int, factor: float, out_sr: int = SAMPLE_RATE) -> np.ndarray:

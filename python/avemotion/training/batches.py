@@ -111,7 +111,8 @@ class GlobalNorm:
 class GroupNorm:
     """Audio normalized per speaker, as online adaptation will see it.
 
-    An example of a group in ``groups`` (``corpus:group`` -> its statistics, e.g. every EmoDB speaker)
+    An example of a group in ``groups`` (:attr:`Example.norm_group` -> its statistics, e.g. every EmoDB
+    speaker and each of its speed-perturbed voices)
     gets the blend of the global and its group's statistics with the group's share drawn uniformly
     from ``mix`` when training (1.0 when evaluating): training covers every stage of an adapting
     stream, from the bundle's statistics (0) to the speaker's own (1). Any other example (laughter,
@@ -141,9 +142,9 @@ class GroupNorm:
 
     def __call__(self, ex: Example, rng: np.random.Generator | None) -> tuple[ModalityStats, ModalityStats]:
         video = self.stats["video"]
-        if ex.group in self.groups:
+        if ex.norm_group in self.groups:
             w = float(rng.uniform(*self.mix)) if rng is not None else 1.0
-            return self._blend(ex.group, w), video
+            return self._blend(ex.norm_group, w), video
         if rng is not None and self._keys:
             return self._blend(self._keys[int(rng.integers(len(self._keys)))], float(rng.uniform(*self.mix))), video
         return self.stats["audio"], video

@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from avemotion._contract import SAMPLE_RATE
-from avemotion.training._corpora_speed import make_speed_copies
+from avemotion.training._corpora_speed import make_speed_copies, speed_tag_of
 
 log = logging.getLogger(__name__)
 
@@ -275,7 +275,7 @@ def write_manifests(data: RealData, splits: Mapping[str, str], out_dir: str | os
 
 
 __all__ = ["Clip", "RealData", "Prepared", "collect", "prepare", "extractor_settings", "assign_splits",
-           "default_validation", "write_manifests", "originals", "make_speed_copies", "speed_factors",
+           "default_validation", "write_manifests", "originals", "make_speed_copies", "speed_factors", "speed_tag_of",
            "read_emodb", "read_laughter_folder", "read_ami", "make_noise_clips", "pick", "group_key"]
 
 

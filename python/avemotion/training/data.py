@@ -63,6 +63,16 @@ class Example:
         """``corpus:group`` of the first manifest row (the speaker of an EmoDB utterance)."""
         return f"{self.groups[0][0]}:{self.groups[0][1]}" if self.groups else ""
 
+    @property
+    def norm_group(self) -> str:
+        """The statistics group of speaker-normalized training: :attr:`group`, and for a
+        speed-perturbed copy ``group~spNNN`` (a speaker played faster is another voice: the
+        Kaldi convention of a new speaker id per perturbed copy); its split group stays :attr:`group`."""
+        from avemotion.training.corpora import speed_tag_of
+
+        tag = speed_tag_of(self.clip_id)
+        return f"{self.group}~{tag}" if tag else self.group
+
 
 @dataclass
 class LoadReport:
@@ -311,7 +321,8 @@ def compute_train_stats(examples: Sequence[Example], cfg: TrainConfig) -> dict[s
 
 
 def group_stats(examples: Sequence[Example], cfg: TrainConfig) -> dict[str, ModalityStats]:
-    """Audio statistics per group (``corpus:group``, e.g. one EmoDB speaker) over the clips of
+    """Audio statistics per group (:attr:`Example.norm_group`: ``corpus:group``, e.g. one EmoDB
+    speaker, and ``corpus:group~spNNN`` for its speed-perturbed copies) over the clips of
     ``examples`` (each clip once), with the C++ RunningStats; the per-speaker statistics of
     speaker-normalized training and of the per-speaker reference."""
     from avemotion import RunningStats
@@ -320,7 +331,7 @@ def group_stats(examples: Sequence[Example], cfg: TrainConfig) -> dict[str, Moda
     for ex in unique_clips(examples):
         clip = read_clip(ex.path, cfg.features.audio_dim, cfg.features.video_dim)
         if len(clip.audio):
-            acc.setdefault(ex.group, RunningStats(cfg.features.audio_dim)).update(
+            acc.setdefault(ex.norm_group, RunningStats(cfg.features.audio_dim)).update(
                 clip.audio, mask=audio_stats_mask(clip.audio, cfg))
     return {g: ModalityStats(np.asarray(r.mean, np.float32), np.asarray(r.std, np.float32), int(r.count))
             for g, r in acc.items()}

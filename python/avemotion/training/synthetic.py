@@ -19,14 +19,12 @@ the rest train; see :func:`assign_group_splits`), so no group spans two splits. 
 laughter clips.
 
 Generation is deterministic for a seed; files that already exist are kept (a rerun resumes), and each
-file is written atomically (temp file + ``os.replace``). No TensorFlow import.
+file is written atomically by the project's writers (``save_clip``, ``write_index``, ``write_manifest``). No TensorFlow import.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,20 +32,18 @@ from pathlib import Path
 import numpy as np
 
 from avemotion._contract import AUDIO_DIM, EMOTION_LABELS, VIDEO_DIM
-from avemotion._io import atomic_write_bytes as _atomic_write_bytes
+from avemotion.data.manifest import ManifestRow, write_manifest
 from avemotion.features.clipfile import ClipFeatures, save_clip
+from avemotion.features.extract import ClipResult, write_index
 
 log = logging.getLogger(__name__)
 
-MANIFEST_COLUMNS = ("clip_id", "corpus", "media_path", "start", "end", "label", "label_kind",
-                    "source_detail", "group", "split")
 #: Class signal: mean shift of a class's dimensions, in units of the per-step noise (audio) and of the
 #: per-frame noise 0.3 (video). Weak per step; evident over a clip's steps.
 AUDIO_SHIFT = 0.5
 VIDEO_SHIFT = 0.2
 #: Share of clips whose label is replaced by a random one (a realistic ceiling on accuracy).
 LABEL_NOISE = 0.08
-INDEX_COLUMNS = ("clip_id", "status", "path", "error", "n_audio", "n_video", "seconds")
 
 
 @dataclass
@@ -75,14 +71,6 @@ def assign_group_splits(groups: list[str], seed: int, val: float = 0.15, test: f
     return out
 
 
-
-
-def _write_csv(path: Path, columns: tuple[str, ...], rows: list[dict[str, object]]) -> None:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(columns), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    _atomic_write_bytes(path, buf.getvalue().encode("utf-8"))
 
 
 def generate_synthetic_dataset(
@@ -124,9 +112,9 @@ def generate_synthetic_dataset(
     n_emotion = (n_clips + 1) // 2
     splits = {**assign_group_splits([f"spk{g:03d}" for g in range(n_groups)], seed),
               **assign_group_splits([f"vid{g:03d}" for g in range(n_groups)], seed + 1)}
-    emotion_rows: list[dict[str, object]] = []
-    laughter_rows: list[dict[str, object]] = []
-    index_rows: list[dict[str, object]] = []
+    emotion_rows: list[ManifestRow] = []
+    laughter_rows: list[ManifestRow] = []
+    index_rows: list[ClipResult] = []
     for i in range(n_clips):
         is_emotion = i < n_emotion
         corpus = "synthetic_emotion" if is_emotion else "synthetic_laughter"
@@ -167,17 +155,15 @@ def generate_synthetic_dataset(
                     "generator": "avemotion.training.synthetic"}
             save_clip(path, ClipFeatures(audio, np.arange(1, ta + 1, dtype=np.float64) * 0.1, video,
                                          np.arange(tv, dtype=np.float64) * 0.2, face, meta))
-        index_rows.append({"clip_id": clip_id, "status": "ok", "path": path.name, "error": "",
-                           "n_audio": ta, "n_video": tv, "seconds": f"{seconds:.3f}"})
-        row: dict[str, object] = {"clip_id": clip_id, "corpus": corpus, "media_path": f"synthetic/{clip_id}.mp4",
-               "start": "0.000", "end": f"{seconds:.3f}", "label": label,
-               "label_kind": "clip", "source_detail": "synthetic", "group": group, "split": split}
+        index_rows.append(ClipResult(clip_id, "ok", path.name, n_audio=ta, n_video=tv, seconds=round(seconds, 3)))
+        row = ManifestRow(clip_id, corpus, f"synthetic/{clip_id}.mp4", 0.0, round(seconds, 3), label, "clip",
+                          "synthetic", group, split)
         (emotion_rows if is_emotion else laughter_rows).append(row)
-    _write_csv(feat_dir / "index.csv", INDEX_COLUMNS, index_rows)
+    write_index(feat_dir, index_rows)
     emo_path = man_dir / "emotion_synthetic.csv"
     laugh_path = man_dir / "laughter_synthetic.csv"
-    _write_csv(emo_path, MANIFEST_COLUMNS, emotion_rows)
-    _write_csv(laugh_path, MANIFEST_COLUMNS, laughter_rows)
+    write_manifest(emo_path, emotion_rows, kind="emotion", summary_json=False)
+    write_manifest(laugh_path, laughter_rows, kind="laughter", summary_json=False)
     log.info("synthetic dataset: %d clips (%d emotion, %d laughter) in %s",
              n_clips, n_emotion, n_clips - n_emotion, root)
     return SyntheticDataset(root, feat_dir, emo_path, laugh_path, n_clips)
