@@ -244,3 +244,24 @@ def test_svm_peer_fold() -> None:
     assert (p == y[spk == "b"]).mean() > 0.9 and c in (0.1, 1.0)
     z = standardized(X, spk, spk != "b", "speaker")
     np.testing.assert_allclose(z[spk == "b"].mean(0), 0, atol=1e-9)
+
+
+def test_prepare_extracts_originals_and_copies(fake_root: Path, tmp_path: Path) -> None:
+    """`train --real`/`evaluate`'s preparation: copies written, every clip and copy extracted (in a
+    subprocess), manifests holding copies of training groups only; a rerun resumes."""
+    from avemotion.data.manifest import read_manifest
+
+    prep = corpora.prepare(fake_root, tmp_path / "work", validation=["emodb:08", "laughter:male-c"],
+                           speed_factors={"emodb": [1.1], "laughter": [0.9]}, extract_args=["--no-progress"])
+    copies = [c for c in prep.data.clips if c.source]
+    assert len(copies) == 6 + 3
+    assert all((prep.features_dir / f"{c.clip_id}.npz").is_file() for c in prep.data.clips)
+    assert prep.extractor.get("audio_mode") == "sliding"
+    rows = read_manifest(prep.laughter_manifest, kind="laughter")
+    listed = {r.clip_id for r in rows}
+    assert "emodb:03a01Wa_sp110" in listed and "laughter:female-a_b_sp090" in listed
+    assert not {"emodb:08b01Tc_sp110", "emodb:08a05Fd_sp110", "laughter:male-c_sp090"} & listed
+    assert {r.split for r in rows if r.clip_id.endswith(("_sp110", "_sp090"))} == {"train"}
+    again = corpora.prepare(fake_root, tmp_path / "work", validation=["emodb:08", "laughter:male-c"],
+                            speed_factors={"emodb": [1.1], "laughter": [0.9]}, extract_args=["--no-progress"])
+    assert [c.clip_id for c in again.data.clips] == [c.clip_id for c in prep.data.clips]
