@@ -265,3 +265,23 @@ def test_prepare_extracts_originals_and_copies(fake_root: Path, tmp_path: Path) 
     again = corpora.prepare(fake_root, tmp_path / "work", validation=["emodb:08", "laughter:male-c"],
                             speed_factors={"emodb": [1.1], "laughter": [0.9]}, extract_args=["--no-progress"])
     assert [c.clip_id for c in again.data.clips] == [c.clip_id for c in prep.data.clips]
+
+
+def test_extractor_settings_compare_what_the_features_depend_on(tmp_path: Path) -> None:
+    from avemotion.features.clipfile import ClipFeatures, save_clip
+
+    base = {"audio": True, "video": False, "audio_window_s": 1.0, "audio_hop_s": 0.1, "audio_mode": "sliding",
+            "redetect_every": 5}
+
+    def clip(cid: str, **settings: object) -> str:
+        save_clip(tmp_path / f"{cid}.npz", ClipFeatures(np.zeros((2, 89), np.float32), np.array([0.1, 0.2]),
+                                                         np.zeros((0, 512), np.float32), np.zeros(0),
+                                                         np.zeros(0, bool), {"settings": {**base, **settings}}))
+        return cid
+
+    ids = [clip("a"), clip("b", facenet_int8=None, device="cpu")]  # a later version's face option: same audio
+    assert corpora.extractor_settings(tmp_path, ids)["audio_mode"] == "sliding"
+    with pytest.raises(ValueError, match="c.npz was extracted with"):
+        corpora.extractor_settings(tmp_path, [*ids, clip("c", audio_mode="window")])
+    with pytest.raises(ValueError, match="d.npz was extracted with"):  # with video every setting counts
+        corpora.extractor_settings(tmp_path, [clip("v1", video=True), clip("d", video=True, redetect_every=1)])

@@ -294,9 +294,22 @@ class Prepared:
     extractor: dict[str, object]
 
 
+#: The settings an audio-only extraction's features depend on (the rest configure the face path).
+AUDIO_SETTINGS = ("audio", "video", "audio_window_s", "audio_hop_s", "audio_mode")
+
+
+def _relevant(settings: Mapping[str, object]) -> dict[str, object]:
+    """The settings two clips' features must agree on: all but ``device``; without video, the audio ones."""
+    out = {k: v for k, v in settings.items() if k != "device"}
+    return out if out.get("video") else {k: v for k, v in out.items() if k in AUDIO_SETTINGS}
+
+
 def extractor_settings(features_dir: str | os.PathLike[str], clip_ids: Iterable[str]) -> dict[str, object]:
-    """The extractor settings recorded in the clips' feature files (``meta["settings"]``); ValueError
-    when the files disagree (a features folder filled by two extractor versions or settings)."""
+    """The extractor settings recorded in the clips' feature files (``meta["settings"]``, those of
+    the first clip, ``device`` dropped); ValueError when the files disagree on a setting their
+    features depend on (a features folder filled by two extractor settings). Audio-only folders are
+    compared on :data:`AUDIO_SETTINGS` only: a face-path option added by a later version (recorded as
+    null) does not invalidate audio features."""
     from avemotion.features.clipfile import load_clip
 
     seen: dict[str, object] | None = None
@@ -306,7 +319,7 @@ def extractor_settings(features_dir: str | os.PathLike[str], clip_ids: Iterable[
         settings.pop("device", None)
         if seen is None:
             seen = settings
-        elif settings != seen:
+        elif _relevant(settings) != _relevant(seen):
             raise ValueError(f"{features_dir}: {cid}.npz was extracted with {settings}, other clips with {seen}; "
                              "use a fresh features folder (or --no-resume) after changing the extractor")
     return seen or {}
