@@ -68,7 +68,8 @@ def test_collect_and_manifests_follow_the_corpora(fake_root: Path, tmp_path: Pat
         corpora.assign_splits(data.clips, val=["emodb:08"], test=["emodb:08"])
 
 
-def test_speed_copies_shift_tempo_and_pitch_and_only_train(fake_root: Path, tmp_path: Path) -> None:
+def test_speed_copies_shift_tempo_and_pitch_and_only_train(fake_root: Path, tmp_path: Path,
+                                                           caplog: pytest.LogCaptureFixture) -> None:
     import soundfile as sf
 
     from avemotion.training._corpora_speed import speed_perturb
@@ -107,6 +108,14 @@ def test_speed_copies_shift_tempo_and_pitch_and_only_train(fake_root: Path, tmp_
     assert len(e_rows) == 5 + 2 * 1  # the five labelled originals + the copies of speaker 03's anger
     assert corpora.originals(full).clips == data.clips
     assert corpora.speed_factors(TrainConfig()) == {}
+    # an unreadable original: reported, no copies of it, the others still made
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"RIFF not audio")
+    broken = [corpora.Clip("emodb:03a09Wa", "emodb", str(bad), 0.0, 2.0, "03", "anger", False), *data.clips[:1]]
+    with caplog.at_level("WARNING", logger="avemotion.training.corpora"):
+        made = corpora.make_speed_copies(broken, {"emodb": [0.9]}, tmp_path / "speed2")
+    assert [c.source for c in made] == [data.clips[0].clip_id]
+    assert "emodb:03a09Wa" in caplog.text and "bad.wav" in caplog.text
 
 
 def test_noise_clips_are_reproducible(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ speaker or laughter file never has copies on the training side, nor copies of it
 from __future__ import annotations
 
 import io
+import logging
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -23,6 +24,8 @@ from typing import Any, TypeVar
 import numpy as np
 
 from avemotion._contract import SAMPLE_RATE
+
+log = logging.getLogger("avemotion.training.corpora")
 
 #: a :class:`avemotion.training.corpora.Clip` (not imported: this sibling never imports its front module)
 ClipT = TypeVar("ClipT", bound=Any)
@@ -59,7 +62,8 @@ def make_speed_copies(clips: Iterable[ClipT], factors: Mapping[str, Sequence[flo
     """For every clip of a corpus in ``factors`` (corpus -> speed factors) and each factor, a
     speed-perturbed copy of the clip's ``start``-``end`` span written as a 16 kHz mono WAV under
     ``out_dir/<corpus>/`` (atomically; kept when present, so a rerun resumes) and returned as a clip
-    (same group, labels and corpus; ``source`` = the original's id)."""
+    (same group, labels and corpus; ``source`` = the original's id). A clip whose audio cannot be
+    read or resampled is reported (a warning) and gets no copies; the others go on."""
     import soundfile as sf
 
     from avemotion._io import atomic_write_bytes
@@ -73,19 +77,25 @@ def make_speed_copies(clips: Iterable[ClipT], factors: Mapping[str, Sequence[flo
         sr = 0
         for f in fs:
             tag = speed_tag(f)
-            name = f"{clip.clip_id.split(':', 1)[-1]}_{tag}"
-            path = Path(out_dir) / clip.corpus / f"{name}.wav"
-            if not path.is_file():
-                if x is None:
-                    with sf.SoundFile(clip.media_path) as fh:
-                        sr = fh.samplerate
-                        fh.seek(int(round(clip.start * sr)))
-                        data = fh.read(int(round((clip.end - clip.start) * sr)), dtype="float32", always_2d=True)
-                    x = data.mean(axis=1)
-                buf = io.BytesIO()
-                sf.write(buf, speed_perturb(x, sr, f), SAMPLE_RATE, format="WAV", subtype="PCM_16")
-                atomic_write_bytes(path, buf.getvalue())
-            seconds = float(sf.info(str(path)).frames) / SAMPLE_RATE
+            path = Path(out_dir) / clip.corpus / f"{clip.clip_id.split(':', 1)[-1]}_{tag}.wav"
+            try:
+                if path.is_file():
+                    seconds = float(sf.info(str(path)).frames) / SAMPLE_RATE
+                else:
+                    if x is None:
+                        with sf.SoundFile(clip.media_path) as fh:
+                            sr = fh.samplerate
+                            fh.seek(int(round(clip.start * sr)))
+                            x = fh.read(int(round((clip.end - clip.start) * sr)), dtype="float32",
+                                        always_2d=True).mean(axis=1)
+                    y = speed_perturb(x, sr, f)
+                    buf = io.BytesIO()
+                    sf.write(buf, y, SAMPLE_RATE, format="WAV", subtype="PCM_16")
+                    atomic_write_bytes(path, buf.getvalue())
+                    seconds = len(y) / SAMPLE_RATE
+            except (OSError, RuntimeError, ValueError) as exc:  # soundfile's errors are RuntimeErrors
+                log.warning("speed copies of %s (%s): skipped, %s", clip.clip_id, clip.media_path, exc)
+                break
             out.append(replace(clip, clip_id=f"{clip.clip_id}_{tag}", media_path=str(path.resolve()), start=0.0,
                                end=round(seconds, 3), detail=f"speed x{f:g} of {clip.clip_id}",
                                source=clip.clip_id))

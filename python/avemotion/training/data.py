@@ -32,6 +32,7 @@ import numpy as np
 
 from avemotion._contract import DIMS, FALLBACK_STATS, SPLITS
 from avemotion.training.config import EMOTION_LABELS, TrainConfig
+from avemotion.training.corpora import speed_tag_of
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +69,6 @@ class Example:
         """The statistics group of speaker-normalized training: :attr:`group`, and for a
         speed-perturbed copy ``group~spNNN`` (a speaker played faster is another voice: the
         Kaldi convention of a new speaker id per perturbed copy); its split group stays :attr:`group`."""
-        from avemotion.training.corpora import speed_tag_of
-
         tag = speed_tag_of(self.clip_id)
         return f"{self.group}~{tag}" if tag else self.group
 
