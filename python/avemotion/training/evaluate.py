@@ -3,7 +3,8 @@
 Leave-one-speaker-out over EmoDB's speakers. Fold k holds out speaker k for testing, together with
 laughter files (every file is held out by exactly one fold: the files are dealt round-robin over
 the folds, so with 12 files and 8 speakers four folds hold out two); a validation speaker (the next
-one), two validation laughter files and three noise clips select the epoch, calibrate the laughter
+one), two validation laughter files (or, with ``--validation-laughter``, every validation-only
+recording, and all non-test laughter files train) and three noise clips select the epoch, calibrate the laughter
 threshold and choose the adaptation's prior weight; the rest trains. Normalization statistics come from the fold's training
 examples only. Per fold:
 
@@ -74,8 +75,11 @@ def loso_folds(data: corpora.RealData, seed: int = 0) -> list[Fold]:
     folds = []
     for k, spk in enumerate(speakers):
         test_l = [f"laughter:{laughs[j]}" for j in range(k, len(laughs), len(speakers))]
-        others = [f"laughter:{f}" for f in laughs if f"laughter:{f}" not in test_l]
-        val_l = corpora.pick(others, 2, seed + k, "val-laugh")
+        if data.validation_laughs:  # validation-only recordings: every non-test laughter file trains
+            val_l = data.validation_laughter_keys(seed + k, "val-laugh")
+        else:
+            others = [f"laughter:{f}" for f in laughs if f"laughter:{f}" not in test_l]
+            val_l = corpora.pick(others, 2, seed + k, "val-laugh")
         val_n = [noise[(3 * k + i) % len(noise)] for i in range(3)] if noise else []
         val_s = f"emodb:{speakers[(k + 1) % len(speakers)]}"
         folds.append(Fold(f"fold{k}_{spk}", spk, [f"emodb:{spk}", *test_l], [val_s, *val_l, *val_n]))
