@@ -214,6 +214,28 @@ def test_missing_facenet_weights(tmp_path: Path, bundle_dir: Path, speech_wav: P
     assert "FaceNet" in err and "weights" in err and "--random-facenet" in err
 
 
+def test_laughter_threshold_option(tmp_path: Path, bundle_dir: Path, speech_wav: Path,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """--laughter-threshold replaces the bundle's: events.json and summary.json record it, rows'
+    `laughing` follow it, and outputs made with another threshold are not up to date."""
+    f = tmp_path / "rows.jsonl"
+    base = ["analyze", str(speech_wav), "--model", str(bundle_dir), "--mode", "audio", "--jsonl", str(f), "--no-progress"]
+    assert main([*base, "--laughter-threshold", "0.999"]) == 0
+    ev = json.loads((tmp_path / "rows.events.json").read_text())
+    assert ev["threshold_on"] == 0.999
+    assert json.loads((tmp_path / "rows.summary.json").read_text())["settings"]["laughter_threshold"] == 0.999
+    rows = [json.loads(line) for line in f.read_text().splitlines()]
+    assert all(r["laughing"] == (r["laugh_prob"] >= 0.999) for r in rows)
+    capsys.readouterr()
+    assert main([*base, "--laughter-threshold", "0.999"]) == 0
+    assert "up to date" in capsys.readouterr().out
+    assert main([*base, "--laughter-threshold", "0.001"]) == 0
+    assert "up to date" not in capsys.readouterr().out
+    assert all(json.loads(line)["laughing"] for line in f.read_text().splitlines())
+    err = _usage([*base, "--laughter-threshold", "1.5"], capsys)
+    assert "--laughter-threshold" in err and "1.5" in err
+
+
 def test_bad_option_values(bundle_dir: Path, speech_wav: Path, capsys: pytest.CaptureFixture[str]) -> None:
     err = _usage(["analyze", str(speech_wav), "--model", str(bundle_dir), "--mode", "audio", "--min-event-s", "-1"], capsys)
     assert "--min-event-s" in err and "-1" in err

@@ -159,3 +159,25 @@ def test_online_adaptation_normalizes_each_window_with_the_stream_so_far() -> No
     off, wp_off = run(base)  # the default: no adaptation
     assert wp_off.adapter is None and not base.adapts
     np.testing.assert_array_equal(np.asarray(off.audio[-1]), np.asarray(b.audio[-1]))
+
+
+def test_a_window_without_any_fed_input_has_no_laughter() -> None:
+    """An audio-only bundle in av mode: the first window (0, 0.5] holds frames but no audio step
+    (audio steps start at 1.0 s); the model's answer to no input (here sigmoid(0) = 0.5, at the
+    threshold) is not laughter: laugh_prob 0, not laughing. Windows with audio keep the model's."""
+    import dataclasses
+
+    settings = dataclasses.replace(SETTINGS, trained_modalities=("audio",), laughter_threshold=0.5)
+    sync = make_sync(settings, max_latency_s=30.0, grid_start_s=0.0)
+    ts = np.arange(10, 31) * 0.1
+    sync.push_audio(ts, np.full((len(ts), 4), 0.3, np.float32))
+    fr = frames(3.0, 5.0)
+    steps, face, _ = FakeEmbedder().process([f for _, f in fr])
+    sync.push_video(np.array([t for t, _ in fr]), steps, face)
+    sync.flush(3.0)
+    rows = WindowPredictor(FakePredictor(settings), settings, "av")(sync.pop_batch())
+    first = rows[0]
+    assert (first.start, first.end) == (0.0, 0.5) and first.audio_missing and first.face_present_share == 1.0
+    assert first.laugh_prob == 0.0 and not first.laughing
+    with_audio = [r for r in rows if not r.audio_missing]
+    assert with_audio and all(r.laugh_prob > 0.99 and r.laughing for r in with_audio)

@@ -36,12 +36,19 @@ def tiny(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[st
     emo = [c for s in speakers for c in [c for c in full.clips if c.corpus == "emodb" and c.group == s][:4]]
     laughs = sorted((c for c in full.clips if c.corpus == "laughter"), key=lambda c: c.end - c.start)[:3]
     noise = [c for c in full.clips if c.corpus == "noise"][:3]
-    data = corpora.RealData([*emo, *laughs, *noise])
+    # one calibration-only laugh (--calibration-laughter): a fourth shared laugh in a folder of its own
+    fourth = sorted((c for c in full.clips if c.corpus == "laughter"), key=lambda c: c.end - c.start)[3]
+    (base / "cal" / "wav").mkdir(parents=True)
+    (base / "cal" / "wav" / Path(fourth.media_path).name).symlink_to(fourth.media_path)
+    cal = corpora.read_laughter_folder(base / "cal", corpus=corpora.CALIBRATION_LAUGHTER)
+    data = corpora.RealData([*emo, *laughs, *noise, *cal])
     val = [f"emodb:{speakers[1]}", corpora.group_key(laughs[0]), corpora.group_key(noise[0])]
-    emo_m, laugh_m = corpora.write_manifests(data, corpora.assign_splits(data.clips, val), base / "manifests")
+    splits = corpora.assign_splits(data.clips, val)
+    emo_m, laugh_m = corpora.write_manifests(data, splits, base / "manifests")
+    _, every = corpora.write_manifests(data, splits, base / "manifests", prefix="extract", calibration=True)
     feats = base / "features"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(avemotion.__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")])}
-    r = subprocess.run([sys.executable, "-m", "avemotion", "extract", str(laugh_m), "-o", str(feats),
+    r = subprocess.run([sys.executable, "-m", "avemotion", "extract", str(every), "-o", str(feats),
                         "--modalities", "audio", "--no-progress"], env=env, capture_output=True, text=True,
                        timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -58,14 +65,15 @@ def test_tiny_real_model_bundle(tiny: dict[str, object]) -> None:
     cfg = load_config(CONFIG, TINY)
     cfg.data.features_dir, cfg.data.emotion_manifest = str(tiny["feats"]), str(tiny["emo"])
     cfg.data.laughter_manifest = str(tiny["laugh"])
-    calib = threshold_calibrator(tiny["data"], Path(str(tiny["feats"])), tiny["val"])  # type: ignore[arg-type]
+    keys = [*tiny["val"], *tiny["data"].calibration_keys]  # type: ignore[attr-defined, misc]
+    calib = threshold_calibrator(tiny["data"], Path(str(tiny["feats"])), keys)  # type: ignore[arg-type]
     result = train(cfg, base / "run", bundle_out=base / "bundle", provenance={"dataset": "real (CI subset)"},
                    calibrate=calib)
     meta = json.loads((base / "bundle" / "bundle.json").read_text())
     assert meta["training"]["modalities"] == ["audio"]
     rec = meta["training"]["laughter_threshold"]
     assert meta["laughter_threshold"] == pytest.approx(rec["value"]) and 0.05 <= rec["value"] <= 0.95
-    assert rec["laughter_items"] == 1 and rec["other_items"] >= 2
+    assert rec["laughter_items"] == 2 and rec["other_items"] >= 2  # the validation laugh + the calibration one
     assert result.splits["train"] > 0 and result.splits["val"] > 0
     predictor = avemotion.load_model(base / "bundle")
     from avemotion.training.data import read_clip
@@ -87,6 +95,9 @@ def test_one_evaluation_fold(tiny: dict[str, object]) -> None:
     assert len(res.labels) == len(res.predictions["model_online"]) >= 1
     assert res.false_alarms["model"]["utterances"] == 4 and res.prior_weight in (30.0, 300.0)
     assert all("found" in x for x in res.laughs)
+    n_val_laughs = sum(g.startswith("laughter:") for g in fold.val)
+    assert fold.calib == data.calibration_keys and len(res.validation_peaks["laughter"]) == n_val_laughs + 1  # type: ignore[attr-defined]
+    assert not [x for x in res.laughs if x["file"] in {k.split(":", 1)[1] for k in fold.calib}]
     again = run_fold(fold, data, Path(str(tiny["feats"])), load_config(CONFIG, TINY),  # type: ignore[arg-type]
                      Path(str(tiny["base"])) / "loso" / fold.name, EvalOptions())
     assert again == res  # a rerun reads the cached fold

@@ -51,14 +51,17 @@ def add_model_args(p: argparse.ArgumentParser, *, modes: tuple[str, ...] = MODES
     a.add_argument("--adapt-prior", type=float, default=None, metavar="STEPS",
                    help="online speaker adaptation with this prior weight in speech steps (10 per second), "
                         "overriding the bundle's")
+    g.add_argument("--laughter-threshold", type=float, default=None, metavar="P",
+                   help="laughter probability that starts an event (default: the bundle's calibrated "
+                        "laughter_threshold); higher: fewer false alarms, fewer laughs found")
     g.add_argument("--device", type=device_arg, default="cpu", metavar="cpu|cuda|cuda:N|auto",
                    help="where face detection and FaceNet run (default cpu; auto = cuda when available; "
                         "cuda without CUDA warns and uses the CPU, an error with AVEMOTION_STRICT=1)")
 
 
 def pipeline_settings(predictor: Any, args: argparse.Namespace) -> Any:
-    """The bundle's PipelineSettings with the adaptation options applied (``--no-adapt``,
-    ``--adapt-prior``)."""
+    """The bundle's PipelineSettings with the adaptation options (``--no-adapt``, ``--adapt-prior``)
+    and ``--laughter-threshold`` applied."""
     import dataclasses
     import math
 
@@ -71,6 +74,11 @@ def pipeline_settings(predictor: Any, args: argparse.Namespace) -> Any:
         if not args.adapt_prior >= 0:
             raise UsageError(f"--adapt-prior: expected a number of steps >= 0, got {args.adapt_prior}")
         s = dataclasses.replace(s, adaptation_prior_weight=float(args.adapt_prior))
+    t = getattr(args, "laughter_threshold", None)
+    if t is not None:
+        if not 0.0 < t < 1.0:
+            raise UsageError(f"--laughter-threshold: expected a probability in (0, 1), got {t}")
+        s = dataclasses.replace(s, laughter_threshold=float(t))
     return s
 
 

@@ -269,7 +269,9 @@ def _run_job(job: _Job, args: argparse.Namespace, predictor: Any, extractor: Any
         raise job.error
     assert job.path is not None and job.outs is not None
     console = Console()
-    if not args.force and _up_to_date(job.outs, job.path, predictor, args.mode):
+    from avemotion.cli._common import pipeline_settings
+
+    if not args.force and _up_to_date(job.outs, job.path, predictor, args.mode, pipeline_settings(predictor, args)):
         console.print(f"{job.path}: up to date ({job.outs.summary}); --force recomputes")
         return
     name = _name(job.path)

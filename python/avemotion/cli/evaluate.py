@@ -1,6 +1,8 @@
 """``avemotion evaluate``: speaker-independent evaluation of the model beside its peers.
 
     avemotion evaluate --real ../shared/data/real --out runs/loso
+    avemotion evaluate --real ../shared/data/real --calibration-laughter ~/.cache/avemotion/data/calibration_laughter \\
+        --out runs/loso          # the model card's run (scripts/get_calibration_laughter.sh first)
     avemotion evaluate --real DIR --folds 03,12 --set data.normalization='"speaker"'
 
 Leave-one-speaker-out over EmoDB's speakers (each fold: statistics from its training speakers only),

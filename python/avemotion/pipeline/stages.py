@@ -317,6 +317,11 @@ class WindowPredictor:
         emo, laugh = self.predictor.predict([audio, video], masks=[a_mask, v_mask])
         emo = np.asarray(emo, np.float64).reshape(n, -1)
         laugh = np.asarray(laugh, np.float64).reshape(n)
+        # No input, no laughter: a window holding no step of any modality the model is fed (an
+        # audio-only bundle's first 0.5 s in av mode, before the first 1 s audio window ends) gets
+        # the model's answer to nothing, its laughter prior (~0.4 for the default bundle), which
+        # would start an event at a low calibrated threshold. Its laughter probability is 0.
+        laugh[~(a_mask.any(axis=-1) | v_mask.any(axis=-1))] = 0.0
         return [self._row(batch, i, emo[i], float(laugh[i])) for i in range(n) if float(batch.end[i]) > self.t_min]
 
     def _row(self, batch: Any, i: int, emo: np.ndarray, laugh: float) -> WindowResult:

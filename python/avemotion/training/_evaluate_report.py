@@ -41,6 +41,8 @@ def markdown(summary: dict[str, Any]) -> str:
               f"| false alarms on held-out speech, online adaptation | {fa['model_online']['with_event']} of "
               f"{fa['model_online']['utterances']} utterances ({100 * (fa['model_online']['share'] or 0):.1f}%) |",
               f"| calibrated thresholds (per fold) | {', '.join(f'{t:.2f}' for t in la['thresholds'])} |",
+              f"| calibration-only laughs (every fold's threshold, never trained or tested) | "
+              f"{len(la.get('calibration_only', []))} |",
               "", f"Online adaptation prior weights chosen per fold (steps): "
               f"{', '.join(f'{w:g}' for w in summary.get('prior_weights', []))}"]
     return "\n".join(lines) + "\n"

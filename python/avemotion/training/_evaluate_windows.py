@@ -51,7 +51,8 @@ def calibrate_threshold(pos: Sequence[float], neg: Sequence[float], lo: float = 
     it sits ``position`` of the way up in logit space, clipped to [lo, hi]; 0.5 when a class is
     missing.
 
-    Why a quarter and not the midpoint: the validation laughs are two recordings, the negatives a
+    Why a quarter and not the midpoint: the validation laughs are few recordings (two of the
+    training side's, plus the calibration-only ones of ``--calibration-laughter``), the negatives a
     speaker's ~50 utterances and noise; a held-out laughter file differs from the validation laughs
     far more than a held-out speaker's speech differs from the validation speaker's (the first
     evaluation, with the midpoint, put thresholds up to 0.91 and missed held-out laughs peaking at

@@ -383,6 +383,7 @@ def evaluate(cfg: TrainConfig, data: corpora.RealData, features_dir: Path, funct
     results = [run_fold(f, data, features_dir, cfg, out_dir / f.name, opts) for f in chosen]
     peers = run_peers(functionals, data, chosen) if functionals is not None else {}
     summary = summarize(results, peers)
+    summary["laughter"]["calibration_only"] = data.calibration_keys
     summary["options"] = asdict(opts)
     write_json(out_dir / "report.json", {"summary": summary, "folds": [asdict(r) for r in results], "peers": peers})
     from avemotion._io import atomic_write_text
