@@ -133,6 +133,22 @@ def test_leakage_fails_the_run(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert not (tmp_path / "run" / "model.weights.h5").exists()
 
 
+def test_bad_calibration_laughter_folder_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--calibration-laughter without recordings (missing, or no DIR/wav/*.wav): exit 2 naming the
+    option, before any data is prepared; without --real it is refused too."""
+    (tmp_path / "empty" / "wav").mkdir(parents=True)
+    for folder in (tmp_path / "missing", tmp_path / "empty"):
+        for cmd in (["train", "--config", str(ROOT / "training" / "real_emodb_laughter.toml"), "--real", str(tmp_path)],
+                    ["evaluate", "--real", str(tmp_path)]):
+            out = tmp_path / "out"
+            assert main([*cmd, "--calibration-laughter", str(folder), "--out", str(out)]) == 2
+            err = capsys.readouterr().err
+            assert "--calibration-laughter" in err and str(folder) in err and "wav" in err
+            assert not out.exists()
+    assert main(["train", "--config", str(CONFIG), "--calibration-laughter", str(tmp_path / "empty")]) == 2
+    assert "expected --real" in capsys.readouterr().err
+
+
 def test_bad_config_is_a_usage_error(tmp_path: Path) -> None:
     assert main(["train", "--config", str(tmp_path / "missing.toml")]) == 2
     assert main(["train", "--config", str(CONFIG), "--set", "training.epochs=-1"]) == 2

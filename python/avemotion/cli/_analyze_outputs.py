@@ -116,9 +116,9 @@ def _model_id(predictor: Any) -> dict[str, Any]:
             "training": predictor.bundle.training}
 
 
-def _up_to_date(outs: _Outputs, path: Path | str, predictor: Any, mode: str, settings: Any = None) -> bool:
-    """The outputs exist and were made from the same input, mode and model (and, with
-    ``settings``, the same laughter threshold and adaptation, which change the rows and events)."""
+def _up_to_date(outs: _Outputs, path: Path | str, predictor: Any, mode: str, settings: Any) -> bool:
+    """The outputs exist and were made from the same input, mode, model, laughter threshold and
+    adaptation (``settings``: what changes the rows and events)."""
     if isinstance(path, str):
         return False  # a stream is analyzed again every time
     if not outs.summary.is_file() or not all(p.is_file() for p in outs.all()):
@@ -127,11 +127,8 @@ def _up_to_date(outs: _Outputs, path: Path | str, predictor: Any, mode: str, set
         old = json.loads(outs.summary.read_text())
     except (OSError, ValueError):
         return False
-    same = (old.get("input") == _fingerprint(path) and old.get("mode") == mode
-            and (old.get("model") or {}).get("model_sha256") == _model_id(predictor)["model_sha256"])
-    if same and settings is not None:
-        was = old.get("settings") or {}
-        now = {"laughter_threshold": settings.laughter_threshold,
-               "adaptation_prior_weight": settings.adaptation_prior_weight if settings.adapts else None}
-        same = all(was.get(k) == v for k, v in now.items())
-    return same
+    was = old.get("settings") or {}
+    return (old.get("input") == _fingerprint(path) and old.get("mode") == mode
+            and (old.get("model") or {}).get("model_sha256") == _model_id(predictor)["model_sha256"]
+            and was.get("laughter_threshold") == settings.laughter_threshold
+            and was.get("adaptation_prior_weight") == (settings.adaptation_prior_weight if settings.adapts else None))

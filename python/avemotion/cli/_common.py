@@ -252,3 +252,11 @@ def _check_parents(path: Path, arg: str) -> None:
         if not os.access(parent, os.W_OK | os.X_OK):
             raise UsageError(f"{arg}: cannot create {path}: directory {parent} is not writable")
         return
+
+
+def check_laughter_folder(option: str, folder: str | None) -> None:
+    """A laughter folder option (``--calibration-laughter``): None, or a folder holding
+    ``wav/*.wav``; else a UsageError that names the option (not the ``--real`` data it joins)."""
+    if folder is not None and not any((Path(folder) / "wav").glob("*.wav")):
+        raise UsageError(f"{option} {folder}: expected recordings in {Path(folder) / 'wav'}/*.wav "
+                         "(scripts/get_calibration_laughter.sh writes them)")

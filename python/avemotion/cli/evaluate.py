@@ -27,6 +27,7 @@ import sys
 from pathlib import Path
 
 from avemotion.cli import UsageError
+from avemotion.cli._common import check_laughter_folder
 
 DEFAULT_CONFIG = "training/real_emodb_laughter.toml"
 
@@ -78,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--orders: expected >= 1, got {args.orders}")
     out = Path(args.out)
     data_dir = Path(args.data_dir) if args.data_dir else out / "real_data"
+    check_laughter_folder("--calibration-laughter", args.calibration_laughter)
     try:
         prep = prepare(args.real, data_dir, seed=cfg.seed, extract_args=args.extract_args,
                        speed_factors=speed_factors(cfg), calibration_laughter=args.calibration_laughter)

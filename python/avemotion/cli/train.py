@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from avemotion.cli import UsageError
+from avemotion.cli._common import check_laughter_folder
 
 if TYPE_CHECKING:
     from avemotion.training.loop import EpochProgress
@@ -170,6 +171,9 @@ def run(args: argparse.Namespace) -> int:
     if args.real is not None and args.strategy == "multiworker":
         raise UsageError("--real with --strategy multiworker: prepare the data once (avemotion train --real ... "
                          "--no-export on one machine), then point every worker at it with --set data.*")
+    if args.calibration_laughter is not None and args.real is None:
+        raise UsageError("--calibration-laughter joins the --real data's calibration: expected --real DIR too")
+    check_laughter_folder("--calibration-laughter", args.calibration_laughter)
     calibrate = None
     if args.synthetic is not None:
         from avemotion.training.synthetic import generate_synthetic_dataset
